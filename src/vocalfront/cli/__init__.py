@@ -1,0 +1,48 @@
+"""The ``vocalfront`` command: a thin layer over the Python API.
+
+Each sub-command lives in its own module of this package with two functions:
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit status). Errors meant for users
+(:class:`ValueError`, :class:`OSError`) are printed on one line, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# sub-command name -> (module in this package, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "theory": ("theory", "measure how closely each filter-bank design reproduces the mel-spectrogram"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vocalfront", description=__doc__.splitlines()[0])
+    from .. import __version__
+
+    parser.add_argument("--version", action="version", version=f"vocalfront {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f".{module_name}", __name__)
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, OSError) as error:
+        print(f"vocalfront {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"vocalfront {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+"""Interchangeable front-ends: waveform ``(batch, samples)`` → band energies ``(batch, bands, frames)``.
+
+Registered names: ``mel`` (STFT mel-spectrogram), ``fb`` (designed filter bank with per-band
+time-averaging), ``fb-noavg`` (same filters, no averaging) and the learnable variants
+``fb-learn-cf``, ``fb-learn-avg``, ``fb-learn-bw``, ``fb-free``.
+"""
+
+from .base import FrontEnd, check_waveform
+from .compression import BandNorm, Log1pCompression, LogCompression, build_compression
+from .mel import CONVENTIONS, MelSpectrogram
+from .registry import available_frontends, build_frontend, register_frontend
+
+register_frontend("mel", MelSpectrogram)
+
+__all__ = [
+    "CONVENTIONS",
+    "BandNorm",
+    "FrontEnd",
+    "Log1pCompression",
+    "LogCompression",
+    "MelSpectrogram",
+    "available_frontends",
+    "build_compression",
+    "build_frontend",
+    "check_waveform",
+    "register_frontend",
+]

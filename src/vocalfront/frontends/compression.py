@@ -1,0 +1,82 @@
+"""Compression and per-band normalisation, separate from the front-ends so any pair combines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+
+class LogCompression(nn.Module):
+    """``log(max(x, floor))``; Schlüter's floor is 1e-7. Shape-preserving."""
+
+    def __init__(self, floor: float = 1e-7):
+        super().__init__()
+        self.floor = float(floor)
+
+    def forward(self, energies: torch.Tensor) -> torch.Tensor:
+        return torch.log(energies.clamp_min(self.floor))
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": "log", "floor": self.floor}
+
+
+class Log1pCompression(nn.Module):
+    """``log1p(scale * x)`` with ``scale = exp(log_scale)``, optionally learnable.
+
+    The exponential keeps the scale positive without clamping the parameter.
+    """
+
+    def __init__(self, scale: float = 1e4, learnable: bool = False):
+        super().__init__()
+        log_scale = torch.tensor(float(scale)).log()
+        self.log_scale = nn.Parameter(log_scale, requires_grad=learnable)
+        self.learnable = learnable
+
+    def forward(self, energies: torch.Tensor) -> torch.Tensor:
+        return torch.log1p(self.log_scale.exp() * energies)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": "log1p", "scale": float(self.log_scale.exp()), "learnable": self.learnable}
+
+
+class BandNorm(nn.Module):
+    """Per-band z-score ``(x - mean) / std`` with statistics from training data.
+
+    Input/output ``(batch, n_bands, frames)``. Statistics are buffers: set them with :meth:`fit`
+    (or load them with the state dict); until then the module is the identity.
+    """
+
+    def __init__(self, n_bands: int, eps: float = 1e-5):
+        super().__init__()
+        self.n_bands = n_bands
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(n_bands))
+        self.register_buffer("std", torch.ones(n_bands))
+
+    @torch.no_grad()
+    def fit(self, features: torch.Tensor | list[torch.Tensor]) -> None:
+        """Set mean and std per band from ``(batch, n_bands, frames)`` or a list of ``(n_bands, frames)``."""
+        if isinstance(features, list):
+            flat = torch.cat([f.reshape(self.n_bands, -1) for f in features], dim=1)
+        else:
+            flat = features.transpose(0, 1).reshape(self.n_bands, -1)
+        flat = flat.double()
+        self.mean.copy_(flat.mean(dim=1))
+        self.std.copy_(flat.std(dim=1).clamp_min(self.eps))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.mean[:, None]) / self.std[:, None]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"name": "bandnorm", "n_bands": self.n_bands, "eps": self.eps}
+
+
+def build_compression(name: str = "log", **kwargs: Any) -> nn.Module:
+    """``"log"`` → :class:`LogCompression`, ``"log1p"`` → :class:`Log1pCompression`."""
+    if name == "log":
+        return LogCompression(**kwargs)
+    if name == "log1p":
+        return Log1pCompression(**kwargs)
+    raise ValueError(f"unknown compression {name!r}; use 'log' or 'log1p'")
