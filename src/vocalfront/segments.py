@@ -1,0 +1,298 @@
+"""Singing segments from frame decisions, and the files they are written to.
+
+Time convention: frame ``b`` of a :class:`~vocalfront.grid.FrameGrid` is centred at
+``c_b = (offset + hop * b) / sample_rate`` seconds and its decision covers the half-open interval
+``[c_b - hop / 2, c_b + hop / 2)`` (in seconds: ``hop / 2 / sample_rate`` either side), so the
+intervals of consecutive frames tile the time axis without gaps or overlaps. Times before the first
+frame's interval and after the last one's are not covered by any decision; the ``lab`` writer
+labels them ``nosing``.
+
+Output formats (:data:`FORMATS`) and the names :func:`output_path` gives them for ``song.wav``:
+
+========== ===================== ===========================================================
+format     file                  content
+========== ===================== ===========================================================
+lab        ``song.lab``          ``start end sing|nosing`` lines covering the whole file
+                                 (Jamendo corpus style), seconds with 3 decimals
+audacity   ``song.audacity.txt`` Audacity label track: ``start<TAB>end<TAB>singing``, 6 decimals
+csv        ``song.csv``          header ``start,end,label``, one row per singing segment
+json       ``song.json``         ``{"file", "duration", "segments": [{start, end, label}],
+                                 "threshold"}``
+frames     ``song.frames.csv``   header ``time,probability``, one row per frame (frame centres)
+========== ===================== ===========================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VocalfrontError
+from .fileio import write_text_atomic
+from .grid import DEFAULT_GRID, FrameGrid
+
+SING = "sing"
+"""Label of singing segments."""
+NOSING = "nosing"
+"""Label the ``lab`` format gives to everything that is not singing."""
+AUDACITY_LABEL = "singing"
+"""Text of every label in the Audacity label track."""
+
+FORMATS = ("lab", "audacity", "csv", "json")
+"""Segment formats accepted by :func:`format_segments` and :func:`write_segments`."""
+FRAMES_FORMAT = "frames"
+"""Name of the per-frame probability CSV for :func:`output_path`."""
+_SUFFIXES = {
+    "lab": ".lab",
+    "audacity": ".audacity.txt",
+    "csv": ".csv",
+    "json": ".json",
+    FRAMES_FORMAT: ".frames.csv",
+}
+
+_TOLERANCE = 1e-9
+"""Seconds; durations within this of a limit count as equal to it (rounding of frame times)."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A labelled time interval ``[start, end)`` in seconds."""
+
+    start: float
+    end: float
+    label: str = SING
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.end - self.start
+
+
+def frames_to_segments(
+    decisions: np.ndarray,
+    grid: FrameGrid = DEFAULT_GRID,
+    min_duration: float = 0.0,
+    min_gap: float = 0.0,
+    duration: float | None = None,
+) -> list[Segment]:
+    """Turn per-frame singing decisions into sorted, disjoint ``sing`` segments (seconds).
+
+    ``decisions``: boolean array of shape ``(frames,)`` on ``grid`` (threshold probabilities first).
+    Runs of ``True`` frames become segments (see the module docstring for the interval a frame
+    covers); gaps between segments shorter than ``min_gap`` seconds are then filled, and segments
+    shorter than ``min_duration`` seconds dropped. Segment times are clipped to ``[0, duration]``
+    (``duration`` in seconds, the audio length, when given).
+    """
+    decisions = _check_decisions(decisions)
+    _check_non_negative(min_duration=min_duration, min_gap=min_gap)
+    edges = [
+        (_frame_edge(grid, first), _frame_edge(grid, stop)) for first, stop in _runs(decisions)
+    ]
+    segments = [_clipped(start, end, duration) for start, end in _merge_close(edges, min_gap)]
+    return [s for s in segments if s.end > s.start and s.duration >= min_duration - _TOLERANCE]
+
+
+def _check_decisions(decisions: np.ndarray) -> np.ndarray:
+    decisions = np.asarray(decisions)
+    if decisions.ndim != 1:
+        raise VocalfrontError(
+            f"frame decisions must be one-dimensional, got shape {decisions.shape}"
+        )
+    if decisions.dtype != bool:
+        raise VocalfrontError(
+            f"frame decisions must be booleans, got {decisions.dtype} (threshold the probabilities)"
+        )
+    return decisions
+
+
+def _check_non_negative(**limits: float) -> None:
+    for name, value in limits.items():
+        if not (math.isfinite(value) and value >= 0):
+            raise VocalfrontError(f"{name} must be a non-negative number of seconds, got {value}")
+
+
+def _runs(decisions: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, stop)`` frame indices of each run of ``True`` (``stop`` exclusive)."""
+    padded = np.concatenate(([0], decisions.astype(np.int8), [0]))
+    changes = np.flatnonzero(np.diff(padded))
+    return list(zip(changes[0::2].tolist(), changes[1::2].tolist(), strict=True))
+
+
+def _frame_edge(grid: FrameGrid, index: int) -> float:
+    """Time in seconds where frame ``index - 1``'s interval ends and frame ``index``'s begins."""
+    return (grid.offset + grid.hop * (index - 0.5)) / grid.sample_rate
+
+
+def _merge_close(edges: list[tuple[float, float]], min_gap: float) -> list[tuple[float, float]]:
+    """Join consecutive ``(start, end)`` intervals separated by less than ``min_gap`` seconds."""
+    merged: list[tuple[float, float]] = []
+    for start, end in edges:
+        if merged and start - merged[-1][1] < min_gap - _TOLERANCE:
+            merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _clipped(start: float, end: float, duration: float | None) -> Segment:
+    if duration is not None:
+        end = min(end, duration)
+    return Segment(max(start, 0.0), end)
+
+
+def check_segments(segments: Sequence[Segment], duration: float | None = None) -> None:
+    """Raise :class:`VocalfrontError` unless ``segments`` are non-empty intervals (seconds) in
+    ``[0, duration]``, sorted and non-overlapping (as :func:`frames_to_segments` returns them)."""
+    previous_end = 0.0
+    for segment in segments:
+        if not segment.start < segment.end:
+            raise VocalfrontError(f"segment {segment} does not end after it starts")
+        if segment.start < previous_end - _TOLERANCE:
+            raise VocalfrontError(f"segment {segment} starts before 0 or overlaps the one before")
+        if duration is not None and segment.end > duration + _TOLERANCE:
+            raise VocalfrontError(f"segment {segment} ends after the audio ({duration} s)")
+        previous_end = segment.end
+
+
+def format_lab(segments: Sequence[Segment], duration: float | None = None) -> str:
+    """Jamendo-style ``start end label`` lines (seconds, 3 decimals) covering ``[0, duration]``.
+
+    The pieces between ``segments`` are labelled ``nosing``; without ``duration`` the lines end
+    where the last segment ends. Pieces that vanish when rounded to milliseconds are left out,
+    so every line starts where the previous one ends.
+    """
+    check_segments(segments, duration)
+    lines = []
+    for piece in _cover(segments, duration):
+        start, end = f"{piece.start:.3f}", f"{piece.end:.3f}"
+        if start != end:
+            lines.append(f"{start} {end} {piece.label}\n")
+    return "".join(lines)
+
+
+def _cover(segments: Sequence[Segment], duration: float | None) -> list[Segment]:
+    """``segments`` with ``nosing`` segments filling the gaps from 0 to ``duration``."""
+    pieces = []
+    position = 0.0
+    for segment in segments:
+        if segment.start > position:
+            pieces.append(Segment(position, segment.start, NOSING))
+        pieces.append(segment)
+        position = segment.end
+    if duration is not None and duration > position:
+        pieces.append(Segment(position, duration, NOSING))
+    return pieces
+
+
+def format_audacity(segments: Sequence[Segment]) -> str:
+    """Audacity label track: ``start<TAB>end<TAB>singing`` per segment, seconds with 6 decimals."""
+    check_segments(segments)
+    return "".join(f"{s.start:.6f}\t{s.end:.6f}\t{AUDACITY_LABEL}\n" for s in segments)
+
+
+def format_csv(segments: Sequence[Segment]) -> str:
+    """CSV with header ``start,end,label`` and one row per segment, seconds with 6 decimals."""
+    check_segments(segments)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["start", "end", "label"])
+    writer.writerows([f"{s.start:.6f}", f"{s.end:.6f}", s.label] for s in segments)
+    return buffer.getvalue()
+
+
+def format_json(
+    segments: Sequence[Segment],
+    duration: float | None = None,
+    source: str | Path | None = None,
+    threshold: float | None = None,
+) -> str:
+    """JSON object ``{"file", "duration", "segments": [{"start", "end", "label"}], "threshold"}``.
+
+    Times in seconds rounded to 6 decimals; ``file`` (the audio path as given), ``duration`` and
+    ``threshold`` (the decision threshold on the probabilities) are ``null`` when not given.
+    """
+    check_segments(segments, duration)
+    document = {
+        "file": None if source is None else str(source),
+        "duration": None if duration is None else round(float(duration), 6),
+        "segments": [
+            {"start": round(s.start, 6), "end": round(s.end, 6), "label": s.label} for s in segments
+        ],
+        "threshold": None if threshold is None else float(threshold),
+    }
+    return json.dumps(document, indent=2) + "\n"
+
+
+def format_segments(
+    segments: Sequence[Segment],
+    format: str,
+    duration: float | None = None,
+    source: str | Path | None = None,
+    threshold: float | None = None,
+) -> str:
+    """Text of ``segments`` in ``format`` (one of :data:`FORMATS`); ``source`` and ``threshold``
+    are used by ``json`` only, ``duration`` (seconds) by ``lab`` and ``json``."""
+    if format == "lab":
+        return format_lab(segments, duration)
+    if format == "audacity":
+        return format_audacity(segments)
+    if format == "csv":
+        return format_csv(segments)
+    if format == "json":
+        return format_json(segments, duration, source, threshold)
+    raise VocalfrontError(f"unknown segment format {format!r}; choose from {', '.join(FORMATS)}")
+
+
+def write_segments(
+    path: str | Path,
+    segments: Sequence[Segment],
+    format: str,
+    duration: float | None = None,
+    source: str | Path | None = None,
+    threshold: float | None = None,
+) -> None:
+    """Write :func:`format_segments` output to ``path`` atomically (complete file or none)."""
+    write_text_atomic(path, format_segments(segments, format, duration, source, threshold))
+
+
+def format_frame_probabilities(probabilities: np.ndarray, grid: FrameGrid = DEFAULT_GRID) -> str:
+    """CSV with header ``time,probability``: frame centre (seconds) and probability, 6 decimals.
+
+    ``probabilities``: shape ``(frames,)`` on ``grid``.
+    """
+    probabilities = np.asarray(probabilities, dtype=float)
+    if probabilities.ndim != 1:
+        raise VocalfrontError(
+            f"frame probabilities must be one-dimensional, got shape {probabilities.shape}"
+        )
+    times = grid.frame_times(len(probabilities))
+    rows = "".join(f"{t:.6f},{p:.6f}\n" for t, p in zip(times, probabilities, strict=True))
+    return "time,probability\n" + rows
+
+
+def write_frame_probabilities(
+    path: str | Path, probabilities: np.ndarray, grid: FrameGrid = DEFAULT_GRID
+) -> None:
+    """Write :func:`format_frame_probabilities` output to ``path`` atomically."""
+    write_text_atomic(path, format_frame_probabilities(probabilities, grid))
+
+
+def output_path(input_path: str | Path, out_dir: str | Path | None, format: str) -> Path:
+    """Where the ``format`` output for ``input_path`` goes: in ``out_dir`` (or beside the input
+    when ``None``), named after the input's stem, e.g. ``song.wav`` → ``song.audacity.txt``.
+
+    ``format`` is one of :data:`FORMATS` or :data:`FRAMES_FORMAT`.
+    """
+    if format not in _SUFFIXES:
+        choices = ", ".join(_SUFFIXES)
+        raise VocalfrontError(f"unknown output format {format!r}; choose from {choices}")
+    input_path = Path(input_path)
+    folder = input_path.parent if out_dir is None else Path(out_dir)
+    return folder / (input_path.stem + _SUFFIXES[format])
