@@ -1,0 +1,259 @@
+"""Remixing separate voice and accompaniment stems (MIR-1K) into new training mixtures.
+
+Audio is 1-D float (mono, 22050 Hz by default), labels one value per frame of the common grid;
+the labels follow the voice stem. One call of ``remix`` draws a mode:
+
+- ``own``: the voice over its own accompaniment, at a random voice-to-accompaniment gain ``g``
+  (dB; 0 dB is the original mixture voice + accompaniment);
+- ``external``: the voice over a random excerpt of other instrumental music from an
+  ``InstrumentalPool`` (looped or cropped to length, brought to the level of the clip's own
+  accompaniment), at a random gain ``g`` likewise;
+- ``voice``: the voice alone;
+- ``accompaniment``: the accompaniment alone, labels all 0.
+
+Every mode mixes ``voice * 10**(g/40) + music * 10**(-g/40)`` with one stem muted for the last
+two, so the gain is split evenly and the overall level stays about the same. Labels are unchanged
+except that ``accompaniment`` sets them to 0. Everything random comes from the
+``numpy.random.Generator`` passed in.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from vocalfront.audio import AUDIO_EXTENSIONS, load_audio
+from vocalfront.data.augment import check_audio_and_labels
+from vocalfront.errors import AudioError, VocalfrontError
+from vocalfront.grid import DEFAULT_GRID, SAMPLE_RATE, FrameGrid
+
+logger = logging.getLogger(__name__)
+
+INSTRUMENTAL_EXCLUDED: frozenset[str] = frozenset({"nunc_dimittis.ogg", "silence.ogg"})
+"""File names (compared case-insensitively) never used as instrumental music.
+
+From ``scripts/get_instrumental_music.sh``: ``nunc_dimittis.ogg`` (wesnoth-1.16-music) is a choral
+piece (the canticle sung by a choir), i.e. it contains singing; ``silence.ogg``
+(wesnoth-1.16-music) is 10 s of near-digital silence, not music. See ``docs/data.md``.
+"""
+
+MIN_TRACK_RMS = 1e-4
+"""Tracks quieter than this RMS (−80 dB full scale) are skipped as silent."""
+
+
+class RemixMode(StrEnum):
+    """What a remixed training example contains."""
+
+    OWN = "own"
+    EXTERNAL = "external"
+    VOICE = "voice"
+    ACCOMPANIMENT = "accompaniment"
+
+
+@dataclass(frozen=True)
+class RemixConfig:
+    """Mode probabilities and gain range of ``remix``.
+
+    Attributes:
+        own, external, voice, accompaniment: relative weights of the modes (normalised to sum
+            to 1; 0 switches a mode off; ``external`` > 0 needs an ``InstrumentalPool``).
+        gain_db_range: ``(low, high)`` voice-to-music gain in dB, drawn uniformly; 0 dB is the
+            original balance.
+    """
+
+    own: float = 0.6
+    external: float = 0.2
+    voice: float = 0.1
+    accompaniment: float = 0.1
+    gain_db_range: tuple[float, float] = (-6.0, 6.0)
+
+    def __post_init__(self) -> None:
+        weights = self.weights()
+        if np.any(weights < 0) or weights.sum() <= 0:
+            raise VocalfrontError("remix mode weights must be non-negative and not all 0")
+        low, high = self.gain_db_range
+        if low > high:
+            raise VocalfrontError("remix gain_db_range must be (low, high) with low <= high")
+
+    def weights(self) -> np.ndarray:
+        """Weights of the modes in ``RemixMode`` order, shape ``(4,)``."""
+        return np.array([getattr(self, mode.value) for mode in RemixMode], dtype=float)
+
+
+@dataclass(frozen=True, eq=False)
+class Remix:
+    """A remixed training example.
+
+    Attributes:
+        audio: mixture, shape ``(samples,)``, float32.
+        labels: frame labels, shape ``(frames,)``, float32.
+        mode: which mode made it.
+        gain_db: voice-to-music gain in dB that was drawn (applied as ``±gain_db / 2`` to the
+            voice and the music).
+    """
+
+    audio: np.ndarray
+    labels: np.ndarray
+    mode: RemixMode
+    gain_db: float
+
+
+def _rms(audio: np.ndarray) -> float:
+    """Root mean square of ``audio`` (float64 accumulation)."""
+    return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+
+
+class InstrumentalPool:
+    """Instrumental music tracks, loaded once, to draw random excerpts from.
+
+    ``source`` is a folder (searched recursively for files ending in one of
+    ``vocalfront.audio.AUDIO_EXTENSIONS``, read with ``vocalfront.audio.load_audio`` as mono at
+    ``sample_rate`` Hz), a mapping name → 1-D array (already at ``sample_rate``), or a sequence
+    of 1-D arrays (named by position). Tracks whose name is in ``exclude`` (case-insensitive
+    file names, default ``INSTRUMENTAL_EXCLUDED``) are skipped, and so are silent tracks and
+    files that cannot be read (logged and listed in ``failures``). Each track is scaled to an
+    RMS of 1 over its whole length, so excerpts keep the track's own dynamics. ``max_seconds``
+    keeps only the middle ``max_seconds`` of each track, to bound memory: all of
+    ``get_instrumental_music.sh`` (206 usable minutes) takes about 1.1 GB as float32 at
+    22050 Hz and about 70 s to decode and resample (set ``VOCALFRONT_CACHE`` to cache that).
+    """
+
+    def __init__(
+        self,
+        source: str | Path | Mapping[str, np.ndarray] | Sequence[np.ndarray],
+        exclude: Iterable[str] = INSTRUMENTAL_EXCLUDED,
+        sample_rate: int = SAMPLE_RATE,
+        max_seconds: float | None = None,
+    ):
+        excluded = {name.lower() for name in exclude}
+        self.failures: list[str] = []
+        candidates = self._candidates(source, sample_rate)
+        tracks: dict[str, np.ndarray] = {}
+        for name, load in candidates:
+            if name.lower() in excluded:
+                continue
+            track = self._usable(name, load)
+            if track is not None:
+                tracks[name] = _centre(track, max_seconds, sample_rate)
+        if not tracks:
+            where = source if isinstance(source, str | Path) else "instrumental tracks"
+            raise VocalfrontError(f"{where}: no usable instrumental tracks")
+        self.names: tuple[str, ...] = tuple(tracks)
+        self._tracks = tuple(tracks.values())
+        lengths = np.array([len(track) for track in self._tracks], dtype=float)
+        self._choice_weights = lengths / lengths.sum()
+
+    @staticmethod
+    def _candidates(
+        source: str | Path | Mapping[str, np.ndarray] | Sequence[np.ndarray], sample_rate: int
+    ) -> list[tuple[str, Callable[[], np.ndarray]]]:
+        """``(name, load)`` pairs; ``load()`` returns the track as a float32 array."""
+        if isinstance(source, str | Path):
+            folder = Path(source)
+            if not folder.is_dir():
+                raise AudioError(folder, "instrumental music folder not found")
+            paths = sorted(
+                path
+                for path in folder.rglob("*")
+                if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
+            )
+            return [(path.name, partial(_load_file, path, sample_rate)) for path in paths]
+        named = source.items() if isinstance(source, Mapping) else enumerate(source)
+        return [(str(name), partial(np.asarray, track, np.float32)) for name, track in named]
+
+    def _usable(self, name: str, load: Callable[[], np.ndarray]) -> np.ndarray | None:
+        """The unit-RMS float32 track, or ``None`` (recorded in ``failures``) if unusable."""
+        try:
+            track = load()
+            if track.ndim != 1 or len(track) == 0 or not np.all(np.isfinite(track)):
+                raise AudioError(name, "instrumental track must be a non-empty finite 1-D array")
+            level = _rms(track)
+            if level < MIN_TRACK_RMS:
+                raise AudioError(name, "instrumental track is silent")
+        except (ValueError, OSError) as error:
+            self.failures.append(str(error))
+            logger.warning("skipping instrumental track: %s", error)
+            return None
+        return (track / level).astype(np.float32)
+
+    def __len__(self) -> int:
+        """Number of usable tracks."""
+        return len(self._tracks)
+
+    @property
+    def total_samples(self) -> int:
+        """Total length of the usable tracks in samples."""
+        return sum(len(track) for track in self._tracks)
+
+    def excerpt(self, rng: np.random.Generator, num_samples: int) -> np.ndarray:
+        """A random excerpt of ``num_samples`` samples, float32, shape ``(num_samples,)``.
+
+        The track is drawn with probability proportional to its length (every second of music
+        equally likely). A track at least as long is cropped at a random start; a shorter one is
+        looped from a random start.
+        """
+        track = self._tracks[rng.choice(len(self._tracks), p=self._choice_weights)]
+        if len(track) >= num_samples:
+            start = rng.integers(0, len(track) - num_samples + 1)
+            return track[start : start + num_samples].copy()
+        start = rng.integers(0, len(track))
+        return np.take(track, np.arange(start, start + num_samples), mode="wrap")
+
+
+def _centre(track: np.ndarray, max_seconds: float | None, sample_rate: int) -> np.ndarray:
+    """The middle ``max_seconds`` of ``track`` (all of it if shorter or ``max_seconds`` is None)."""
+    if max_seconds is None:
+        return track
+    keep = max(1, round(max_seconds * sample_rate))
+    start = max(0, (len(track) - keep) // 2)
+    return track[start : start + keep].copy()
+
+
+def _load_file(path: Path, sample_rate: int) -> np.ndarray:
+    """Read an audio file as mono float32 at ``sample_rate`` Hz."""
+    return np.asarray(load_audio(path, sample_rate=sample_rate), dtype=np.float32)
+
+
+def remix(
+    voice: np.ndarray,
+    accompaniment: np.ndarray,
+    labels: np.ndarray,
+    rng: np.random.Generator,
+    config: RemixConfig | None = None,
+    pool: InstrumentalPool | None = None,
+    grid: FrameGrid = DEFAULT_GRID,
+) -> Remix:
+    """Draw a mode and gain and mix a new training example (see the module docstring).
+
+    ``voice`` and ``accompaniment`` are ``(samples,)`` at ``grid.sample_rate`` Hz, ``labels``
+    ``(grid.num_frames(samples),)``. The external music is scaled to the RMS of
+    ``accompaniment`` (of ``voice`` if the accompaniment is silent) before the gain.
+    Deterministic given the state of ``rng``.
+    """
+    config = config or RemixConfig()
+    voice, labels = check_audio_and_labels(voice, labels, grid)
+    accompaniment = np.asarray(accompaniment, dtype=np.float32)
+    if accompaniment.shape != voice.shape:
+        raise AudioError(
+            None, f"accompaniment has shape {accompaniment.shape}, voice {voice.shape}"
+        )
+    if config.external > 0 and pool is None:
+        raise VocalfrontError("remix mode 'external' has weight > 0 but no InstrumentalPool")
+    weights = config.weights()
+    mode = list(RemixMode)[rng.choice(len(weights), p=weights / weights.sum())]
+    gain_db = float(rng.uniform(*config.gain_db_range))
+    music = accompaniment
+    if mode is RemixMode.EXTERNAL:
+        level = _rms(accompaniment)
+        music = pool.excerpt(rng, len(voice)) * np.float32(level if level > 0 else _rms(voice))
+    voice_weight = 0.0 if mode is RemixMode.ACCOMPANIMENT else 10.0 ** (gain_db / 40.0)
+    music_weight = 0.0 if mode is RemixMode.VOICE else 10.0 ** (-gain_db / 40.0)
+    audio = np.float32(voice_weight) * voice + np.float32(music_weight) * music
+    labels = np.zeros_like(labels) if mode is RemixMode.ACCOMPANIMENT else labels.copy()
+    return Remix(audio=audio, labels=labels, mode=mode, gain_db=gain_db)
