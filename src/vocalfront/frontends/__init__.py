@@ -7,14 +7,23 @@ time-averaging), ``fb-noavg`` (same filters, no averaging) and the learnable var
 
 from .base import FrontEnd, check_waveform
 from .compression import BandNorm, Log1pCompression, LogCompression, build_compression
+from .filterbank import FilterBank
 from .mel import CONVENTIONS, MelSpectrogram
 from .registry import available_frontends, build_frontend, register_frontend
 
 register_frontend("mel", MelSpectrogram)
+register_frontend("fb", FilterBank)
+register_frontend("fb-noavg", FilterBank, averaging="none")
+register_frontend("fb-gauss", FilterBank, averaging="gaussian-formula")
+register_frontend("fb-learn-cf", FilterBank, learn=("cf",))
+register_frontend("fb-learn-avg", FilterBank, learn=("avg",))
+register_frontend("fb-learn-bw", FilterBank, learn=("bw",))
+register_frontend("fb-free", FilterBank, learn=("free",))
 
 __all__ = [
     "CONVENTIONS",
     "BandNorm",
+    "FilterBank",
     "FrontEnd",
     "Log1pCompression",
     "LogCompression",

@@ -1,0 +1,249 @@
+"""Design of the filter bank that reproduces a mel-spectrogram (``theory.md``).
+
+Conventions: frequencies are in cycles per sample (``f = hz / sample_rate``), so ``k / window`` is
+STFT bin ``k``. The STFT window is the periodic Hann window ``g`` of ``window`` samples and
+``Ĝ(f) = Σ_t g(t) e^{-2πift}`` its (unnormalised) transform. Band ``ν`` has mel triangle weights
+``Λ_ν(k)`` on the STFT bins. Its filter has power response
+
+    |ĥ_ν(f)|² = Σ_k Λ_ν(k) |Ĝ(f - k/window)|²          (the level condition, exact in the mean),
+
+and its averaging window ``ϖ_ν`` sums to 1, so that ``FB(b, ν) = Σ_t ϖ_ν(t - c_b) |(x * h_ν)(t)|²``
+matches ``MS(b, ν) = Σ_k Λ_ν(k) |STFT(b, k)|²``. The averaging length of each band is fitted to
+minimise the Hilbert–Schmidt norm of ``A_MS - A_FB`` (the two features as quadratic forms),
+from the operators alone, no data.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+
+def hann_power_response(freq: torch.Tensor, window: int) -> torch.Tensor:
+    """``|Ĝ(f)|²`` of the periodic Hann window of ``window`` samples at ``freq`` (cycles/sample).
+
+    Closed form: ``Ĝ(f) = e^{-iπf(M-1)} [S(f)/2 + e^{iπ/M} S(f - 1/M)/4 + e^{-iπ/M} S(f + 1/M)/4]``
+    with the Dirichlet kernel ``S(f) = sin(πfM) / sin(πf)``. Same dtype as ``freq``.
+    """
+    m = window
+
+    def dirichlet(f: torch.Tensor) -> torch.Tensor:
+        f = torch.remainder(f + 0.5, 1.0) - 0.5  # periodic in f with period 1
+        den = torch.sin(math.pi * f)
+        small = den.abs() < 1e-9
+        ratio = torch.sin(math.pi * f * m) / torch.where(small, torch.ones_like(den), den)
+        # near f = 0 the limit is M (M even, so the sign is +1 at f = 0)
+        return torch.where(small, torch.full_like(f, float(m)), ratio)
+
+    phase = math.pi / m
+    centre = 0.5 * dirichlet(freq)
+    lower = 0.25 * dirichlet(freq - 1.0 / m)
+    upper = 0.25 * dirichlet(freq + 1.0 / m)
+    real = centre + (lower + upper) * math.cos(phase)
+    imag = (lower - upper) * math.sin(phase)
+    return real.square() + imag.square()
+
+
+def triangle_weights(bins: torch.Tensor, lower: torch.Tensor, centre: torch.Tensor,
+                     upper: torch.Tensor, bin_hz: float, norm: str = "unit-sum") -> torch.Tensor:
+    """Triangle weights of each band at STFT ``bins``; differentiable in the edges (Hz).
+
+    ``bins``: ``(bands, K)`` integer-valued bin indices; ``lower``, ``centre``, ``upper``:
+    ``(bands,)`` edge frequencies in Hz; ``bin_hz``: Hz per bin (``sample_rate / window``).
+    ``norm``: ``"unit-sum"`` (weights sum to 1), ``"slaney"`` (``2 / (upper - lower)``) or
+    ``"none"`` (peak 1). Returns ``(bands, K)``.
+    """
+    hz = bins * bin_hz
+    rising = (hz - lower[:, None]) / (centre - lower)[:, None]
+    falling = (upper[:, None] - hz) / (upper - centre)[:, None]
+    weights = torch.minimum(rising, falling).clamp_min(0.0)
+    if norm == "unit-sum":
+        return weights / (weights.sum(dim=1, keepdim=True) + 1e-12)
+    if norm == "slaney":
+        return weights * (2.0 / (upper - lower))[:, None]
+    if norm == "none":
+        return weights
+    raise ValueError(f"unknown triangle norm {norm!r}; use 'unit-sum', 'slaney' or 'none'")
+
+
+def band_power_response(freq: torch.Tensor, bins: torch.Tensor, weights: torch.Tensor,
+                        window: int) -> torch.Tensor:
+    """``|ĥ_ν(f)|² = Σ_k Λ_ν(k) |Ĝ(f - k/window)|²``.
+
+    ``freq``: ``(bands, J)`` cycles/sample; ``bins``, ``weights``: ``(bands, K)``.
+    Returns ``(bands, J)``; differentiable in ``weights`` only.
+    """
+    return torch.einsum("bjk,bk->bj", window_kernel(freq, bins, window).to(weights.dtype), weights)
+
+
+def window_kernel(freq: torch.Tensor, bins: torch.Tensor, window: int) -> torch.Tensor:
+    """``|Ĝ(f_j - k/M)|²`` for ``freq`` ``(bands, J)`` and ``bins`` ``(bands, K)``: ``(bands, J, K)``."""
+    return hann_power_response(freq[:, :, None] - bins[:, None, :] / window, window)
+
+
+def hann2_kernel(offsets: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Hann²-shaped averaging windows ``cos⁴(π t / L)`` for ``|t| < L / 2``, each summing to 1.
+
+    ``offsets``: ``(taps,)`` positions ``t`` in samples; ``lengths``: ``(bands,)`` lengths ``L``
+    in samples. Returns ``(bands, taps)``, differentiable in ``lengths``.
+    """
+    x = (offsets[None, :] / lengths[:, None]).clamp(-0.5, 0.5)
+    shape = torch.cos(math.pi * x) ** 4
+    return shape / (shape.sum(dim=1, keepdim=True) + 1e-30)
+
+
+def gaussian_kernel(offsets: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor:
+    """Gaussian averaging windows with standard deviations ``sigmas`` (samples), each summing to 1."""
+    shape = torch.exp(-0.5 * (offsets[None, :] / sigmas[:, None]).square())
+    return shape / (shape.sum(dim=1, keepdim=True) + 1e-30)
+
+
+def window_variance(window: int) -> float:
+    """Variance (cycles/sample)² of ``|Ĝ|²`` taken as a density over frequency."""
+    freq = torch.linspace(-8.0 / window, 8.0 / window, 4097, dtype=torch.float64)
+    power = hann_power_response(freq, window)
+    return float((freq.square() * power).sum() / power.sum())
+
+
+def gaussian_formula_sigmas(bins: np.ndarray, weights: np.ndarray, window: int) -> np.ndarray:
+    """Averaging widths (samples) from the all-Gaussian identity ``q = a (a + 2λ) / λ``.
+
+    The window's power spectrum and each triangle are replaced by Gaussians of the same variance:
+    ``|ĝ|² = exp(-2π f²/a)`` gives ``a = 4π σ_g²``, ``Λ = exp(-π (f - c)²/λ)`` gives
+    ``λ = 2π σ_Λ²``; ``ϖ̂(d) = exp(-π d²/q)`` is a Gaussian of standard deviation
+    ``1 / sqrt(2π q)`` samples. ``bins``/``weights``: ``(bands, K)``.
+    """
+    a = 4 * math.pi * window_variance(window)
+    freq = bins / window
+    total = weights.sum(axis=1)
+    mean = (weights * freq).sum(axis=1) / total
+    var = (weights * (freq - mean[:, None]) ** 2).sum(axis=1) / total
+    lam = 2 * math.pi * np.maximum(var, 1e-12)
+    q = a * (a + 2 * lam) / lam
+    return 1.0 / np.sqrt(2 * math.pi * q)
+
+
+def _operator_terms(bins: np.ndarray, weights: np.ndarray, filter_hat: np.ndarray,
+                    window: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Terms of ``‖A_MS - A_FB‖²_HS`` for one band on an ``n``-point circular time axis.
+
+    Returns ``(c, t_hat, ms_norm2)``: ``⟨A_MS, A_FB⟩ = Σ_t ϖ(t) c(t)``,
+    ``‖A_FB‖² = (1/n) Σ_f |ϖ̂(f)|² t_hat(f)`` and ``‖A_MS‖²``. ``filter_hat``: ``(n,)``, the
+    filter's transform on the grid ``f = j / n``. Time 0 is the frame centre.
+    """
+    n = filter_hat.shape[0]
+    tau = np.arange(window) - window // 2  # the window's support, centred on the frame
+    g = np.hanning(window + 1)[:-1]
+    # v_k(τ) = g(τ) e^{2πi k τ / M}: MS(b) = Σ_k Λ_k |⟨x, v_k⟩|²
+    atoms = g[None, :] * np.exp(2j * np.pi * bins[:, None] * tau[None, :] / window)
+    gram = atoms.conj() @ atoms.T
+    ms_norm2 = float(weights @ (np.abs(gram) ** 2) @ weights)
+    placed = np.zeros((len(bins), n), dtype=complex)
+    placed[:, tau % n] = atoms
+    responses = np.fft.ifft(np.fft.fft(placed, axis=1) * filter_hat[None, :], axis=1)
+    c = (weights[:, None] * np.abs(responses) ** 2).sum(axis=0)
+    autocorr = np.fft.ifft(np.abs(filter_hat) ** 2)
+    t_hat = np.fft.fft(np.abs(autocorr) ** 2).real
+    return c, t_hat, ms_norm2
+
+
+def _hs_errors(sizes: np.ndarray, c: np.ndarray, t_hat: np.ndarray, ms_norm2: float,
+               shape: str) -> np.ndarray:
+    """Relative HS errors ``‖A_MS - A_FB‖ / ‖A_MS‖`` for candidate averaging sizes."""
+    n = c.shape[0]
+    reach = int(np.ceil(sizes.max() / 2 if shape == "hann2" else 4 * sizes.max()))
+    offsets = np.arange(-reach, reach + 1)
+    kernels = _kernels(offsets.astype(np.float64), sizes, shape)
+    cross = kernels @ c[offsets % n]
+    placed = np.zeros((len(sizes), n))
+    placed[:, offsets % n] = kernels
+    fb_norm2 = (np.abs(np.fft.rfft(placed, axis=1)) ** 2 @ _rfft_weights(t_hat)) / n
+    return np.sqrt(np.maximum(ms_norm2 - 2 * cross + fb_norm2, 0.0) / ms_norm2)
+
+
+def _rfft_weights(t_hat: np.ndarray) -> np.ndarray:
+    """``t_hat`` folded onto rfft bins (it is symmetric), so ``Σ_f`` runs over half the spectrum."""
+    n = t_hat.shape[0]
+    folded = t_hat[: n // 2 + 1].copy()
+    folded[1 : (n + 1) // 2] *= 2
+    return folded
+
+
+def _kernels(offsets: np.ndarray, sizes: np.ndarray, shape: str) -> np.ndarray:
+    off = torch.from_numpy(offsets)
+    size = torch.from_numpy(np.asarray(sizes, dtype=np.float64))
+    if shape == "hann2":
+        return hann2_kernel(off, size).numpy()
+    return gaussian_kernel(off, size).numpy()
+
+
+def fit_averaging(bins: np.ndarray, weights: np.ndarray, filter_hat: np.ndarray, window: int,
+                  shape: str = "hann2") -> tuple[float, float]:
+    """Fit one band's averaging window to the operators: ``(size, relative HS error)``.
+
+    ``shape``: ``"hann2"`` (size = length in samples, searched in ``[window/4, 2 window]``) or
+    ``"gaussian"`` (size = standard deviation, in ``[window/24, window/3]``). A coarse
+    geometric grid is refined linearly around its best point.
+    """
+    c, t_hat, ms_norm2 = _operator_terms(bins, weights, filter_hat, window)
+    scale = window if shape == "hann2" else window / 6
+    candidates = np.geomspace(0.25, 2.0, 31) * scale
+    errors = _hs_errors(candidates, c, t_hat, ms_norm2, shape)
+    best = int(np.argmin(errors))
+    fine = np.linspace(candidates[max(best - 1, 0)], candidates[min(best + 1, 30)], 25)
+    fine_errors = _hs_errors(fine, c, t_hat, ms_norm2, shape)
+    best_fine = int(np.argmin(fine_errors))
+    return float(fine[best_fine]), float(fine_errors[best_fine])
+
+
+def hs_error(bins: np.ndarray, weights: np.ndarray, filter_hat: np.ndarray, window: int,
+             shape: str, size: float) -> float:
+    """Relative HS error ``‖A_MS - A_FB‖ / ‖A_MS‖`` of one band for a given averaging window;
+    ``shape="none"`` is no averaging (a delta)."""
+    c, t_hat, ms_norm2 = _operator_terms(bins, weights, filter_hat, window)
+    if shape == "none":
+        fb_norm2 = float(t_hat.mean())
+        return math.sqrt(max(ms_norm2 - 2 * c[0] + fb_norm2, 0.0) / ms_norm2)
+    return float(_hs_errors(np.array([size]), c, t_hat, ms_norm2, shape)[0])
+
+
+def support_filter(bins: np.ndarray, weights: np.ndarray, window: int, n: int,
+                   support_bins: float) -> np.ndarray:
+    """One band's zero-phase filter ``ĥ = sqrt(Σ_k Λ(k)|Ĝ(f - k/M)|²)`` on the ``n``-point grid
+    ``f = j / n``, zero outside ``[(k_first - support_bins)/M, (k_last + support_bins)/M]``."""
+    freq = np.fft.fftfreq(n)
+    used = weights > 0
+    low = (bins[used].min() - support_bins) / window
+    high = (bins[used].max() + support_bins) / window
+    inside = (freq >= low) & (freq <= high)
+    power = band_power_response(torch.from_numpy(freq[inside][None, :]),
+                                torch.from_numpy(bins[None, used].astype(np.float64)),
+                                torch.from_numpy(weights[None, used]), window)[0].numpy()
+    filter_hat = np.zeros(n)
+    filter_hat[inside] = np.sqrt(power)
+    return filter_hat
+
+
+DESIGN_GRID = 4096
+"""Length (samples) of the circular time axis on which the operators are compared."""
+
+
+@lru_cache(maxsize=16)
+def fitted_averaging(bins: tuple[tuple[int, ...], ...], weights: tuple[tuple[float, ...], ...],
+                     window: int, support_bins: float, shape: str) -> tuple[np.ndarray, np.ndarray]:
+    """Fitted averaging sizes (samples) and relative HS errors per band; cached per layout.
+
+    ``bins``/``weights``: per band, the STFT bins and triangle weights (tuples, for caching).
+    """
+    sizes, errors = [], []
+    for band_bins, band_weights in zip(bins, weights, strict=True):
+        b = np.asarray(band_bins, dtype=np.float64)
+        w = np.asarray(band_weights, dtype=np.float64)
+        filter_hat = support_filter(b, w, window, DESIGN_GRID, support_bins)
+        size, err = fit_averaging(b, w, filter_hat, window, shape)
+        sizes.append(size)
+        errors.append(err)
+    return np.array(sizes), np.array(errors)
