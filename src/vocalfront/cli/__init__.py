@@ -14,6 +14,7 @@ import sys
 # sub-command name -> (module in this package, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "theory": ("theory", "measure how closely each filter-bank design reproduces the mel-spectrogram"),
+    "data": ("data", "check datasets: readers, labels, lengths"),
 }
 
 

@@ -1,0 +1,187 @@
+"""Read audio files as float32 arrays at the model rate, with an optional disk cache.
+
+Decoding goes through soundfile/libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3 with libsndfile >= 1.1,
+AIFF, ...; integer PCM of 8 to 32 bits and float formats, any channel count and sample rate).
+Integer samples are scaled to [-1, 1); float files are taken as they are. Resampling is
+band-limited (soxr, very high quality).
+
+Decoded and resampled audio can be cached as ``.npy`` files in a directory given as ``cache_dir``
+or in the environment variable ``VOCALFRONT_CACHE`` (no cache when neither is set). An entry is
+keyed by the SHA-256 of the file's content and the target sample rate, so editing or replacing a
+file invalidates it; the hash of a file is remembered per process as long as its size and
+modification time do not change. Entries hold all channels; channel selection and mixing are
+applied after the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from .errors import AudioError
+from .fileio import atomic_write
+from .grid import SAMPLE_RATE
+
+CACHE_ENV = "VOCALFRONT_CACHE"
+"""Environment variable naming the default cache directory."""
+AUDIO_EXTENSIONS = (
+    ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf",
+)
+"""File name extensions (lower case) that dataset readers treat as audio."""
+RESAMPLE_QUALITY = "VHQ"
+"""soxr quality preset used by :func:`resample`."""
+_CACHE_VERSION = 1  # bump when decoding or resampling changes, so old entries are not reused
+_HASH_CHUNK = 1 << 20
+_known_hashes: dict[tuple[str, int, int, int], str] = {}
+
+Mix = Literal["mean", "sum"]
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """Band-limited resampling of ``audio`` from ``from_rate`` to ``to_rate`` Hz (soxr).
+
+    ``audio`` is ``(samples,)`` or ``(channels, samples)``; the result has the same layout, dtype
+    float32, and ``round(samples * to_rate / from_rate)`` samples. Equal rates return a float32
+    copy of the input.
+    """
+    if from_rate <= 0 or to_rate <= 0:
+        raise AudioError(None, f"sample rates must be positive, got {from_rate} Hz -> {to_rate} Hz")
+    audio = np.asarray(audio, dtype=np.float32)
+    if audio.ndim not in (1, 2):
+        raise AudioError(None, f"audio must be (samples,) or (channels, samples): {audio.shape}")
+    if from_rate == to_rate:
+        return audio.copy()
+    # soxr wants (samples, channels); a C-contiguous copy keeps it from copying again.
+    resampled = soxr.resample(np.ascontiguousarray(audio.T), from_rate, to_rate, RESAMPLE_QUALITY)
+    return np.ascontiguousarray(resampled.T, dtype=np.float32)
+
+
+def load_channels(
+    path: str | Path, sample_rate: int = SAMPLE_RATE, cache_dir: str | Path | None = None
+) -> np.ndarray:
+    """All channels of an audio file at ``sample_rate`` Hz, float32 ``(channels, samples)``.
+
+    ``cache_dir`` defaults to ``$VOCALFRONT_CACHE`` (no cache if unset). Raises
+    :class:`~vocalfront.errors.AudioError` for a missing, empty, unreadable or non-audio file and
+    for NaN/Inf samples.
+    """
+    path = Path(path)
+    _check_file(path)
+    if int(sample_rate) <= 0:
+        raise AudioError(path, f"sample rate must be positive, got {sample_rate}")
+    cache = _cache_file(path, int(sample_rate), cache_dir)
+    if cache is not None:
+        cached = _read_cache(cache)
+        if cached is not None:
+            return cached
+    audio, rate = _decode(path)
+    audio = resample(audio, rate, int(sample_rate))
+    if cache is not None:
+        _write_cache(cache, audio)
+    return audio
+
+
+def load_audio(
+    path: str | Path,
+    sample_rate: int = SAMPLE_RATE,
+    channel: int | None = None,
+    cache_dir: str | Path | None = None,
+    mix: Mix = "mean",
+) -> np.ndarray:
+    """One mono signal from an audio file at ``sample_rate`` Hz, float32 ``(samples,)``.
+
+    ``channel`` picks one channel (0-based); ``None`` mixes all channels, by their ``"mean"`` (the
+    usual down-mix, keeps the level of identical channels) or their ``"sum"`` (for files whose
+    channels are separate stems, such as MIR-1K's accompaniment and voice). Errors as
+    :func:`load_channels`, plus a channel index out of range.
+    """
+    if mix not in ("mean", "sum"):
+        raise AudioError(path, f"mix must be 'mean' or 'sum', got {mix!r}")
+    channels = load_channels(path, sample_rate, cache_dir)
+    if channel is None:
+        return channels.mean(axis=0) if mix == "mean" else channels.sum(axis=0)
+    if not 0 <= channel < channels.shape[0]:
+        raise AudioError(
+            path,
+            f"channel {channel} out of range: the file has {channels.shape[0]} channel(s), "
+            f"numbered from 0",
+        )
+    return channels[channel].copy()
+
+
+def _check_file(path: Path) -> None:
+    """Reject paths that are not non-empty regular files, before libsndfile sees them."""
+    if not path.exists():
+        raise AudioError(path, "file not found")
+    if not path.is_file():
+        raise AudioError(path, "not a file")
+    if path.stat().st_size == 0:
+        raise AudioError(path, "empty file (0 bytes)")
+
+
+def _decode(path: Path) -> tuple[np.ndarray, int]:
+    """Decode a file at its own rate: float32 ``(channels, samples)`` and the rate in Hz."""
+    if path.suffix.lower() == ".mp3" and "MP3" not in sf.available_formats():
+        raise AudioError(
+            path, f"MP3 is not supported by this libsndfile ({sf.__libsndfile_version__}); "
+            "it needs libsndfile >= 1.1.0, or convert the file to WAV/FLAC",
+        )
+    try:
+        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.SoundFileError, RuntimeError) as error:
+        reason = getattr(error, "error_string", None) or str(error)
+        reason = reason.strip().rstrip(".")
+        raise AudioError(path, f"not a readable audio file ({reason})") from None
+    if audio.shape[0] == 0:
+        raise AudioError(path, "contains no samples")
+    if not np.isfinite(audio).all():
+        raise AudioError(path, "contains NaN or Inf samples")
+    return np.ascontiguousarray(audio.T), int(rate)
+
+
+def _cache_file(path: Path, sample_rate: int, cache_dir: str | Path | None) -> Path | None:
+    """Cache entry for ``path`` at ``sample_rate`` Hz, or None when caching is off."""
+    directory = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or None
+    if directory is None:
+        return None
+    return Path(directory) / f"{_content_hash(path)}-{sample_rate}hz-v{_CACHE_VERSION}.npy"
+
+
+def _content_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes, remembered while its size and modification time stay put."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+    if key not in _known_hashes:
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(_HASH_CHUNK):
+                digest.update(chunk)
+        _known_hashes[key] = digest.hexdigest()
+    return _known_hashes[key]
+
+
+def _read_cache(cache: Path) -> np.ndarray | None:
+    """The cached array, or None when there is no usable entry (a damaged one is ignored)."""
+    try:
+        audio = np.load(cache, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if audio.dtype != np.float32 or audio.ndim != 2:
+        return None
+    return audio
+
+
+def _write_cache(cache: Path, audio: np.ndarray) -> None:
+    """Store ``audio`` atomically; a cache that cannot be written only costs a warning."""
+    try:
+        with atomic_write(cache, "wb") as handle:
+            np.save(handle, audio, allow_pickle=False)
+    except OSError as error:
+        warnings.warn(f"{cache}: cannot write audio cache ({error})", stacklevel=3)

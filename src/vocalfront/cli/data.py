@@ -1,0 +1,41 @@
+"""``vocalfront data check DIR``: find every problem in a dataset folder, or summarise it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..audio import CACHE_ENV
+from ..data.check import check_dataset
+from ..data.labels import DEFAULT_TOLERANCE
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="data_action", required=True, metavar="ACTION")
+    check = actions.add_parser(
+        "check", help="list every problem of a dataset (exit status 1), or summarise it",
+        description="Load every clip and label file of a dataset folder. Lists each problem "
+        "with file and line and exits with status 1, or prints clips, minutes and vocal "
+        "fraction per split.",
+    )
+    check.add_argument("directory", type=Path, help="dataset folder")
+    check.add_argument("--format", choices=("auto", "mir1k", "jamendo", "folder"), default="auto",
+                       help="dataset layout (default: detected)")
+    check.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                       help=f"cache decoded audio here (default: ${CACHE_ENV}, else no cache)")
+    check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="SECONDS",
+                       help="allowed disagreement of label and audio lengths "
+                       f"(default: {DEFAULT_TOLERANCE:g})")
+    check.set_defaults(_data_run=_check)
+
+
+def run(args: argparse.Namespace) -> int:
+    return args._data_run(args)
+
+
+def _check(args: argparse.Namespace) -> int:
+    report = check_dataset(args.directory, args.format, cache_dir=args.cache,
+                           tolerance=args.tolerance, progress=sys.stderr.isatty())
+    print(report.to_text())
+    return 0 if report.ok else 1
