@@ -347,8 +347,13 @@ class FilterBank(FrontEnd):
 
     def _averaging_kernel(self, group: _Group, sizes: torch.Tensor) -> torch.Tensor:
         offsets = torch.arange(-group.taps, group.taps + 1, dtype=torch.float64) * group.step
+        return self.averaging_window(offsets, sizes)
+
+    def averaging_window(self, offsets: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+        """Averaging weights ``(bands, taps)`` at ``offsets`` (samples from the frame centre) for
+        per-band ``sizes``; each row sums to 1 (a delta at offset 0 without averaging)."""
         if self.averaging == "none":
-            return (offsets == 0).double().expand(len(group.bands), -1)
+            return (offsets == 0).double().expand(len(sizes), -1)
         if self.averaging == "hann2":
             return hann2_kernel(offsets, sizes)
         return gaussian_kernel(offsets, sizes)

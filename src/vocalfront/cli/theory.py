@@ -1,0 +1,52 @@
+"""``vocalfront theory``: how closely each filter-bank design reproduces the mel-spectrogram."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import load_audio
+from ..theory import DESIGNS, measure_signals, operator_bounds, summary_table, test_signals, worst_bands
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--audio", nargs="*", default=[], metavar="FILE",
+                        help="audio files to measure as well (mixed to mono, resampled to 22050 Hz)")
+    parser.add_argument("--mir1k", metavar="DIR",
+                        help="MIR-1K folder: measure the mixtures of its first --clips clips")
+    parser.add_argument("--clips", type=int, default=12, help="MIR-1K clips to use (default 12)")
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the test signals")
+    parser.add_argument("--hops", type=int, nargs="+", default=[315, 630, 1260])
+    parser.add_argument("--no-bounds", action="store_true", help="skip the operator-norm bounds")
+    parser.add_argument("--plot", type=Path, metavar="OUT.png", help="plot per-band errors and bounds")
+
+
+def run(args: argparse.Namespace) -> int:
+    signals = test_signals(args.seconds)
+    for path in args.audio:
+        signals[Path(path).name] = load_audio(path).astype(np.float64)
+    if args.mir1k:
+        clips = sorted((Path(args.mir1k) / "Wavfile").glob("*.*"))[: args.clips]
+        if not clips:
+            raise ValueError(f"{args.mir1k}: no clips in Wavfile/")
+        mixtures = [load_audio(clip, mix="sum").astype(np.float64) for clip in clips]
+        signals[f"MIR-1K ({len(clips)} clips)"] = np.concatenate(mixtures)
+    results = measure_signals(signals, hops=args.hops)
+    bounds = {} if args.no_bounds else {name: operator_bounds(_bank(name)) for name in DESIGNS}
+    print(summary_table(results, bounds))
+    print()
+    print(worst_bands(results, _bank("fb")))
+    if args.plot:
+        from ..plotting import plot_theory
+
+        plot_theory(args.plot, results, bounds, _bank("fb"))
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _bank(name: str):
+    from ..frontends import build_frontend
+
+    return build_frontend(name)
