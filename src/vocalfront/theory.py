@@ -45,7 +45,8 @@ class SignalResult:
     band_errors: np.ndarray = field(repr=False)
 
 
-def test_signals(seconds: float = 20.0, sample_rate: int = SAMPLE_RATE, seed: int = 0) -> dict[str, np.ndarray]:
+def reference_signals(seconds: float = 20.0, sample_rate: int = SAMPLE_RATE,
+                      seed: int = 0) -> dict[str, np.ndarray]:
     """Built-in signals (float64, ``seconds`` long): white noise, a log chirp 30 Hz–10 kHz, and
     harmonic tones (three voices with vibrato, 12 harmonics each, changing every second)."""
     rng = np.random.default_rng(seed)
@@ -64,7 +65,8 @@ def test_signals(seconds: float = 20.0, sample_rate: int = SAMPLE_RATE, seed: in
             for harmonic in range(1, 13):
                 if pitch * harmonic < sample_rate / 2:
                     tones[span] += np.sin(harmonic * phase) / harmonic
-    tones *= np.hanning(sample_rate + 2)[1:-1].repeat(1)[np.arange(n) % sample_rate] ** 0.25
+    onsets = np.hanning(sample_rate + 2)[1:-1] ** 0.25  # soft note onsets and ends, every second
+    tones *= onsets[np.arange(n) % sample_rate]
     return {
         "white noise": rng.standard_normal(n) * 0.1,
         "chirp": 0.5 * chirp,

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import load_audio
-from ..theory import DESIGNS, measure_signals, operator_bounds, summary_table, test_signals, worst_bands
+from ..theory import DESIGNS, measure_signals, operator_bounds, reference_signals, summary_table, worst_bands
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    signals = test_signals(args.seconds)
+    signals = reference_signals(args.seconds)
     for path in args.audio:
         signals[Path(path).name] = load_audio(path).astype(np.float64)
     if args.mir1k:

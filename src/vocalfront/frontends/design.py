@@ -31,12 +31,12 @@ def hann_power_response(freq: torch.Tensor, window: int) -> torch.Tensor:
     m = window
 
     def dirichlet(f: torch.Tensor) -> torch.Tensor:
-        f = torch.remainder(f + 0.5, 1.0) - 0.5  # periodic in f with period 1
         den = torch.sin(math.pi * f)
         small = den.abs() < 1e-9
         ratio = torch.sin(math.pi * f * m) / torch.where(small, torch.ones_like(den), den)
-        # near f = 0 the limit is M (M even, so the sign is +1 at f = 0)
-        return torch.where(small, torch.full_like(f, float(m)), ratio)
+        # at integer f the ratio tends to M cos(π f M) / cos(π f) (l'Hôpital)
+        limit = m * torch.cos(math.pi * f * m) / torch.cos(math.pi * f)
+        return torch.where(small, limit, ratio)
 
     phase = math.pi / m
     centre = 0.5 * dirichlet(freq)

@@ -120,7 +120,7 @@ class FilterBank(FrontEnd):
     def __init__(self, n_bands: int = 80, fmin: float = 27.5, fmax: float = 8000.0,
                  norm: str = "unit-sum", averaging: str = "hann2",
                  averaging_sizes: list[float] | None = None, learn: tuple[str, ...] | list[str] = (),
-                 sorted_centres: bool = True, support_bins: float = 3.0, context: int = 3072,
+                 sorted_centres: bool = True, support_bins: float = 3.0, context: int = 4096,
                  block_frames: int = 1024, bw_range: tuple[float, float] = (0.5, 3.0),
                  avg_range: tuple[float, float] = (32.0, 4096.0), centres_mel: list[float] | None = None,
                  half_widths_mel: list[float] | None = None,
@@ -284,7 +284,7 @@ class FilterBank(FrontEnd):
         if self.averaging == "none":
             return [0] * len(steps)
         half = sizes / 2 if self.averaging == "hann2" else 4 * sizes
-        return [int(math.ceil(h / s)) + 1 for h, s in zip(half.tolist(), steps, strict=True)]
+        return [math.ceil(h / s) + 1 for h, s in zip(half.tolist(), steps, strict=True)]
 
     def _group(self, block: int, bands: list[int], first: torch.Tensor, last: torch.Tensor,
                low: torch.Tensor, high: torch.Tensor, step: int, taps: list[int]) -> _Group:
