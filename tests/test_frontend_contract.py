@@ -74,5 +74,5 @@ def test_silence_gives_finite_log_features_and_gradients(frontends, name):
 
 
 def test_unknown_front_end_name_lists_the_available_ones():
-    with pytest.raises(ValueError, match="available: .*fb"):
+    with pytest.raises(ValueError, match=r"available: .*fb"):
         build_frontend("sincnet")

@@ -4,7 +4,7 @@
 (``theory.md``). Filters ``h_ν`` are analytic (positive frequencies) with power response
 ``Σ_k Λ_ν(k) |Ĝ(f - k/window)|²``: the mel triangle ``Λ_ν`` smoothed by the power spectrum of the
 STFT's Hann window, kept on the triangle's bins widened by ``support_bins`` STFT bins each side
-(where the smoothed response reaches the window's third null). Averaging windows ``ϖ_ν`` are
+(2 bins: the outermost bins' first nulls, below the window's -31 dB sidelobes). Averaging windows ``ϖ_ν`` are
 Hann²-shaped with per-band lengths fitted to the operators (``design.py``), Gaussian, or absent.
 
 Computation, per block of signal: one real FFT; per band only the bins in the filter's support,
@@ -120,7 +120,7 @@ class FilterBank(FrontEnd):
     def __init__(self, n_bands: int = 80, fmin: float = 27.5, fmax: float = 8000.0,
                  norm: str = "unit-sum", averaging: str = "hann2",
                  averaging_sizes: list[float] | None = None, learn: tuple[str, ...] | list[str] = (),
-                 sorted_centres: bool = True, support_bins: float = 3.0, context: int = 4096,
+                 sorted_centres: bool = True, support_bins: float = 2.0, context: int = 4096,
                  block_frames: int = 1024, bw_range: tuple[float, float] = (0.5, 3.0),
                  avg_range: tuple[float, float] = (32.0, 4096.0), centres_mel: list[float] | None = None,
                  half_widths_mel: list[float] | None = None,
@@ -390,17 +390,17 @@ class FilterBank(FrontEnd):
     def _group_energies(self, spectrum: torch.Tensor, plan: _Plan, group: _Group,
                         response: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         """Averaged energies ``(rows, G, frames)`` of one decimation group."""
-        coeffs = spectrum[:, group.bins]  # (rows, G, J)
+        rows, (count, width) = spectrum.shape[0], group.bins.shape
+        coeffs = spectrum.index_select(1, group.bins.flatten()).view(rows, count, width)
         if group.has_negative:
             coeffs = torch.where(group.conj, coeffs.conj(), coeffs)
         band = torch.fft.ifft(coeffs * response, n=group.length, norm="forward")
         start = plan.pre // group.step - group.taps
         stride = self.grid.hop // group.step
         stop = start + stride * (plan.frames - 1) + 2 * group.taps + 1
-        band = torch.view_as_real(band[..., start:stop])
-        energy = band.square().sum(-1)  # (rows, G, span)
-        windows = energy.unfold(-1, 2 * group.taps + 1, stride)  # (rows, G, frames, taps)
-        return torch.einsum("rgft,gt->rgf", windows, kernel)
+        band = band[..., start:stop]
+        energy = band.real.square() + band.imag.square()  # |y|², (rows, G, span), contiguous
+        return F.conv1d(energy, kernel[:, None, :], stride=stride, groups=len(group.bands))
 
     def get_config(self) -> dict[str, Any]:
         config = {**super().get_config(), "n_bands": self.n_bands, "fmin": self.fmin,

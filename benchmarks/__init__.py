@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): timings as ratios against a reference measured in the same run."""
