@@ -1,0 +1,177 @@
+"""Frame-wise evaluation of singing-voice predictions (protocol of Schlüter & Grill 2015).
+
+Per-frame probabilities are median-smoothed over 56 frames (0.8 s), thresholded (a frame is
+predicted "singing" when its smoothed probability is strictly greater than the threshold, which
+is chosen on the validation set to maximise accuracy) and compared with 0/1 labels on the same
+frame grid. Metrics pool all frames of all files; per-file rows come alongside. AUROC uses the
+unsmoothed probabilities. Undefined ratios (0 / 0, e.g. precision of a file where nothing was
+predicted positive) are NaN, never a silent 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import median_filter
+from scipy.stats import rankdata
+
+from .errors import VocalfrontError
+
+SMOOTHING_FRAMES = 56
+"""Median filter length in frames (0.8 s at 70 frames per second)."""
+
+
+def median_smooth(probabilities: np.ndarray, size: int = SMOOTHING_FRAMES) -> np.ndarray:
+    """Running median of a 1-D probability curve over ``size`` frames (``size <= 1``: a copy).
+
+    Edges repeat the first/last value (``mode="nearest"``). For even ``size`` the window of frame
+    ``i`` is ``[i - size // 2, i + size // 2 - 1]`` and the result is the upper of the two middle
+    values (``scipy.ndimage.median_filter``), as in Schlüter's evaluation code.
+    """
+    values = np.asarray(probabilities, dtype=np.float64)
+    if values.ndim != 1:
+        raise VocalfrontError(f"probabilities must be 1-D, got shape {values.shape}")
+    if size <= 1:
+        return values.copy()
+    return median_filter(values, size=int(size), mode="nearest")
+
+
+def _binary_labels(labels: np.ndarray, source: str = "labels") -> np.ndarray:
+    """0/1 (or boolean) labels as a boolean 1-D array; anything else is an error."""
+    values = np.asarray(labels)
+    if values.ndim != 1:
+        raise VocalfrontError(f"{source}: labels must be 1-D, got shape {values.shape}")
+    if not np.isin(values, (0, 1)).all():
+        raise VocalfrontError(f"{source}: labels must be 0 or 1")
+    return values.astype(bool)
+
+
+def _pooled(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.ndarray],
+            names: Sequence[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate per-file curves and labels after checking that their lengths agree."""
+    if len(probs_list) != len(labels_list):
+        raise VocalfrontError(f"{len(probs_list)} prediction curves but {len(labels_list)} label arrays")
+    if not probs_list:
+        raise VocalfrontError("no files to evaluate")
+    names = names or [f"file {index}" for index in range(len(probs_list))]
+    for name, probs, labels in zip(names, probs_list, labels_list, strict=True):
+        if len(probs) != len(labels):
+            raise VocalfrontError(f"{name}: {len(probs)} predictions but {len(labels)} labels")
+    probs = np.concatenate([np.asarray(p, dtype=np.float64).ravel() for p in probs_list])
+    labels = np.concatenate([_binary_labels(y, name) for name, y in zip(names, labels_list,
+                                                                        strict=True)])
+    return probs, labels
+
+
+def choose_threshold(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.ndarray]) -> float:
+    """Threshold maximising the accuracy of ``probability > threshold`` on all frames pooled.
+
+    Every distinct split of the sorted values is tried (``O(n log n)``). The returned threshold
+    lies midway between the highest value called negative and the lowest called positive;
+    when all frames are best called positive it is just below the minimum, when all negative
+    the maximum. Ties in accuracy go to the lowest threshold. For the protocol, pass
+    median-smoothed validation curves (see :func:`median_smooth`).
+    """
+    probs, labels = _pooled(probs_list, labels_list)
+    order = np.argsort(probs, kind="stable")
+    values, positives = probs[order], labels[order]
+    # index of the last frame of each run of equal values: splits "<= values[last]" negative
+    last = np.flatnonzero(np.append(values[1:] != values[:-1], True))
+    positives_below = np.cumsum(positives)[last]
+    n_positive = positives_below[-1]
+    # candidate 0: everything positive; candidate k: values <= values[last[k - 1]] negative
+    correct = np.concatenate(([n_positive], last + 1 - 2 * positives_below + n_positive))
+    best = int(np.argmax(correct))
+    if best == 0:
+        return float(np.nextafter(values[0], -np.inf))
+    if best == len(last):
+        return float(values[-1])
+    split = last[best - 1]
+    return float((values[split] + values[split + 1]) / 2)
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def frame_metrics(predictions: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """Confusion counts and rates of boolean frame predictions against 0/1 labels.
+
+    Keys: ``frames``, ``tp``, ``fp``, ``tn``, ``fn`` (counts), ``accuracy``, ``error``
+    (= 1 - accuracy), ``precision`` = tp / (tp + fp), ``recall`` = tp / (tp + fn),
+    ``specificity`` = tn / (tn + fp), ``f_measure`` = 2 tp / (2 tp + fp + fn). A ratio whose
+    denominator is 0 is NaN (F-measure too, only when tp = fp = fn = 0).
+    """
+    predicted = np.asarray(predictions, dtype=bool)
+    truth = _binary_labels(labels)
+    if predicted.shape != truth.shape:
+        raise VocalfrontError(f"{predicted.size} predictions but {truth.size} labels")
+    tp = int(np.sum(predicted & truth))
+    fp = int(np.sum(predicted & ~truth))
+    fn = int(np.sum(~predicted & truth))
+    tn = truth.size - tp - fp - fn
+    accuracy = _ratio(tp + tn, truth.size)
+    return {"frames": truth.size, "tp": tp, "fp": fp, "tn": tn, "fn": fn,
+            "accuracy": accuracy, "error": 1.0 - accuracy,
+            "precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn),
+            "specificity": _ratio(tn, tn + fp), "f_measure": _ratio(2 * tp, 2 * tp + fp + fn)}
+
+
+def auroc(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve from ranks (Mann-Whitney U); ties count one half.
+
+    NaN when the labels hold only one class.
+    """
+    scores = np.asarray(probabilities, dtype=np.float64).ravel()
+    truth = _binary_labels(labels)
+    if scores.shape != truth.shape:
+        raise VocalfrontError(f"{scores.size} probabilities but {truth.size} labels")
+    n_pos = int(truth.sum())
+    n_neg = truth.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    rank_sum = rankdata(scores)[truth].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Pooled metrics over all frames, and one row per file (``name`` plus the same keys).
+
+    Metric keys are those of :func:`frame_metrics` plus ``auroc`` (unsmoothed probabilities).
+    """
+
+    threshold: float
+    smoothing: int
+    pooled: dict[str, float]
+    files: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dictionary of Python values (undefined metrics stay NaN)."""
+        return {"threshold": self.threshold, "smoothing": self.smoothing,
+                "pooled": self.pooled, "files": self.files}
+
+
+def evaluate_files(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.ndarray],
+                   threshold: float, names: Sequence[str] | None = None,
+                   smoothing: int = SMOOTHING_FRAMES) -> EvaluationReport:
+    """Smooth, threshold and score per-frame probabilities of several files.
+
+    ``probs_list[i]`` and ``labels_list[i]`` are 1-D, of equal length (frames of file ``i`` on
+    the common grid); ``names`` label the per-file rows (default ``"file <i>"``). Each curve is
+    smoothed on its own (:func:`median_smooth` with ``smoothing`` frames) before pooling.
+    """
+    names = list(names) if names is not None else [f"file {i}" for i in range(len(probs_list))]
+    if len(names) != len(probs_list):
+        raise VocalfrontError(f"{len(names)} names for {len(probs_list)} files")
+    raw, truth = _pooled(probs_list, labels_list, names)
+    decided = np.concatenate([median_smooth(p, smoothing) > threshold for p in probs_list])
+    bounds = np.cumsum([0, *(len(p) for p in probs_list)])
+    files = [{"name": name, **frame_metrics(decided[start:stop], truth[start:stop]),
+              "auroc": auroc(raw[start:stop], truth[start:stop])}
+             for name, start, stop in zip(names, bounds[:-1], bounds[1:], strict=True)]
+    pooled = {**frame_metrics(decided, truth), "auroc": auroc(raw, truth)}
+    return EvaluationReport(float(threshold), int(smoothing), pooled, files)

@@ -1,0 +1,142 @@
+"""Whole-file inference: one singing-voice probability per frame of the common grid.
+
+The CNN runs densely (:meth:`~vocalfront.model.SchlueterCNN.dense`) over the feature sequence,
+padded at both ends by ``context // 2`` = 57 frames with zeros (each band's training mean, see
+:func:`~vocalfront.model.pad_context`), so frame ``b`` gets the prediction of the 115-frame excerpt
+centred on it - exactly what :func:`excerpt_frame_logits` computes one excerpt at a time, at a
+fraction of the cost. Memory stays bounded for files of any length: the front-end runs on
+overlapping audio chunks and the CNN on overlapping feature chunks; only the features
+(80 floats per frame, 22 MB per hour) and the output are kept whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import AudioError
+from .model import Detector, SchlueterCNN, pad_context
+
+CHUNK_FRAMES = 1024
+"""Frames per CNN chunk: small enough to stay in cache, large enough to amortise the overlap."""
+MARGIN_SAMPLES = 8192
+"""Default audio margin (samples) on each side of a front-end chunk, dropped afterwards."""
+
+
+@contextlib.contextmanager
+def _evaluating(module: nn.Module) -> Iterator[None]:
+    """Eval mode and ``torch.inference_mode`` for the block; the module's mode is restored after."""
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        module.train(was_training)
+
+
+def frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
+                 chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
+    """Per-frame logits ``(batch, frames)`` of normalised features ``(batch, n_bands, frames)``.
+
+    Dense evaluation in eval mode, ``chunk_frames`` output frames at a time (each chunk reads
+    ``context - 1`` extra frames of overlap); the result does not depend on ``chunk_frames``.
+    """
+    if chunk_frames < 1:
+        raise ValueError(f"chunk_frames must be positive, got {chunk_frames}")
+    frames = features.shape[-1]
+    with _evaluating(cnn):
+        padded = pad_context(features, cnn.context).unsqueeze(1)
+        pieces = [cnn.dense(padded[..., start : start + chunk_frames + cnn.context - 1])
+                  for start in range(0, frames, chunk_frames)]
+    return torch.cat(pieces, dim=-1)
+
+
+def excerpt_frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
+                         batch_size: int = 256) -> torch.Tensor:
+    """Reference for :func:`frame_logits`: each frame's padded excerpt through ``cnn.forward``.
+
+    ``features`` ``(batch, n_bands, frames)`` → logits ``(batch, frames)``; about 50 times slower
+    than dense evaluation, meant for tests and benchmarks.
+    """
+    with _evaluating(cnn):
+        windows = pad_context(features, cnn.context).unfold(-1, cnn.context, 1)
+        excerpts = windows.permute(0, 2, 1, 3).flatten(0, 1)  # (batch*frames, bands, context)
+        logits = [cnn(excerpts[start : start + batch_size].unsqueeze(1))
+                  for start in range(0, excerpts.shape[0], batch_size)]
+    return torch.cat(logits).view(features.shape[0], -1)
+
+
+def _check_audio(audio: np.ndarray | torch.Tensor, min_samples: int, source: str | None) -> None:
+    """Reject anything but a mono floating-point signal of at least ``min_samples`` samples."""
+    if not isinstance(audio, np.ndarray | torch.Tensor):
+        raise AudioError(source, f"expected a numpy array or tensor, got {type(audio).__name__}")
+    if audio.ndim != 1:
+        raise AudioError(source, f"expected mono audio of shape (samples,), got {tuple(audio.shape)}")
+    floating = (audio.is_floating_point() if isinstance(audio, torch.Tensor)
+                else np.issubdtype(audio.dtype, np.floating))
+    if not floating:
+        raise AudioError(source, f"audio must be floating point, got {audio.dtype}")
+    if len(audio) < min_samples:
+        raise AudioError(source, f"too short: {len(audio)} samples, need at least {min_samples} "
+                                 "for one frame")
+
+
+def _float_segment(audio: np.ndarray | torch.Tensor, start: int, stop: int) -> torch.Tensor:
+    """Samples ``[start, stop)`` as a new float32 tensor ``(1, stop - start)``."""
+    if isinstance(audio, torch.Tensor):
+        return audio[start:stop].to(torch.float32, copy=True).unsqueeze(0)
+    return torch.from_numpy(np.array(audio[start:stop], dtype=np.float32)).unsqueeze(0)
+
+
+def compute_features(detector: Detector, audio: np.ndarray | torch.Tensor,
+                     chunk_seconds: float = 60.0, margin: int = MARGIN_SAMPLES,
+                     source: str | None = None) -> torch.Tensor:
+    """Normalised features ``(n_bands, frames)`` of mono ``audio`` at ``detector.grid.sample_rate``.
+
+    The front-end runs on chunks of ``chunk_seconds`` worth of frames, each read with ``margin``
+    extra samples (rounded up to whole hops) on both sides; frames computed from those margins
+    are dropped, so a front-end whose frames depend on at most ``margin`` samples beyond their
+    window gives the one-shot result. ``frames = detector.grid.num_frames(len(audio))``.
+    ``source`` (a file name) is put into error messages.
+    """
+    grid = detector.grid
+    _check_audio(audio, grid.window, source)
+    if chunk_seconds <= 0 or margin < 0:
+        raise ValueError(f"need chunk_seconds > 0 and margin >= 0, got {chunk_seconds}, {margin}")
+    total = grid.num_frames(len(audio))
+    chunk = max(1, round(chunk_seconds * grid.frame_rate))
+    margin_frames = math.ceil(margin / grid.hop)
+    with _evaluating(detector):
+        features = torch.empty(detector.cnn.n_bands, total)
+        for first in range(0, total, chunk):
+            stop = min(total, first + chunk)
+            read_from = max(0, first - margin_frames)
+            read_to = min(len(audio), grid.num_samples(stop + margin_frames))
+            segment = _float_segment(audio, read_from * grid.hop, read_to)
+            try:
+                chunk_features = detector.features(segment)[0]
+            except AudioError as error:
+                raise AudioError(source or error.source, error.problem) from None
+            features[:, first:stop] = chunk_features[:, first - read_from : stop - read_from]
+    return features
+
+
+def predict_waveform(detector: Detector, audio: np.ndarray | torch.Tensor,
+                     chunk_seconds: float = 60.0, margin: int = MARGIN_SAMPLES,
+                     source: str | None = None) -> np.ndarray:
+    """Singing-voice probability per frame, float32 ``(detector.grid.num_frames(len(audio)),)``.
+
+    ``audio``: mono float samples at ``detector.grid.sample_rate`` Hz (22050), at least one
+    window (1024 samples) long, else :class:`~vocalfront.errors.AudioError`. Frame ``b`` is
+    centred at sample ``hop * b + window // 2``. Features come from :func:`compute_features`
+    (``chunk_seconds``, ``margin``, ``source`` as there), logits from :func:`frame_logits`.
+    """
+    features = compute_features(detector, audio, chunk_seconds, margin, source)
+    logits = frame_logits(detector.cnn, features.unsqueeze(0))[0]
+    return torch.sigmoid(logits).numpy()

@@ -1,0 +1,169 @@
+"""Whole-file inference: dense == excerpt-wise, chunked == one-shot, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vocalfront.errors import AudioError
+from vocalfront.frontends import BandNorm, FrontEnd, LogCompression, build_frontend
+from vocalfront.inference import (
+    compute_features,
+    excerpt_frame_logits,
+    frame_logits,
+    predict_waveform,
+)
+from vocalfront.model import Detector, SchlueterCNN
+
+SR = 22050
+
+
+def make_detector(frontend: FrontEnd | None = None, batch_norm: bool = False) -> Detector:
+    torch.manual_seed(0)
+    norm = BandNorm(80)
+    norm.mean.fill_(-6.0)
+    norm.std.fill_(3.0)
+    return Detector(frontend or build_frontend("mel"), LogCompression(), norm,
+                    SchlueterCNN(batch_norm=batch_norm))
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    """A random-init mel detector shared by the tests that do not change it."""
+    return make_detector()
+
+
+@pytest.fixture(scope="module")
+def cnn() -> SchlueterCNN:
+    torch.manual_seed(1)
+    return SchlueterCNN()
+
+
+def noise(seconds: float, seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(int(seconds * SR))).astype(np.float32)
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_dense_inference_equals_excerpt_by_excerpt_inference(batch_norm):
+    torch.manual_seed(2)
+    cnn = SchlueterCNN(batch_norm=batch_norm)
+    for module in cnn.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.5, 0.5)
+            module.running_var.uniform_(0.5, 2.0)
+    features = torch.randn(2, 80, 25)
+    dense = frame_logits(cnn, features)
+    reference = excerpt_frame_logits(cnn, features)
+    assert dense.shape == reference.shape == (2, 25)
+    torch.testing.assert_close(dense, reference, atol=1e-5, rtol=0)
+
+
+def test_edge_frames_see_zero_padding(cnn):
+    features = torch.randn(1, 80, 10)
+    excerpt = F.pad(features, (57, 57 + 115 - 124))[..., :115]  # frame 0 at the excerpt centre
+    with torch.inference_mode():
+        expected = cnn.eval()(excerpt.unsqueeze(1))
+    torch.testing.assert_close(frame_logits(cnn, features)[:, 0], expected, atol=1e-5, rtol=0)
+
+
+def test_chunked_dense_inference_equals_one_chunk(cnn):
+    features = torch.randn(1, 80, 30)
+    whole = frame_logits(cnn, features, chunk_frames=30)
+    for chunk in (4, 13, 29, 1024):
+        torch.testing.assert_close(frame_logits(cnn, features, chunk_frames=chunk), whole,
+                                   atol=1e-5, rtol=0)
+
+
+def test_inference_leaves_the_training_mode_as_it_was(cnn):
+    cnn.train()
+    frame_logits(cnn, torch.randn(1, 80, 5))
+    assert cnn.training
+    cnn.eval()
+    frame_logits(cnn, torch.randn(1, 80, 5))
+    assert not cnn.training
+
+
+@pytest.mark.parametrize("margin", [0, 8192])
+def test_chunked_features_equal_one_shot_features(detector, margin):
+    audio = noise(3.1)
+    with torch.no_grad():
+        expected = detector.eval().features(torch.from_numpy(audio)[None])[0]
+    chunked = compute_features(detector, audio, chunk_seconds=0.4, margin=margin)
+    torch.testing.assert_close(chunked, expected, atol=1e-5, rtol=1e-5)
+
+
+class WideContextFrontEnd(FrontEnd):
+    """Toy front-end whose frames depend on samples up to ``reach`` beyond their window.
+
+    Smoothed power (zero-padded moving average over ``2 * reach + 1`` samples) sampled at the
+    frame centres and repeated over 80 bands.
+    """
+
+    name = "wide"
+
+    def __init__(self, reach: int = 3000):
+        super().__init__(80)
+        self.reach = reach
+
+    def band_energies(self, waveform):
+        power = F.pad(waveform.double().square(), (self.reach + 1, self.reach))
+        total = power.cumsum(-1)
+        smooth = (total[:, 2 * self.reach + 1 :] - total[:, : -2 * self.reach - 1]).float()
+        centres = torch.from_numpy(self.grid.frame_centres(self.grid.num_frames(waveform.shape[-1])))
+        scales = torch.linspace(1.0, 2.0, self.n_bands)[None, :, None]
+        return smooth[:, None, centres] * scales
+
+
+def test_margin_removes_chunk_border_effects_of_wide_front_ends():
+    detector = make_detector(WideContextFrontEnd(reach=3000)).eval()
+    audio = noise(4.0) * np.linspace(0.1, 1.0, 4 * SR, dtype=np.float32)
+    with torch.no_grad():
+        expected = detector.features(torch.from_numpy(audio)[None])[0]
+    exact = compute_features(detector, audio, chunk_seconds=0.5, margin=3000)
+    torch.testing.assert_close(exact, expected, atol=1e-4, rtol=1e-4)
+    cut = compute_features(detector, audio, chunk_seconds=0.5, margin=0)
+    assert (cut - expected).abs().max() > 0.01
+
+
+@pytest.mark.parametrize("samples", [1024, 1024 + 314, 1024 + 315, 50_000])
+def test_one_probability_per_grid_frame(detector, samples):
+    probabilities = predict_waveform(detector, noise(1.0)[:samples].copy() if samples < SR
+                                     else noise(samples / SR))
+    assert probabilities.shape == (detector.grid.num_frames(samples),)
+    assert probabilities.dtype == np.float32
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+
+
+def test_predictions_match_excerpt_wise_reference_and_ignore_chunking():
+    detector = make_detector(batch_norm=True)
+    audio = noise(0.5, seed=3)
+    with torch.inference_mode():
+        features = detector.eval().features(torch.from_numpy(audio)[None])
+    reference = torch.sigmoid(excerpt_frame_logits(detector.cnn, features))[0].numpy()
+    for chunk_seconds in (0.3, 60.0):
+        probabilities = predict_waveform(detector, audio, chunk_seconds=chunk_seconds)
+        np.testing.assert_allclose(probabilities, reference, atol=1e-5)
+
+
+def test_numpy_float64_and_tensor_audio_give_the_same_result(detector):
+    audio = noise(1.0)
+    expected = predict_waveform(detector, audio)
+    np.testing.assert_allclose(predict_waveform(detector, audio.astype(np.float64)), expected,
+                               atol=1e-6)
+    np.testing.assert_allclose(predict_waveform(detector, torch.from_numpy(audio)), expected,
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize(("audio", "problem"), [
+    (np.zeros(1023, dtype=np.float32), "too short: 1023 samples"),
+    (np.zeros((2, 5000), dtype=np.float32), "mono"),
+    (np.zeros(5000, dtype=np.int16), "floating point"),
+    (np.full(5000, np.nan, dtype=np.float32), "NaN"),
+    ([0.0] * 5000, "numpy array or tensor"),
+])
+def test_unusable_audio_raises_an_error_naming_the_source(detector, audio, problem):
+    with pytest.raises(AudioError, match=problem) as caught:
+        predict_waveform(detector, audio, source="song.wav")
+    assert str(caught.value).startswith("song.wav: ")
