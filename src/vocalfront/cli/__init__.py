@@ -15,6 +15,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "theory": ("theory", "measure how closely each filter-bank design reproduces the mel-spectrogram"),
     "data": ("data", "check datasets: readers, labels, lengths"),
+    "train": ("train", "train a singing-voice detector from a TOML configuration"),
 }
 
 

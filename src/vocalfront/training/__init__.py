@@ -1,0 +1,56 @@
+"""Training the singing-voice detector: configuration, example sampling, the training loop, resume.
+
+``vocalfront train --config configs/default.toml --out runs/x`` runs :func:`train` on a
+:class:`Config` read by :func:`load_config`; see :mod:`.trainer` for the run folder.
+"""
+
+from .checkpoint import load_latest_state, save_state
+from .config import (
+    Config,
+    DataConfig,
+    EvalConfig,
+    ModelConfig,
+    TrainConfig,
+    config_from_dict,
+    config_to_dict,
+    load_config,
+    resolve_config,
+)
+from .sampler import Batch, ExampleLayout, ExampleSampler, TrainingClip, load_clips
+from .trainer import (
+    TrainResult,
+    build_model,
+    learnable_parameters,
+    make_optimizer,
+    prepare_run,
+    train,
+    training_loss,
+    validate,
+)
+
+__all__ = [
+    "Batch",
+    "Config",
+    "DataConfig",
+    "EvalConfig",
+    "ExampleLayout",
+    "ExampleSampler",
+    "ModelConfig",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingClip",
+    "build_model",
+    "config_from_dict",
+    "config_to_dict",
+    "learnable_parameters",
+    "load_clips",
+    "load_config",
+    "load_latest_state",
+    "make_optimizer",
+    "prepare_run",
+    "resolve_config",
+    "save_state",
+    "train",
+    "training_loss",
+    "validate",
+]

@@ -1,0 +1,292 @@
+"""Training configuration: a tree of frozen dataclasses read from TOML, with command-line overrides.
+
+A configuration file has up to four tables, ``[data]``, ``[model]``, ``[train]`` and ``[eval]``
+(see :class:`DataConfig`, :class:`ModelConfig`, :class:`TrainConfig`, :class:`EvalConfig`);
+anything left out keeps its default. Overrides are ``section.key=value`` strings whose value is
+read as a TOML value when it parses as one (``train.updates=2000``, ``train.targets=[0.05, 0.95]``,
+``data.augment_enabled=false``) and as a plain string otherwise (``data.root=/data/mir1k``).
+Front-end and compression options are free-form tables (``model.frontend_options.averaging=none``).
+
+Every problem (unknown key, wrong type, value out of range) is a one-line
+:class:`~vocalfront.errors.VocalfrontError` naming the key, e.g.
+``configs/x.toml: unknown config key 'train.lr_decay'``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ..data.augment import AugmentConfig
+from ..data.remix import RemixConfig
+from ..errors import VocalfrontError
+from ..evaluation import SMOOTHING_FRAMES
+
+DATA_ENV = "VOCALFRONT_DATA"
+"""Environment variable naming the dataset folder when ``data.root`` is empty."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the clips come from and how training examples are made from them.
+
+    Attributes:
+        root: dataset folder; empty: ``$VOCALFRONT_DATA``.
+        format: ``mir1k`` (fixed singer split, :func:`~vocalfront.data.mir1k_split`),
+            ``jamendo`` (the corpus' ``filelists``: ``train`` and ``valid``) or ``folder`` (any
+            :class:`~vocalfront.data.LabelledFolder`; needs ``valid_root``).
+        valid_root: folder of the validation clips for ``folder`` (and for ``jamendo`` without
+            filelists); empty: none.
+        cache_dir: decoded-audio cache (:mod:`vocalfront.audio`); empty: ``$VOCALFRONT_CACHE``.
+        on_error: ``skip`` bad clips with a warning (listed at the start) or ``raise``.
+        remix_enabled: remix voice and accompaniment stems (MIR-1K only) with ``remix``.
+        remix: mode weights and gains; mode ``external`` needs ``instrumental`` and is switched
+            off (with a notice) when that is empty.
+        instrumental: folder of instrumental music for remix mode ``external``; empty: none.
+        instrumental_max_seconds: keep only the middle of each instrumental track (0: all).
+        augment_enabled: apply the waveform augmentations ``augment`` (speed, EQ, gain).
+        augment: augmentation ranges and probabilities.
+        norm_clips: training clips (un-augmented, chosen with the seed) whose features fit the
+            per-band normalisation; 0: all.
+    """
+
+    root: str = ""
+    format: Literal["mir1k", "jamendo", "folder"] = "mir1k"
+    valid_root: str = ""
+    cache_dir: str = ""
+    on_error: Literal["skip", "raise"] = "skip"
+    remix_enabled: bool = True
+    remix: RemixConfig = field(default_factory=RemixConfig)
+    instrumental: str = ""
+    instrumental_max_seconds: float = 0.0
+    augment_enabled: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    norm_clips: int = 100
+
+    def __post_init__(self) -> None:
+        _require(self.instrumental_max_seconds >= 0, "instrumental_max_seconds must be >= 0")
+        _require(self.norm_clips >= 0, "norm_clips must be >= 0")
+        _require(not (self.remix_enabled and self.format != "mir1k"),
+                 f"remix_enabled needs separate stems (format mir1k), not {self.format!r}; "
+                 "set data.remix_enabled=false")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The detector: front-end, compression and CNN (:class:`~vocalfront.model.Detector`).
+
+    Attributes:
+        frontend: registered front-end name (``mel``, ``fb``, ``fb-noavg``, ``fb-learn-cf``, ...).
+        frontend_options: keyword arguments of that front-end.
+        compression: ``log`` or ``log1p`` (:func:`~vocalfront.frontends.build_compression`).
+        compression_options: its keyword arguments.
+        batch_norm: batch normalisation in the CNN (Schlüter's later variant).
+        dropout: drop probability before each dense layer.
+        context: frames per CNN excerpt (115 ≈ 1.64 s).
+    """
+
+    frontend: str = "mel"
+    frontend_options: dict[str, Any] = field(default_factory=dict)
+    compression: str = "log"
+    compression_options: dict[str, Any] = field(default_factory=dict)
+    batch_norm: bool = True
+    dropout: float = 0.5
+    context: int = 115
+
+    def __post_init__(self) -> None:
+        _require(0.0 <= self.dropout < 1.0, "dropout must lie in [0, 1)")
+        _require(self.context >= 1 and self.context % 2 == 1, "context must be odd and positive")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, sampling, checkpointing.
+
+    Attributes:
+        seed: seeds weight initialisation, example sampling, remixing, augmentation, dropout.
+        batch_size: examples per update (excerpts, or segments in ``dense`` mode).
+        updates: total number of parameter updates.
+        updates_per_epoch: validation (and a checkpoint) after every this many updates.
+        lr: Adam learning rate of the CNN.
+        frontend_lr_multiplier: the learnable front-end (and compression) parameters use
+            ``lr * frontend_lr_multiplier``.
+        targets: smoothed targets ``(non-singing, singing)`` of the binary cross-entropy.
+        checkpoint_every: full training state saved every this many updates.
+        mode: ``excerpt``: one labelled (centre) frame per ``context``-frame excerpt;
+            ``dense``: segments of ``context + dense_frames - 1`` frames, the CNN evaluated
+            densely, ``dense_frames`` labelled frames each.
+        dense_frames: labelled frames per segment in ``dense`` mode.
+        margin_frames: extra frames of audio on each side of every excerpt or segment, dropped
+            after the front-end, so that front-ends whose frames see beyond their window (the
+            filter banks' filters and averaging) are computed as on a whole file.
+        num_threads: torch CPU threads (0: torch's default). Bitwise repeatable runs need the
+            same number of threads.
+    """
+
+    seed: int = 0
+    batch_size: int = 32
+    updates: int = 20000
+    updates_per_epoch: int = 1000
+    lr: float = 1e-3
+    frontend_lr_multiplier: float = 1.0
+    targets: tuple[float, float] = (0.02, 0.98)
+    checkpoint_every: int = 200
+    mode: Literal["excerpt", "dense"] = "excerpt"
+    dense_frames: int = 400
+    margin_frames: int = 8
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "updates", "updates_per_epoch", "checkpoint_every", "dense_frames"):
+            _require(getattr(self, name) >= 1, f"{name} must be >= 1")
+        _require(self.lr > 0 and self.frontend_lr_multiplier >= 0,
+                 "lr must be > 0 and frontend_lr_multiplier >= 0")
+        low, high = self.targets
+        _require(0.0 <= low < high <= 1.0, "targets must be (low, high) with 0 <= low < high <= 1")
+        _require(self.margin_frames >= 0 and self.num_threads >= 0,
+                 "margin_frames and num_threads must be >= 0")
+
+    @property
+    def labelled_frames(self) -> int:
+        """Labelled frames per example: ``dense_frames`` in dense mode, else 1."""
+        return self.dense_frames if self.mode == "dense" else 1
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Validation. ``median_filter``: smoothing length in frames (56 = 0.8 s) before thresholding."""
+
+    median_filter: int = SMOOTHING_FRAMES
+
+    def __post_init__(self) -> None:
+        _require(self.median_filter >= 1, "median_filter must be >= 1")
+
+
+@dataclass(frozen=True)
+class Config:
+    """A whole training configuration."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise VocalfrontError(message)
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """Read a TOML file (``None``: all defaults) and apply ``section.key=value`` overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with Path(path).open("rb") as handle:
+                raw = tomllib.load(handle)
+        except OSError as error:
+            raise VocalfrontError(f"{path}: cannot read config ({error.strerror or error})") from None
+        except tomllib.TOMLDecodeError as error:
+            raise VocalfrontError(f"{path}: invalid TOML ({error})") from None
+    for item in overrides:
+        apply_override(raw, item)
+    try:
+        return config_from_dict(raw)
+    except VocalfrontError as error:
+        raise VocalfrontError(str(error) if path is None else f"{path}: {error}") from None
+
+
+def apply_override(raw: dict[str, Any], item: str) -> None:
+    """Set ``raw[a][b]... = value`` from ``"a.b...=value"`` (value parsed as TOML if it can be)."""
+    key, equals, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not equals or not all(parts):
+        raise VocalfrontError(f"override {item!r} is not of the form section.key=value")
+    try:
+        value = tomllib.loads(f"value = {text}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    table = raw
+    for depth, part in enumerate(parts[:-1]):
+        table = table.setdefault(part, {})
+        if not isinstance(table, dict):
+            raise VocalfrontError(f"override {item!r}: '{'.'.join(parts[: depth + 1])}' is not a table")
+    table[parts[-1]] = value
+
+
+def config_from_dict(raw: Mapping[str, Any]) -> Config:
+    """Build a :class:`Config` from nested mappings (TOML tables or :func:`config_to_dict` output)."""
+    return _build(Config, raw, "")
+
+
+def config_to_dict(config: Config) -> dict[str, Any]:
+    """Plain nested dictionary (lists for tuples) that :func:`config_from_dict` reads back."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def resolve_config(config: Config) -> Config:
+    """``config`` with ``data.root`` (and ``valid_root``, ``instrumental``) made absolute.
+
+    An empty ``data.root`` is taken from ``$VOCALFRONT_DATA``; neither set is an error.
+    """
+    root = config.data.root or os.environ.get(DATA_ENV, "")
+    if not root:
+        raise VocalfrontError(f"no dataset: set data.root=DIR or ${DATA_ENV}")
+    paths = {name: str(Path(value).expanduser().resolve()) if value else ""
+             for name, value in (("root", root), ("valid_root", config.data.valid_root),
+                                 ("instrumental", config.data.instrumental))}
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    """Instantiate dataclass ``cls`` from mapping ``raw``; ``prefix`` names it in errors."""
+    where = prefix.rstrip(".") or "the top level"
+    if not isinstance(raw, Mapping):
+        raise VocalfrontError(f"config key '{where}' must be a table")
+    hints = typing.get_type_hints(cls)
+    names = [item.name for item in dataclasses.fields(cls)]
+    unknown = [key for key in raw if key not in names]
+    if unknown:
+        raise VocalfrontError(f"unknown config key '{prefix}{unknown[0]}' (known in {where}: "
+                              f"{', '.join(names)})")
+    values = {key: _convert(hints[key], value, f"{prefix}{key}") for key, value in raw.items()}
+    try:
+        return cls(**values)
+    except VocalfrontError as error:
+        raise VocalfrontError(f"[{where}] {error}") from None
+
+
+def _convert(kind: Any, value: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``kind`` and convert (lists → tuples, int → float)."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, f"{key}.")
+    if origin is Literal:
+        if value not in args:
+            raise VocalfrontError(f"config key '{key}' must be one of {', '.join(map(repr, args))}, "
+                                  f"got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) != len(args):
+            raise VocalfrontError(f"config key '{key}' must be a list of {len(args)} values")
+        return tuple(_convert(arg, item, f"{key}[{i}]") for i, (arg, item) in enumerate(zip(args, value,
+                                                                                            strict=True)))
+    if origin is dict:
+        if not isinstance(value, Mapping):
+            raise VocalfrontError(f"config key '{key}' must be a table")
+        return copy.deepcopy(dict(value))
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind in (bool, int, str) and type(value) is kind:
+        return value
+    expected = kind.__name__ if isinstance(kind, type | types.GenericAlias) else str(kind)
+    raise VocalfrontError(f"config key '{key}' must be {expected}, got {value!r}")

@@ -1,0 +1,210 @@
+"""Training examples: random stretches of the training clips, remixed and augmented as waveforms.
+
+Everything happens on the waveform, before any front-end, so every front-end sees the same audio.
+An example is a stretch of ``layout.frames`` frames of audio (``layout.num_samples`` samples on
+the common grid): ``margin`` frames, ``context // 2`` frames of left context, ``labelled``
+frames whose labels are the targets (1 in excerpt mode: the centre frame), ``context // 2``
+frames of right context and ``margin`` frames again.
+
+Sampling: a clip is drawn with probability proportional to ``frames + labelled - 1`` and the
+first labelled frame uniformly in ``[-(labelled - 1), frames - 1]``, so that every frame of the
+training set is equally likely to be labelled. Stretches reaching beyond a clip (near its ends,
+or because the clip is shorter than an example) are zero-padded; those frames are marked as
+outside the clip (:attr:`Batch.inside` is False), and the trainer sets their normalised features
+to 0 - the per-band training mean, the padding whole-file inference uses
+(:func:`vocalfront.model.pad_context`) - and excludes their labels from the loss.
+
+With augmentation, a longer piece is cut (enough for the fastest speed change), remixed,
+augmented (:func:`vocalfront.data.augment.augment`, which re-maps the labels) and its middle
+``layout.frames`` frames kept. Labels of frames outside the clip travel through the augmentation
+as the code -1, so the outside region is exact after a speed change too. All randomness comes
+from one :class:`numpy.random.Generator`, whose state is the sampler's position.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data.augment import AugmentConfig, augment
+from ..data.readers import ClipDataset, Mir1kDataset
+from ..data.remix import InstrumentalPool, RemixConfig, remix
+from ..errors import VocalfrontError
+from ..grid import FrameGrid
+
+OUTSIDE = -1.0
+"""Label code of frames outside the clip while an example is being made."""
+
+
+@dataclass(frozen=True)
+class TrainingClip:
+    """A training clip in memory.
+
+    ``audio``: float32 ``(stems, samples)`` at the grid's rate, either ``(voice, accompaniment)``
+    (for remixing) or ``(mixture,)``; ``labels``: float32 0/1 ``(frames,)`` on the grid.
+    """
+
+    name: str
+    audio: np.ndarray
+    labels: np.ndarray
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.labels)
+
+
+class Batch(NamedTuple):
+    """Training examples: ``audio`` float32 ``(batch, samples)``; ``labels`` float32 0/1 and
+    ``inside`` bool ``(batch, frames)``, one per frame of the example (labels are 0 outside)."""
+
+    audio: np.ndarray
+    labels: np.ndarray
+    inside: np.ndarray
+
+
+@dataclass(frozen=True)
+class ExampleLayout:
+    """Frame layout of an example: ``context`` (CNN input), ``labelled`` and ``margin`` frames."""
+
+    context: int
+    labelled: int = 1
+    margin: int = 0
+
+    @property
+    def frames(self) -> int:
+        """Frames per example: ``context + labelled - 1 + 2 * margin``."""
+        return self.context + self.labelled - 1 + 2 * self.margin
+
+    @property
+    def first_labelled(self) -> int:
+        """Index of the first labelled frame within an example."""
+        return self.margin + self.context // 2
+
+    @property
+    def labelled_slice(self) -> slice:
+        """The labelled frames within an example."""
+        return slice(self.first_labelled, self.first_labelled + self.labelled)
+
+    @property
+    def network_slice(self) -> slice:
+        """The frames the CNN sees (the margins dropped)."""
+        return slice(self.margin, self.frames - self.margin)
+
+
+def load_clips(dataset: ClipDataset, stems: bool, progress: bool = False) -> tuple[list[TrainingClip],
+                                                                                   list[str]]:
+    """Load every clip of ``dataset`` into memory: ``(clips, problems)``.
+
+    ``stems=True`` keeps voice and accompaniment apart (needs a :class:`Mir1kDataset`). A clip
+    that cannot be loaded is skipped with a warning and its one-line message listed in
+    ``problems`` when the dataset's ``on_error`` is ``"skip"``; otherwise the error propagates.
+    """
+    if stems and not isinstance(dataset, Mir1kDataset):
+        raise VocalfrontError("remixing needs separate stems: a MIR-1K dataset")
+    clips, problems = [], []
+    for clip in tqdm(dataset.clips, desc="loading clips", unit="clip", disable=not progress,
+                     leave=False):
+        try:
+            if isinstance(dataset, Mir1kDataset) and stems:
+                voice, accompaniment, labels = dataset.load_stems(clip)
+                audio = np.stack([voice, accompaniment])
+            else:
+                item = dataset.load(clip)
+                audio, labels = item.audio[None, :], item.labels
+        except VocalfrontError as error:
+            if dataset.on_error == "raise":
+                raise
+            warnings.warn(f"skipping clip {clip.name}: {error}", stacklevel=2)
+            problems.append(str(error))
+            continue
+        clips.append(TrainingClip(clip.name, np.ascontiguousarray(audio, np.float32),
+                                  np.asarray(labels, np.float32)))
+    if not clips:
+        raise VocalfrontError(f"{dataset.root}: no usable clips")
+    return clips, problems
+
+
+class ExampleSampler:
+    """Draws :class:`Batch` es of training examples (see the module docstring).
+
+    ``remix_config`` (needs two-stem clips) and ``augment_config`` switch those on; ``pool``
+    supplies the music of remix mode ``external``. ``rng`` is used for everything random.
+    """
+
+    def __init__(self, clips: Sequence[TrainingClip], grid: FrameGrid, layout: ExampleLayout,
+                 rng: np.random.Generator, remix_config: RemixConfig | None = None,
+                 pool: InstrumentalPool | None = None, augment_config: AugmentConfig | None = None):
+        if not clips:
+            raise VocalfrontError("no training clips")
+        if remix_config is not None and any(clip.audio.shape[0] != 2 for clip in clips):
+            raise VocalfrontError("remixing needs (voice, accompaniment) stems for every clip")
+        self.clips, self.grid, self.layout, self.rng = list(clips), grid, layout, rng
+        self.remix_config, self.pool, self.augment_config = remix_config, pool, augment_config
+        sizes = np.array([clip.num_frames + layout.labelled - 1 for clip in self.clips], dtype=float)
+        self._weights = sizes / sizes.sum()
+        fastest = 1.0
+        if augment_config is not None and augment_config.speed_probability > 0:
+            fastest = max(1.0, augment_config.speed_range[1])
+        # a speed change by r turns n input frames into about n / r: cut enough, plus a guard
+        self.piece_frames = layout.frames if fastest == 1.0 else math.ceil(fastest * layout.frames) + 4
+        self.examples_drawn = 0
+
+    @property
+    def num_samples(self) -> int:
+        """Samples per example."""
+        return self.grid.num_samples(self.layout.frames)
+
+    def sample(self, batch_size: int) -> Batch:
+        """``batch_size`` new examples, stacked."""
+        examples = [self.example() for _ in range(batch_size)]
+        return Batch(*(np.stack(parts) for parts in zip(*examples, strict=True)))
+
+    def example(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One example: audio ``(num_samples,)``, labels and inside flags ``(layout.frames,)``."""
+        clip = self.clips[self.rng.choice(len(self.clips), p=self._weights)]
+        start = int(self.rng.integers(-(self.layout.labelled - 1), clip.num_frames))
+        first = start - self.layout.first_labelled - (self.piece_frames - self.layout.frames) // 2
+        audio, codes = self._piece(clip, first)
+        if self.augment_config is not None:
+            audio, codes = augment(audio, codes, self.rng, self.augment_config, self.grid)
+        offset = (len(codes) - self.layout.frames) // 2
+        audio = audio[offset * self.grid.hop : offset * self.grid.hop + self.num_samples]
+        codes = codes[offset : offset + self.layout.frames]
+        self.examples_drawn += 1
+        return audio, np.maximum(codes, 0.0), codes != OUTSIDE
+
+    def _piece(self, clip: TrainingClip, first: int) -> tuple[np.ndarray, np.ndarray]:
+        """Mixture (remixed if configured) and label codes of ``piece_frames`` frames from frame
+        ``first`` of ``clip``; everything outside the clip is silence with code :data:`OUTSIDE`."""
+        hop, length = self.grid.hop, self.grid.num_samples(self.piece_frames)
+        begin, end = first * hop, first * hop + length
+        stems = np.zeros((clip.audio.shape[0], length), np.float32)
+        lo, hi = max(begin, 0), min(end, clip.audio.shape[1])
+        stems[:, lo - begin : hi - begin] = clip.audio[:, lo:hi]
+        frames = first + np.arange(self.piece_frames)
+        inside = (frames >= 0) & (frames < clip.num_frames)
+        labels = np.where(inside, clip.labels[np.clip(frames, 0, clip.num_frames - 1)], 0.0)
+        labels = labels.astype(np.float32)
+        if self.remix_config is None:
+            audio = stems.sum(axis=0)
+        else:
+            mixed = remix(stems[0], stems[1], labels, self.rng, self.remix_config, self.pool, self.grid)
+            audio, labels = mixed.audio, mixed.labels
+            audio[: max(lo - begin, 0)] = 0.0  # silence outside the clip, whatever the remix added
+            audio[max(hi - begin, 0) :] = 0.0
+        return audio, np.where(inside, labels, np.float32(OUTSIDE)).astype(np.float32)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position of the sampler: its generator's state and the number of examples drawn."""
+        return {"rng": self.rng.bit_generator.state, "examples_drawn": self.examples_drawn}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict`."""
+        self.rng.bit_generator.state = state["rng"]
+        self.examples_drawn = int(state["examples_drawn"])

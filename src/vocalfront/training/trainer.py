@@ -1,0 +1,479 @@
+"""Training a :class:`~vocalfront.model.Detector`: sampling, loss, validation, logs, checkpoints.
+
+:func:`train` runs a whole configuration in a run folder::
+
+    config.json        the resolved configuration
+    metrics.jsonl      one JSON object per update (``event: "update"``: update, loss, lr, time)
+                       and per epoch (``event: "validation"``: pooled validation metrics,
+                       threshold, mean training loss, the learnable front-end parameters
+                       and how far they moved from their initial values)
+    metrics.csv        one row per epoch: the validation summary
+    state-<n>.pt       full training state after ``n`` updates (the newest two are kept)
+    best.pt, last.pt   detectors (:func:`~vocalfront.model.save_detector`) of the best epoch by
+                       validation error and of the latest one
+    model.pt           the final model: the best epoch's detector
+
+Detector files carry ``extra`` entries ``threshold`` (chosen on the validation set, applied to
+median-smoothed probabilities), ``median_filter`` (frames), ``update``, ``epoch``, ``valid``
+(pooled validation metrics) and ``config`` (the training configuration).
+
+Repeatability: everything random is seeded from ``train.seed``, and the state saved every
+``train.checkpoint_every`` updates (and after each validation) holds the model, the optimiser,
+the example sampler's generator, Python's, NumPy's and torch's generator states, the counters and
+the length of the metric logs. Rerunning an interrupted command resumes from it - truncating
+the logs to what that state had written - and ends with the same weights, bit for bit on the
+CPU with the same number of threads, as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import io
+import json
+import math
+import random
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from ..data.readers import ClipDataset, JamendoDataset, LabelledFolder
+from ..data.remix import InstrumentalPool
+from ..data.split import mir1k_split
+from ..errors import VocalfrontError
+from ..evaluation import choose_threshold, evaluate_files, median_smooth
+from ..fileio import write_text_atomic
+from ..frontends import BandNorm, FilterBank, build_compression, build_frontend, inspect
+from ..inference import compute_features, predict_waveform
+from ..model import Detector, SchlueterCNN, load_checkpoint, save_detector
+from .checkpoint import list_states, load_latest_state, restore_rng_states, rng_states, save_state
+from .config import Config, DataConfig, ModelConfig, TrainConfig, config_from_dict, config_to_dict
+from .sampler import Batch, ExampleLayout, ExampleSampler, TrainingClip, load_clips
+
+RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.num_threads", "train.updates"})
+"""Settings that may change when a run is resumed (they do not change what was trained so far;
+a different thread count only breaks bitwise equality with an uninterrupted run)."""
+RUN_FILES = ("config.json", "metrics.jsonl", "metrics.csv", "best.pt", "last.pt", "model.pt")
+"""Files of a run besides the state files (removed when a run starts over)."""
+CSV_COLUMNS = ("epoch", "update", "train_loss", "valid_error", "valid_f_measure", "valid_auroc",
+               "threshold", "time")
+SAMPLER_STREAM, NORM_STREAM = 1, 2
+"""Sub-streams of ``train.seed`` for example sampling and for picking the normalisation clips."""
+
+Callback = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train` produced: the run folder, the final model and the best validation."""
+
+    run_dir: Path
+    model_path: Path
+    updates: int
+    best_update: int
+    best_error: float
+    skipped: tuple[str, ...] = ()
+
+
+def build_model(config: ModelConfig) -> Detector:
+    """An untrained detector (BandNorm not fitted) from the ``[model]`` section."""
+    frontend = build_frontend(config.frontend, **config.frontend_options)
+    compression = build_compression(config.compression, **config.compression_options)
+    cnn = SchlueterCNN(frontend.n_bands, config.context, config.batch_norm, config.dropout)
+    return Detector(frontend, compression, BandNorm(frontend.n_bands), cnn)
+
+
+def open_datasets(config: DataConfig) -> tuple[ClipDataset, ClipDataset]:
+    """``(train, valid)`` readers of the ``[data]`` section (``root`` must be resolved)."""
+    options: dict[str, Any] = {"cache_dir": config.cache_dir or None, "on_error": config.on_error}
+    if config.format == "mir1k":
+        return mir1k_split(config.root, **options)
+    reader = JamendoDataset if config.format == "jamendo" else LabelledFolder
+    train_set = reader(config.root, **options)
+    if config.valid_root:
+        return train_set, reader(config.valid_root, **options)
+    if config.format == "jamendo":
+        return _subset(train_set, "train"), _subset(train_set, "valid")
+    raise VocalfrontError("data.format 'folder' needs data.valid_root (a folder of validation clips)")
+
+
+def _subset(dataset: ClipDataset, split: str) -> ClipDataset:
+    """A copy of ``dataset`` with only the clips whose metadata ``split`` is ``split``."""
+    clips = [clip for clip in dataset.clips if clip.metadata.get("split") == split]
+    if not clips:
+        raise VocalfrontError(f"{dataset.root}: no '{split}' clips (filelists/{split} missing or "
+                              "empty); give data.valid_root")
+    subset = copy.copy(dataset)
+    subset.clips = clips
+    return subset
+
+
+def instrumental_pool(config: DataConfig) -> InstrumentalPool | None:
+    """The instrumental music of remix mode ``external``, or ``None`` when it is not used."""
+    if not (config.remix_enabled and config.remix.external > 0 and config.instrumental):
+        return None
+    return InstrumentalPool(config.instrumental, max_seconds=config.instrumental_max_seconds or None)
+
+
+def make_sampler(clips: list[TrainingClip], detector: Detector, config: Config,
+                 pool: InstrumentalPool | None) -> ExampleSampler:
+    """The example sampler of a configuration, seeded from ``train.seed``."""
+    data, train_config = config.data, config.train
+    remix_config = data.remix if data.remix_enabled else None
+    if remix_config is not None and remix_config.external > 0 and pool is None:
+        warnings.warn("data.instrumental is not set: remix mode 'external' is off", stacklevel=2)
+        remix_config = dataclasses.replace(remix_config, external=0.0)
+    layout = ExampleLayout(detector.context, train_config.labelled_frames, train_config.margin_frames)
+    rng = np.random.default_rng((train_config.seed, SAMPLER_STREAM))
+    return ExampleSampler(clips, detector.grid, layout, rng, remix_config, pool,
+                          data.augment if data.augment_enabled else None)
+
+
+def fit_norm(detector: Detector, clips: list[TrainingClip], max_clips: int, seed: int) -> None:
+    """Fit the detector's per-band normalisation on un-augmented training mixtures.
+
+    Uses ``max_clips`` clips drawn with ``seed`` (all when 0 or fewer are available).
+    """
+    rng = np.random.default_rng((seed, NORM_STREAM))
+    chosen = clips if max_clips == 0 or max_clips >= len(clips) else [
+        clips[i] for i in sorted(rng.choice(len(clips), max_clips, replace=False))]
+    identity = BandNorm(detector.norm.n_bands, detector.norm.eps)  # unfitted: the identity
+    unnormalised = Detector(detector.frontend, detector.compression, identity, detector.cnn)
+    detector.norm.fit([compute_features(unnormalised, clip.audio.sum(axis=0), source=clip.name)
+                       for clip in chosen])
+
+
+def make_optimizer(detector: Detector, config: TrainConfig) -> torch.optim.Adam:
+    """Adam: the CNN at ``lr``, learnable front-end and compression parameters at
+    ``lr * frontend_lr_multiplier`` (a second parameter group, only if there are any)."""
+    front = [p for module in (detector.frontend, detector.compression) for p in module.parameters()
+             if p.requires_grad]
+    groups = [{"params": list(detector.cnn.parameters()), "lr": config.lr}]
+    if front:
+        groups.append({"params": front, "lr": config.lr * config.frontend_lr_multiplier})
+    return torch.optim.Adam(groups)
+
+
+def training_loss(detector: Detector, batch: Batch, layout: ExampleLayout,
+                  targets: tuple[float, float], dense: bool) -> torch.Tensor:
+    """Mean binary cross-entropy of the labelled frames of ``batch`` (frames inside the clips).
+
+    Features of frames outside their clip are set to 0 (the training mean after
+    normalisation, as in whole-file inference). Excerpt mode (``dense=False``, one labelled
+    frame) runs :meth:`SchlueterCNN.forward`; dense mode :meth:`SchlueterCNN.dense`, which gives
+    ``layout.labelled`` logits per example. Labels 0/1 become ``targets`` (e.g. 0.02/0.98).
+    """
+    inside = torch.from_numpy(batch.inside)
+    features = detector.features(torch.from_numpy(batch.audio)) * inside[:, None, :]
+    network_input = features[..., layout.network_slice].unsqueeze(1)
+    logits = detector.cnn.dense(network_input) if dense else detector.cnn(network_input)[:, None]
+    low, high = targets
+    labels = torch.from_numpy(batch.labels[:, layout.labelled_slice])
+    weights = inside[:, layout.labelled_slice].to(logits.dtype)
+    losses = F.binary_cross_entropy_with_logits(logits, low + (high - low) * labels, reduction="none")
+    return (losses * weights).sum() / weights.sum().clamp_min(1.0)
+
+
+def validate(detector: Detector, clips: list[TrainingClip], median_filter: int) -> dict[str, float]:
+    """Pooled validation metrics, the accuracy-maximising ``threshold`` and the number of ``frames``.
+
+    Whole-file probabilities (:func:`~vocalfront.inference.predict_waveform`), median-smoothed
+    over ``median_filter`` frames, thresholded; AUROC from the unsmoothed probabilities.
+    """
+    probabilities = [predict_waveform(detector, clip.audio.sum(axis=0), source=clip.name)
+                     for clip in clips]
+    labels = [clip.labels for clip in clips]
+    threshold = choose_threshold([median_smooth(p, median_filter) for p in probabilities], labels)
+    report = evaluate_files(probabilities, labels, threshold, [clip.name for clip in clips],
+                            median_filter)
+    keys = ("error", "f_measure", "precision", "recall", "specificity", "auroc")
+    return {"threshold": threshold, "frames": int(report.pooled["frames"]),
+            **{key: float(report.pooled[key]) for key in keys}}
+
+
+def learnable_parameters(detector: Detector) -> dict[str, list[float]]:
+    """The learnable front-end and compression parameters, in physical units where known.
+
+    A filter bank with learnable parts gives all its per-band parameters
+    (:func:`vocalfront.frontends.inspect.frontend_parameters`: ``centre_hz``, ``bandwidth_hz``,
+    averaging size in ms, ``free_correction_max``); other learnable front-end parameters are
+    listed as flat lists under their names, learnable compression parameters under
+    ``compression.<name>``. Empty for fixed front-ends.
+    """
+    out = _filterbank_parameters(detector) or {
+        name: param.detach().flatten().tolist()
+        for name, param in detector.frontend.named_parameters() if param.requires_grad}
+    out.update({f"compression.{name}": param.detach().flatten().tolist()
+                for name, param in detector.compression.named_parameters() if param.requires_grad})
+    return out
+
+
+def _filterbank_parameters(detector: Detector) -> dict[str, list[float]] | None:
+    """Per-band parameters of a learnable filter-bank front-end, else ``None``."""
+    frontend = detector.frontend
+    if isinstance(frontend, FilterBank) and any(p.requires_grad for p in frontend.parameters()):
+        return inspect.frontend_parameters(frontend)
+    return None
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with NaN/inf floats replaced by ``None`` (strict JSON)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Dotted keys whose values differ between two config dictionaries (resume-free keys ignored)."""
+    flat_old, flat_new = _flatten(old), _flatten(new)
+    keys = sorted((set(flat_old) | set(flat_new)) - RESUME_FREE_KEYS)
+    return [key for key in keys if flat_old.get(key) != flat_new.get(key)]
+
+
+class _Logs:
+    """``metrics.jsonl`` and ``metrics.csv``, opened for appending at given lengths (bytes)."""
+
+    def __init__(self, run_dir: Path, positions: dict[str, int] | None):
+        self.jsonl = self._open(run_dir / "metrics.jsonl", positions and positions["jsonl"])
+        self.csv = self._open(run_dir / "metrics.csv", positions and positions["csv"])
+        self.writer = csv.writer(self.csv, lineterminator="\n")
+        if self.csv.tell() == 0:
+            self.writer.writerow(CSV_COLUMNS)
+
+    @staticmethod
+    def _open(path: Path, position: int | None) -> TextIO:
+        """Open ``path`` for appending, first cut back to ``position`` bytes (``None``: emptied)."""
+        with path.open("ab") as handle:
+            size = handle.seek(0, io.SEEK_END)
+            if position is not None and position > size:
+                warnings.warn(f"{path}: shorter than the checkpoint recorded ({size} < {position} "
+                              "bytes); earlier entries are missing", stacklevel=3)
+            handle.truncate(min(position or 0, size))
+        return path.open("a", encoding="utf-8", newline="")
+
+    def record(self, entry: dict[str, Any]) -> None:
+        self.jsonl.write(json.dumps(_plain(entry), allow_nan=False) + "\n")
+
+    def row(self, values: dict[str, Any]) -> None:
+        self.writer.writerow([values[column] for column in CSV_COLUMNS])
+
+    def positions(self) -> dict[str, int]:
+        """Current lengths of both files (after flushing them)."""
+        for handle in (self.jsonl, self.csv):
+            handle.flush()
+        return {"jsonl": self.jsonl.tell(), "csv": self.csv.tell()}
+
+    def __enter__(self) -> _Logs:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.jsonl.close()
+        self.csv.close()
+
+
+class Trainer:
+    """One training run in ``run_dir`` (see the module docstring). Use :func:`train`.
+
+    ``state`` (a loaded training state) resumes; ``None`` starts afresh. ``callback(update)`` is
+    called after every update (after any validation and checkpoint of that update).
+    """
+
+    def __init__(self, config: Config, run_dir: Path, state: dict[str, Any] | None,
+                 progress: bool = True, callback: Callback | None = None):
+        self.config, self.run_dir, self.progress, self.callback = config, run_dir, progress, callback
+        train_set, valid_set = open_datasets(config.data)
+        self.train_clips, self.problems = load_clips(train_set, config.data.remix_enabled, progress)
+        self.valid_clips, valid_problems = load_clips(valid_set, False, progress)
+        self.problems += valid_problems
+        self.pool = instrumental_pool(config.data)
+        torch.manual_seed(config.train.seed)
+        self.detector = build_model(config.model)
+        self.sampler = make_sampler(self.train_clips, self.detector, config, self.pool)
+        self.optimizer = make_optimizer(self.detector, config.train)
+        self.update, self.elapsed, self.epoch_loss = 0, 0.0, [0.0, 0]
+        self.best: dict[str, Any] = {"error": math.inf, "update": 0}
+        self.initial_frontend = _filterbank_parameters(self.detector)
+        if state is None:
+            self._start()
+        else:
+            self._restore(state)
+        self.logs = _Logs(run_dir, None if state is None else state["logs"])
+
+    def _start(self) -> None:
+        """Fresh run: seed the global generators, fit the normalisation."""
+        seed = self.config.train.seed
+        random.seed(seed)
+        np.random.seed(seed)
+        fit_norm(self.detector, self.train_clips, self.config.data.norm_clips, seed)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.detector.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sampler.load_state_dict(state["sampler"])
+        restore_rng_states(state["rng"])
+        self.update, self.elapsed = state["update"], state["elapsed"]
+        self.epoch_loss, self.best = list(state["epoch_loss"]), dict(state["best"])
+        self.initial_frontend = state["initial_frontend"]
+
+    def _state(self) -> dict[str, Any]:
+        return {"config": config_to_dict(self.config), "model": self.detector.state_dict(),
+                "optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict(),
+                "rng": rng_states(), "elapsed": self.elapsed, "epoch_loss": list(self.epoch_loss),
+                "best": dict(self.best), "initial_frontend": self.initial_frontend,
+                "logs": self.logs.positions()}
+
+    def run(self) -> TrainResult:
+        """Train up to ``train.updates`` updates, then write ``model.pt``."""
+        train_config = self.config.train
+        layout = self.sampler.layout
+        with self.logs, tqdm(total=train_config.updates, initial=self.update, unit="update",
+                             disable=not self.progress, dynamic_ncols=True) as bar:
+            while self.update < train_config.updates:
+                started = time.perf_counter()
+                loss = self._step(layout)
+                self.elapsed += time.perf_counter() - started
+                self.update += 1
+                self.logs.record({"event": "update", "update": self.update, "loss": loss,
+                                  "lr": train_config.lr, "time": round(self.elapsed, 3)})
+                bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
+                bar.update()
+                self._after_update()
+        return self._finish()
+
+    def _step(self, layout: ExampleLayout) -> float:
+        """Draw a batch, one Adam step; the batch's mean loss."""
+        train_config = self.config.train
+        self.detector.train()
+        batch = self.sampler.sample(train_config.batch_size)
+        loss = training_loss(self.detector, batch, layout, train_config.targets,
+                             train_config.mode == "dense")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        value = float(loss.detach())
+        self.epoch_loss = [self.epoch_loss[0] + value, self.epoch_loss[1] + 1]
+        return value
+
+    def _after_update(self) -> None:
+        train_config = self.config.train
+        epoch_end = (self.update % train_config.updates_per_epoch == 0
+                     or self.update == train_config.updates)
+        if epoch_end:
+            self._validate()
+        if epoch_end or self.update % train_config.checkpoint_every == 0:
+            save_state(self.run_dir, self.update, self._state())
+        if self.callback is not None:
+            self.callback(self.update)
+
+    def _validate(self) -> None:
+        """Validation metrics → logs, ``last.pt``, and ``best.pt`` if the error improved."""
+        started = time.perf_counter()
+        metrics = validate(self.detector, self.valid_clips, self.config.eval.median_filter)
+        self.elapsed += time.perf_counter() - started
+        epoch = math.ceil(self.update / self.config.train.updates_per_epoch)
+        train_loss = self.epoch_loss[0] / max(self.epoch_loss[1], 1)
+        self.epoch_loss = [0.0, 0]
+        improved = metrics["error"] < self.best["error"]
+        if improved:
+            self.best = {"error": metrics["error"], "update": self.update}
+        self.logs.record({"event": "validation", "epoch": epoch, "update": self.update,
+                          "train_loss": train_loss, "valid": metrics, "best": improved,
+                          **self._frontend_report(), "time": round(self.elapsed, 3)})
+        self.logs.row({"epoch": epoch, "update": self.update, "train_loss": f"{train_loss:.6f}",
+                       "valid_error": f"{metrics['error']:.6f}",
+                       "valid_f_measure": f"{metrics['f_measure']:.6f}",
+                       "valid_auroc": f"{metrics['auroc']:.6f}",
+                       "threshold": f"{metrics['threshold']:.6f}", "time": f"{self.elapsed:.1f}"})
+        extra = {"threshold": metrics["threshold"], "median_filter": self.config.eval.median_filter,
+                 "update": self.update, "epoch": epoch, "valid": metrics,
+                 "config": config_to_dict(self.config)}
+        save_detector(self.run_dir / "last.pt", self.detector, extra)
+        if improved:
+            save_detector(self.run_dir / "best.pt", self.detector, extra)
+
+    def _frontend_report(self) -> dict[str, Any]:
+        """``frontend``: learnable parameters now; ``frontend_moved``: how far a learnable filter
+        bank moved from its initialisation (:func:`vocalfront.frontends.inspect.movement_summary`)."""
+        params = learnable_parameters(self.detector)
+        if self.initial_frontend is None:
+            return {"frontend": params}
+        current = {key: params[key] for key in self.initial_frontend}
+        return {"frontend": params,
+                "frontend_moved": inspect.movement_summary(self.initial_frontend, current)}
+
+    def _finish(self) -> TrainResult:
+        """Write ``model.pt`` (the best epoch's detector with its threshold)."""
+        detector, extra = load_checkpoint(self.run_dir / "best.pt")
+        model_path = self.run_dir / "model.pt"
+        save_detector(model_path, detector, extra)
+        return TrainResult(self.run_dir, model_path, self.update, int(self.best["update"]),
+                           float(self.best["error"]), tuple(self.problems))
+
+
+def _start_over(run_dir: Path) -> None:
+    """Remove a previous run's files from ``run_dir`` (nothing else)."""
+    for path in [*list_states(run_dir), *(run_dir / name for name in RUN_FILES)]:
+        path.unlink(missing_ok=True)
+
+
+def prepare_run(config: Config, run_dir: str | Path, resume: bool | None = None) -> dict[str, Any] | None:
+    """Set up ``run_dir`` for ``config``; the training state to resume from, or ``None``.
+
+    ``resume=None`` resumes when the folder holds a state of the same configuration (up to
+    :data:`RESUME_FREE_KEYS`) and refuses a different one; ``True`` likewise (starting afresh
+    if there is no state); ``False`` deletes the previous run's files and starts over.
+    Writes ``config.json``.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    new = config_to_dict(config)
+    state = None if resume is False else load_latest_state(run_dir)
+    if state is not None:
+        changed = config_differences(state["config"], new)
+        if changed:
+            raise VocalfrontError(
+                f"{run_dir}: holds a run with a different config ({', '.join(changed[:5])} differ); "
+                "use another --out, or --no-resume to start over")
+        config_from_dict(state["config"])  # an unreadable stored config fails here, not mid-run
+    else:
+        _start_over(run_dir)
+    write_text_atomic(run_dir / "config.json", json.dumps(new, indent=2) + "\n")
+    return state
+
+
+def train(config: Config, run_dir: str | Path, resume: bool | None = None, progress: bool = True,
+          callback: Callback | None = None) -> TrainResult:
+    """Train ``config`` (with ``data.root`` resolved, see :func:`~.config.resolve_config`) in
+    ``run_dir``, resuming an interrupted run there (see :func:`prepare_run`).
+
+    ``train.num_threads`` > 0 sets torch's thread count. ``callback(update)`` runs after every
+    update (tests interrupt runs with it).
+    """
+    if config.train.num_threads:
+        torch.set_num_threads(config.train.num_threads)
+    state = prepare_run(config, run_dir, resume)
+    return Trainer(config, Path(run_dir), state, progress, callback).run()
+

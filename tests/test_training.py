@@ -1,0 +1,373 @@
+"""Training: configuration, example sampling, the loss in excerpt and dense mode, a tiny run, the CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from vocalfront.cli import main
+from vocalfront.data.augment import AugmentConfig
+from vocalfront.data.remix import InstrumentalPool, RemixConfig
+from vocalfront.errors import VocalfrontError
+from vocalfront.grid import DEFAULT_GRID as GRID
+from vocalfront.model import load_checkpoint
+from vocalfront.training import (
+    Batch,
+    ExampleLayout,
+    ExampleSampler,
+    ModelConfig,
+    TrainConfig,
+    TrainingClip,
+    build_model,
+    config_from_dict,
+    config_to_dict,
+    learnable_parameters,
+    load_config,
+    make_optimizer,
+    resolve_config,
+    train,
+    training_loss,
+)
+
+TINY = Path(__file__).parents[1] / "configs" / "tiny.toml"
+DEFAULT = Path(__file__).parents[1] / "configs" / "default.toml"
+MIR1K_RATE = 16000
+TINY_CLIPS = {"abjones_1_01": 2.0, "abjones_1_02": 1.5, "amy_2_01": 2.5, "amy_2_02": 0.8,
+              "davidson_3_01": 2.0, "yifen_4_01": 1.6}
+"""Clip name → seconds. abjones/amy are training singers, davidson/yifen validation singers;
+amy_2_02 is shorter than a 25-frame excerpt (0.38 s)."""
+
+
+def make_tiny_mir1k(root: Path, seed: int = 0) -> Path:
+    """A MIR-1K-layout folder: 16 kHz stereo clips, a tone 'voice' (right) while the 20 ms
+    labels say singing, noise 'accompaniment' (left)."""
+    rng = np.random.default_rng(seed)
+    (root / "Wavfile").mkdir(parents=True)
+    (root / "vocal-nonvocalLabel").mkdir()
+    for name, seconds in TINY_CLIPS.items():
+        n_labels = round((seconds - 0.02) / 0.02)
+        labels = (np.arange(n_labels) // 25 + rng.integers(0, 2)) % 2
+        times = np.arange(round(seconds * MIR1K_RATE)) / MIR1K_RATE
+        sung = labels[np.clip(np.rint((times - 0.02) / 0.02).astype(int), 0, n_labels - 1)]
+        voice = 0.3 * np.sin(2 * np.pi * (300 + 200 * rng.random()) * times) * sung
+        accompaniment = 0.05 * rng.standard_normal(len(times))
+        sf.write(root / "Wavfile" / f"{name}.wav", np.stack([accompaniment, voice], 1), MIR1K_RATE)
+        (root / "vocal-nonvocalLabel" / f"{name}.vocal").write_text("".join(f"{v}\n" for v in labels))
+    return root
+
+
+def tiny_config(data_root: Path, *overrides: str):
+    """The resolved ``configs/tiny.toml`` on the tiny dataset."""
+    return resolve_config(load_config(TINY, [f"data.root={data_root}", *overrides]))
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> Path:
+    return make_tiny_mir1k(tmp_path_factory.mktemp("mir1k"))
+
+
+@pytest.fixture(autouse=True)
+def keep_thread_count():
+    """Training sets torch's thread count for the process (tiny.toml: 1); restore it afterwards."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------- configuration
+def test_default_config_file_lists_exactly_the_built_in_defaults():
+    assert config_to_dict(load_config(DEFAULT)) == config_to_dict(load_config(None))
+
+
+def test_overrides_are_parsed_as_toml_values_or_else_strings(tmp_path):
+    config = load_config(TINY, ["train.updates=3", "train.targets=[0.1, 0.9]", "data.root=/x/y",
+                                "model.frontend_options.averaging=none", "data.augment_enabled=false",
+                                "train.lr=2e-4"])
+    assert config.train.updates == 3 and config.train.targets == (0.1, 0.9)
+    assert config.data.root == "/x/y" and not config.data.augment_enabled
+    assert config.model.frontend_options == {"n_bands": 25, "averaging": "none"}
+    assert config.train.lr == 2e-4 and config.train.batch_size == 4  # untouched keys from the file
+
+
+def test_config_round_trips_through_a_plain_dictionary():
+    config = load_config(TINY, ["train.mode=dense"])
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(config)))) == config
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("train.lr_decay=0.5", "unknown config key 'train.lr_decay'"),
+    ("data.augment.speed=2", "unknown config key 'data.augment.speed'"),
+    ("trian.updates=2", "unknown config key 'trian'"),
+    ("train.updates=many", "config key 'train.updates' must be int"),
+    ("train.mode=fast", "config key 'train.mode' must be one of 'excerpt', 'dense'"),
+    ("train.batch_size=0", "[train] batch_size must be >= 1"),
+    ("data.augment.eq_max_db=-1", "[data.augment] augmentation eq_max_db"),
+    ("train.targets=[0.9, 0.1]", "[train] targets must be (low, high)"),
+])
+def test_bad_settings_are_one_line_errors_naming_the_key(override, message):
+    with pytest.raises(VocalfrontError) as error:
+        load_config(TINY, [override])
+    assert message in str(error.value) and "\n" not in str(error.value)
+    assert str(error.value).startswith(str(TINY))
+
+
+def test_a_malformed_override_is_rejected():
+    with pytest.raises(VocalfrontError, match=r"override 'updates' is not of the form section.key=value"):
+        load_config(TINY, ["updates"])
+
+
+def test_unknown_key_in_the_file_is_reported_with_the_file(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("[model]\nfrontnd = 'fb'\n")
+    with pytest.raises(VocalfrontError, match=r"bad.toml: unknown config key 'model.frontnd'"):
+        load_config(path)
+
+
+def test_data_root_comes_from_the_environment_when_not_given(monkeypatch, tmp_path):
+    monkeypatch.setenv("VOCALFRONT_DATA", str(tmp_path))
+    assert resolve_config(load_config(TINY)).data.root == str(tmp_path.resolve())
+    monkeypatch.delenv("VOCALFRONT_DATA")
+    with pytest.raises(VocalfrontError, match="VOCALFRONT_DATA"):
+        resolve_config(load_config(TINY))
+
+
+def test_remixing_needs_the_mir1k_format():
+    with pytest.raises(VocalfrontError, match="remix_enabled needs separate stems"):
+        load_config(TINY, ["data.format=folder"])
+
+
+# ----------------------------------------------------------------------------- sampling
+def ramp_clip(seconds: float = 3.0, name: str = "ramp") -> TrainingClip:
+    """A mixture whose frames are told apart by level, with labels 1 on odd frames."""
+    samples = round(seconds * GRID.sample_rate)
+    audio = np.linspace(0.01, 1.0, samples, dtype=np.float32)[None, :]
+    labels = (np.arange(GRID.num_frames(samples)) % 2).astype(np.float32)
+    return TrainingClip(name, audio, labels)
+
+
+def test_examples_without_augmentation_are_exact_stretches_of_the_clip():
+    clip = ramp_clip()
+    layout = ExampleLayout(context=25, labelled=5, margin=2)
+    sampler = ExampleSampler([clip], GRID, layout, np.random.default_rng(0))
+    for _ in range(30):
+        audio, labels, inside = sampler.example()
+        assert audio.shape == (GRID.num_samples(layout.frames),) and labels.shape == (layout.frames,)
+        assert inside[layout.labelled_slice].any()  # some labelled frame lies in the clip
+        # the ramp's level tells which clip sample the first inside frame starts at
+        j = int(np.argmax(inside))
+        first = int(np.searchsorted(clip.audio[0], audio[j * GRID.hop])) // GRID.hop - j
+        frames = first + np.arange(layout.frames)
+        np.testing.assert_array_equal(inside, (frames >= 0) & (frames < clip.num_frames))
+        np.testing.assert_array_equal(labels[inside], clip.labels[frames[inside]])
+        assert not labels[~inside].any() and not audio[: j * GRID.hop].any()
+        lo, hi = max(first * GRID.hop, 0), min(first * GRID.hop + len(audio), clip.audio.shape[1])
+        np.testing.assert_array_equal(audio[lo - first * GRID.hop : hi - first * GRID.hop],
+                                      clip.audio[0, lo:hi])
+
+
+def test_every_frame_of_a_clip_gets_labelled_including_the_edges():
+    clip = ramp_clip(1.0)
+    sampler = ExampleSampler([clip], GRID, ExampleLayout(context=25), np.random.default_rng(1))
+    seen = set()
+    for _ in range(600):
+        audio, _, inside = sampler.example()
+        centre = audio[sampler.layout.first_labelled * GRID.hop + GRID.offset]
+        seen.add(int(np.argmin(np.abs(clip.audio[0][GRID.frame_centres(clip.num_frames)] - centre))))
+        assert inside[sampler.layout.first_labelled]
+    assert seen == set(range(clip.num_frames))
+
+
+def test_a_clip_shorter_than_an_example_is_zero_padded():
+    clip = ramp_clip(0.2)
+    layout = ExampleLayout(context=25, margin=2)
+    sampler = ExampleSampler([clip], GRID, layout, np.random.default_rng(2))
+    audio, _, inside = sampler.sample(8)
+    assert audio.shape == (8, GRID.num_samples(layout.frames))
+    assert inside.sum(axis=1).tolist() == [clip.num_frames] * 8
+    assert (np.count_nonzero(audio, axis=1) <= clip.audio.shape[1]).all()
+
+
+def test_augmented_examples_have_the_layout_size_and_repeat_with_the_seed():
+    clips = [ramp_clip(2.0, "a"), ramp_clip(0.5, "b")]
+    layout = ExampleLayout(context=25, labelled=9, margin=3)
+    augment = AugmentConfig(speed_range=(0.7, 1.3))
+
+    def draw(seed: int) -> Batch:
+        return ExampleSampler(clips, GRID, layout, np.random.default_rng(seed),
+                              augment_config=augment).sample(12)
+
+    first, again, other = draw(5), draw(5), draw(6)
+    assert first.audio.shape == (12, GRID.num_samples(layout.frames))
+    assert first.labels.shape == first.inside.shape == (12, layout.frames)
+    assert set(np.unique(first.labels)) <= {0.0, 1.0}
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first.audio, other.audio)
+
+
+def test_remixed_examples_over_external_music_stay_silent_outside_the_clip():
+    clip = ramp_clip(0.3)
+    stems = TrainingClip("stems", np.concatenate([clip.audio, 0.5 * clip.audio]), clip.labels)
+    pool = InstrumentalPool([np.random.default_rng(0).standard_normal(GRID.sample_rate)])
+    only_external = RemixConfig(own=0.0, external=1.0, voice=0.0, accompaniment=0.0)
+    sampler = ExampleSampler([stems], GRID, ExampleLayout(context=25, labelled=3),
+                             np.random.default_rng(6), only_external, pool)
+    audio, _, inside = sampler.sample(6)
+    for row in range(6):
+        first, last = np.flatnonzero(inside[row])[[0, -1]]
+        assert not audio[row, : first * GRID.hop].any()
+        assert not audio[row, GRID.num_samples(last + 1) + GRID.hop :].any()
+        music = audio[row, first * GRID.hop : GRID.num_samples(last + 1)]
+        assert np.abs(music).min() < 0.01 < np.abs(music).max()  # noise, not the positive ramp
+
+
+def test_sampler_state_restores_the_sequence_of_examples():
+    sampler = ExampleSampler([ramp_clip()], GRID, ExampleLayout(25), np.random.default_rng(3),
+                             augment_config=AugmentConfig())
+    sampler.sample(3)
+    state = sampler.state_dict()
+    expected = sampler.sample(4)
+    restored = ExampleSampler([ramp_clip()], GRID, ExampleLayout(25), np.random.default_rng(99),
+                              augment_config=AugmentConfig())
+    restored.load_state_dict(state)
+    np.testing.assert_array_equal(restored.sample(4).audio, expected.audio)
+    assert restored.examples_drawn == 7
+
+
+# ----------------------------------------------------------------------------- loss and model
+def tiny_detector(**options):
+    torch.manual_seed(0)
+    return build_model(ModelConfig(frontend_options={"n_bands": 25}, context=25, **options))
+
+
+@torch.no_grad()
+def test_dense_loss_equals_the_mean_of_excerpt_losses_over_the_same_frames():
+    detector = tiny_detector().eval()  # no dropout, fixed batch-norm statistics
+    rng = np.random.default_rng(4)
+    dense_layout = ExampleLayout(context=25, labelled=6, margin=2)
+    audio = rng.standard_normal((2, GRID.num_samples(dense_layout.frames))).astype(np.float32)
+    labels = rng.integers(0, 2, (2, dense_layout.frames)).astype(np.float32)
+    inside = np.ones_like(labels, dtype=bool)
+    inside[1, :15] = False  # row 1 starts before its clip: masked features, first label unused
+    dense = training_loss(detector, Batch(audio, labels, inside), dense_layout, (0.02, 0.98), True)
+    excerpt = ExampleLayout(context=25, labelled=1, margin=2)
+    losses = []
+    for row in range(2):
+        for d in range(dense_layout.labelled):
+            if inside[row, dense_layout.first_labelled + d]:
+                one = Batch(audio[row : row + 1, d * GRID.hop : d * GRID.hop
+                                  + GRID.num_samples(excerpt.frames)],
+                            labels[row : row + 1, d : d + excerpt.frames],
+                            inside[row : row + 1, d : d + excerpt.frames])
+                losses.append(float(training_loss(detector, one, excerpt, (0.02, 0.98), False)))
+    assert len(losses) == 11
+    assert float(dense) == pytest.approx(np.mean(losses), rel=1e-4)
+
+
+def test_learnable_parameters_get_their_own_learning_rate_and_are_reported_in_hz():
+    options = {"n_bands": 25, "averaging_sizes": [1024.0] * 25}  # given sizes: no design fit
+    detector = build_model(ModelConfig(frontend="fb-learn-cf", frontend_options=options, context=25))
+    optimizer = make_optimizer(detector, TrainConfig(lr=1e-3, frontend_lr_multiplier=0.1))
+    cnn_group, front_group = optimizer.param_groups
+    assert cnn_group["lr"] == 1e-3 and front_group["lr"] == pytest.approx(1e-4)
+    assert {id(p) for p in front_group["params"]} == {id(p) for p in detector.frontend.parameters()
+                                                       if p.requires_grad}
+    centres = learnable_parameters(detector)["centre_hz"]
+    assert len(centres) == 25 and 27.5 < centres[0] < centres[-1] < 8000
+    assert len(make_optimizer(tiny_detector(), TrainConfig()).param_groups) == 1  # mel: nothing to learn
+
+
+# ----------------------------------------------------------------------------- runs
+def test_tiny_run_writes_logs_checkpoints_and_a_loadable_model(tiny_data, tmp_path):
+    config = tiny_config(tiny_data)
+    result = train(config, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    assert result.updates == 8 and result.model_path == run / "model.pt"
+    assert json.loads((run / "config.json").read_text()) == config_to_dict(config)
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    updates = [r for r in records if r["event"] == "update"]
+    validations = [r for r in records if r["event"] == "validation"]
+    assert [r["update"] for r in updates] == list(range(1, 9))
+    assert all(math.isfinite(r["loss"]) and r["lr"] == 1e-3 for r in updates)
+    assert [(r["epoch"], r["update"]) for r in validations] == [(1, 4), (2, 8)]
+    assert set(validations[0]["valid"]) >= {"error", "f_measure", "auroc", "threshold"}
+    csv_lines = (run / "metrics.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("epoch,update,train_loss,valid_error") and len(csv_lines) == 3
+    assert sorted(p.name for p in run.glob("state-*.pt")) == ["state-00000006.pt", "state-00000008.pt"]
+    detector, extra = load_checkpoint(run / "model.pt")
+    best = min(validations, key=lambda r: r["valid"]["error"])
+    assert extra["threshold"] == pytest.approx(best["valid"]["threshold"])
+    assert extra["median_filter"] == 5 and extra["update"] == best["update"] == result.best_update
+    assert detector.norm.mean.abs().sum() > 0 and (detector.norm.std != 1).any()  # fitted
+    assert (run / "best.pt").is_file() and (run / "last.pt").is_file()
+
+
+def test_dense_mode_trains_on_the_tiny_data(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, "train.mode=dense", "train.updates=2", "data.augment_enabled=false")
+    result = train(config, tmp_path / "dense", progress=False)
+    losses = [json.loads(line)["loss"] for line in (tmp_path / "dense" / "metrics.jsonl").open()
+              if '"update"' in line and '"loss"' in line]
+    assert result.updates == 2 and len(losses) == 2 and all(math.isfinite(x) for x in losses)
+
+
+def write_song(path: Path, seconds: float, seed: int) -> None:
+    """A 22.05 kHz mono 'song': noise, with a tone in its sung second half (labels beside it)."""
+    rng = np.random.default_rng(seed)
+    times = np.arange(round(seconds * GRID.sample_rate)) / GRID.sample_rate
+    audio = 0.05 * rng.standard_normal(len(times)) + 0.3 * np.sin(2 * np.pi * 440 * times) * (
+        times >= seconds / 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, audio, GRID.sample_rate)
+    path.with_suffix(".lab").write_text(f"0 {seconds / 2} nosing\n{seconds / 2} {seconds} sing\n")
+
+
+def test_jamendo_layout_trains_on_its_train_filelist_and_validates_on_valid(tmp_path):
+    (tmp_path / "jamendo" / "filelists").mkdir(parents=True)
+    for index, split in enumerate(["train", "train", "valid", "test"]):
+        write_song(tmp_path / "jamendo" / f"song{index}.wav", 1.5, index)
+        with (tmp_path / "jamendo" / "filelists" / split).open("a") as handle:
+            handle.write(f"song{index}.wav\n")
+    config = tiny_config(tmp_path / "jamendo", "data.format=jamendo", "data.remix_enabled=false",
+                         "train.updates=2", "train.updates_per_epoch=2")
+    train(config, tmp_path / "run", progress=False)
+    _, extra = load_checkpoint(tmp_path / "run" / "model.pt")
+    assert extra["valid"]["frames"] == GRID.num_frames(round(1.5 * GRID.sample_rate))  # song2 only
+    with pytest.raises(VocalfrontError, match=r"needs data\.valid_root"):
+        train(tiny_config(tmp_path / "jamendo", "data.format=folder", "data.remix_enabled=false"),
+              tmp_path / "folder", progress=False)
+
+
+def test_learnable_frontend_parameters_and_their_movement_are_logged(tiny_data, tmp_path):
+    options = "model.frontend_options={n_bands = 25, averaging_sizes = " + str([1024.0] * 25) + "}"
+    config = tiny_config(tiny_data, "model.frontend=fb-learn-cf", options, "train.updates=2",
+                         "train.updates_per_epoch=2", "train.frontend_lr_multiplier=10")
+    train(config, tmp_path, progress=False)
+    validation = json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])
+    assert len(validation["frontend"]["centre_hz"]) == 25
+    assert len(validation["frontend"]["averaging_length_ms"]) == 25
+    assert 0 < validation["frontend_moved"]["centre_max"] < 1  # in band spacings
+
+
+def test_cli_trains_and_refuses_to_resume_a_different_config(tiny_data, tmp_path, capsys):
+    out = tmp_path / "cli"
+    common = ["train", "--config", str(TINY), "--out", str(out), f"data.root={tiny_data}"]
+    assert main([*common, "train.updates=2", "--threads", "1"]) == 0
+    assert "model.pt: best validation error" in capsys.readouterr().out
+    assert main([*common, "train.updates=2", "train.lr=0.01"]) == 2
+    error = capsys.readouterr().err
+    assert "different config (train.lr differ)" in error and error.count("\n") == 1
+    assert main([*common, "train.updates=2", "train.lr=0.01", "--no-resume"]) == 0
+    assert json.loads((out / "config.json").read_text())["train"]["lr"] == 0.01
+
+
+def test_cli_reports_a_missing_dataset_in_one_line(tmp_path, capsys):
+    assert main(["train", "--config", str(TINY), "--out", str(tmp_path / "x"),
+                 f"data.root={tmp_path / 'nowhere'}"]) == 2
+    error = capsys.readouterr().err
+    assert "dataset folder not found" in error and error.count("\n") == 1
