@@ -357,13 +357,14 @@ def test_learnable_frontend_parameters_and_their_movement_are_logged(tiny_data, 
 def test_cli_trains_and_refuses_to_resume_a_different_config(tiny_data, tmp_path, capsys):
     out = tmp_path / "cli"
     common = ["train", "--config", str(TINY), "--out", str(out), f"data.root={tiny_data}"]
-    assert main([*common, "train.updates=2", "--threads", "1"]) == 0
+    assert main([*common, "train.updates=4", "--threads", "1"]) == 0
     assert "model.pt: best validation error" in capsys.readouterr().out
     assert main([*common, "train.updates=2", "train.lr=0.01"]) == 2
     error = capsys.readouterr().err
     assert "different config (train.lr differ)" in error and error.count("\n") == 1
     assert main([*common, "train.updates=2", "train.lr=0.01", "--no-resume"]) == 0
     assert json.loads((out / "config.json").read_text())["train"]["lr"] == 0.01
+    assert [path.name for path in out.glob("state-*.pt")] == ["state-00000002.pt"]  # old run gone
 
 
 def test_cli_reports_a_missing_dataset_in_one_line(tmp_path, capsys):

@@ -434,8 +434,10 @@ class Trainer:
 
 
 def _start_over(run_dir: Path) -> None:
-    """Remove a previous run's files from ``run_dir`` (nothing else)."""
-    for path in [*list_states(run_dir), *(run_dir / name for name in RUN_FILES)]:
+    """Remove a previous run's state files from ``run_dir``, and its other files (``RUN_FILES``)
+    if it is a run folder (has ``config.json``); nothing else."""
+    others = [run_dir / name for name in RUN_FILES] if (run_dir / "config.json").is_file() else []
+    for path in [*list_states(run_dir), *others]:
         path.unlink(missing_ok=True)
 
 
