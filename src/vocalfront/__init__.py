@@ -1,3 +1,7 @@
 """vocalfront: designed and learnable filter-bank front-ends, and a singing voice detector."""
 
 __version__ = "0.1.0"
+
+from .detect import Detection, detect
+
+__all__ = ["Detection", "__version__", "detect"]

@@ -15,6 +15,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "theory": ("theory", "measure how closely each filter-bank design reproduces the mel-spectrogram"),
     "data": ("data", "check datasets: readers, labels, lengths"),
+    "detect": ("detect", "find the singing in audio files and write label files"),
+    "evaluate": ("evaluate", "score a detector on a labelled dataset (frame-wise protocol metrics)"),
     "train": ("train", "train a singing-voice detector from a TOML configuration"),
 }
 

@@ -1,0 +1,227 @@
+"""Singing-voice detection in one call: audio (file or array) → singing segments.
+
+::
+
+    from vocalfront import detect
+    segments, probabilities = detect("song.flac")            # the packaged default model
+    result = detect(samples, sample_rate=44100, model="runs/x/model.pt")
+    result.segments, result.smoothed, result.threshold, result.frame_times
+
+Steps: the audio is mixed to mono and resampled to the model rate (22050 Hz); the detector gives
+one singing probability per frame of the common grid (70 frames per second, frame ``b`` centred at
+``(315 b + 512) / 22050`` s; :func:`~vocalfront.inference.predict_waveform`); the probabilities are
+median-smoothed (56 frames = 0.8 s unless the model file says otherwise) and a frame is singing
+when its smoothed probability is strictly above the threshold (the model's validation threshold
+unless given); runs of singing frames become :class:`~vocalfront.segments.Segment` objects.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .audio import load_audio, resample
+from .errors import AudioError, VocalfrontError
+from .evaluation import SMOOTHING_FRAMES, median_smooth
+from .grid import FrameGrid
+from .inference import predict_waveform
+from .model import Detector, load_checkpoint
+from .models import require_default_model
+from .segments import Segment, frames_to_segments
+
+DEFAULT_THRESHOLD = 0.5
+"""Decision threshold of a model that stores none (e.g. a bare :class:`Detector`)."""
+
+AudioInput = str | Path | np.ndarray | torch.Tensor
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A detector with its decision settings: ``threshold`` on smoothed probabilities and the
+    median filter length ``smoothing`` in frames; ``source`` is the file it came from."""
+
+    detector: Detector
+    threshold: float = DEFAULT_THRESHOLD
+    smoothing: int = SMOOTHING_FRAMES
+    source: str | None = None
+
+
+ModelInput = str | Path | Detector | LoadedModel | None
+
+_loaded: dict[str, tuple[tuple[int, int], LoadedModel]] = {}
+"""Resolved model path → ((mtime_ns, size) when read, model): one cached model per file."""
+
+
+def load_model(model: ModelInput = None) -> LoadedModel:
+    """The detector and decision settings named by ``model``.
+
+    ``model`` is a detector file (read once per process and reused while the file is unchanged),
+    a :class:`Detector` (threshold 0.5, 56-frame smoothing), a :class:`LoadedModel` (returned as
+    is) or ``None`` for the packaged default (:class:`~vocalfront.models.MissingModelError` if
+    there is none). File settings come from the file's ``extra``: ``threshold`` and
+    ``median_filter``, with the same defaults when missing.
+    """
+    if isinstance(model, LoadedModel):
+        return model
+    if isinstance(model, Detector):
+        return LoadedModel(model)
+    if model is None:
+        model = require_default_model()
+    if not isinstance(model, str | Path):
+        raise VocalfrontError(
+            f"model must be a file path, a Detector or None, got {type(model).__name__}")
+    path = Path(model).resolve()
+    try:
+        stat = path.stat()
+    except OSError as error:
+        raise VocalfrontError(f"{model}: cannot read model ({error.strerror or error})") from None
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    cached = _loaded.get(str(path))
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, _from_file(path))
+        _loaded[str(path)] = cached
+    return cached[1]
+
+
+def _from_file(path: Path) -> LoadedModel:
+    detector, extra = load_checkpoint(path)
+    threshold = extra.get("threshold", DEFAULT_THRESHOLD)
+    smoothing = extra.get("median_filter", SMOOTHING_FRAMES)
+    if not _is_number(threshold) or not isinstance(smoothing, int) or smoothing < 0:
+        raise VocalfrontError(f"{path}: stored threshold {threshold!r} or median filter "
+                              f"{smoothing!r} is not usable")
+    return LoadedModel(detector, float(threshold), smoothing, str(path))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@dataclass(frozen=True, eq=False)
+class Detection:
+    """What :func:`detect` found in one signal.
+
+    ``segments``: singing intervals in seconds, sorted and disjoint. ``probabilities``: raw
+    per-frame singing probability, float32 ``(frames,)``; ``smoothed``: after the median filter,
+    ``(frames,)``; frame ``b`` is singing when ``smoothed[b] > threshold``. ``frame_times``: frame
+    centres in seconds ``(frames,)``. ``duration``: signal length in seconds. Unpacks as
+    ``segments, probabilities = detection``.
+    """
+
+    segments: list[Segment]
+    probabilities: np.ndarray
+    smoothed: np.ndarray
+    threshold: float
+    frame_times: np.ndarray
+    duration: float
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.segments, self.probabilities))
+
+    @property
+    def decisions(self) -> np.ndarray:
+        """Per-frame singing decisions, boolean ``(frames,)``."""
+        return self.smoothed > self.threshold
+
+    @property
+    def singing_seconds(self) -> float:
+        """Total length of the segments in seconds."""
+        return sum(segment.duration for segment in self.segments)
+
+
+def detect(
+    audio: AudioInput,
+    sample_rate: float | None = None,
+    model: ModelInput = None,
+    threshold: float | None = None,
+    smooth: int | None = None,
+    min_duration: float = 0.0,
+    min_gap: float = 0.0,
+) -> Detection:
+    """Detect singing in an audio file or signal.
+
+    ``audio``: a file path (any format :func:`~vocalfront.audio.load_audio` reads; channels are
+    averaged), or a numpy array / tensor of shape ``(samples,)`` or ``(channels, samples)`` or
+    ``(samples, channels)`` (the shorter axis is taken as channels and averaged) at
+    ``sample_rate`` Hz, which arrays need and files must not be given; integer arrays are scaled
+    to [-1, 1). ``model``: see :func:`load_model`. ``threshold``: decision threshold on smoothed
+    probabilities (default: the model's). ``smooth``: median filter length in frames (default:
+    the model's, 56). ``min_gap``/``min_duration`` (seconds): fill shorter gaps between
+    segments, then drop shorter segments. Bad input raises a one-line
+    :class:`~vocalfront.errors.VocalfrontError`.
+    """
+    loaded = load_model(model)
+    grid = loaded.detector.grid
+    samples, source = _mono_samples(audio, sample_rate, grid.sample_rate)
+    probabilities = predict_waveform(loaded.detector, samples, source=source)
+    return decide(probabilities, loaded.threshold if threshold is None else threshold,
+                  loaded.smoothing if smooth is None else smooth, grid,
+                  len(samples) / grid.sample_rate, min_duration, min_gap)
+
+
+def decide(
+    probabilities: np.ndarray,
+    threshold: float,
+    smooth: int,
+    grid: FrameGrid,
+    duration: float,
+    min_duration: float = 0.0,
+    min_gap: float = 0.0,
+) -> Detection:
+    """Smooth per-frame probabilities ``(frames,)`` on ``grid``, threshold them and build segments
+    (clipped to ``duration`` seconds); arguments as in :func:`detect`."""
+    if not _is_number(threshold):
+        raise VocalfrontError(f"threshold must be a finite number, got {threshold!r}")
+    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 0:
+        raise VocalfrontError(f"smoothing must be a non-negative number of frames, got {smooth!r}")
+    smoothed = median_smooth(probabilities, smooth)
+    segments = frames_to_segments(smoothed > threshold, grid, min_duration, min_gap, duration)
+    return Detection(segments, np.asarray(probabilities), smoothed, float(threshold),
+                     grid.frame_times(len(smoothed)), float(duration))
+
+
+def _mono_samples(audio: AudioInput, sample_rate: float | None,
+                  target_rate: int) -> tuple[np.ndarray, str | None]:
+    """Mono float32 ``(samples,)`` at ``target_rate`` Hz, and the file name (None for arrays)."""
+    if isinstance(audio, str | Path):
+        if sample_rate is not None:
+            raise AudioError(audio, "sample_rate is only for arrays; a file carries its own rate")
+        return load_audio(audio, target_rate), str(audio)
+    if isinstance(audio, torch.Tensor):
+        audio = audio.detach().cpu().numpy()
+    if not isinstance(audio, np.ndarray):
+        raise AudioError(None, f"expected a file path, numpy array or tensor, got {type(audio).__name__}")
+    if sample_rate is None:
+        raise AudioError(None, "sample_rate (Hz) is required when passing an array")
+    if not _is_number(sample_rate) or sample_rate <= 0 or sample_rate != int(sample_rate):
+        raise AudioError(None, f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    mono = _mix_down(audio)
+    if sample_rate == target_rate:
+        return mono, None  # no copy: long signals stay affordable
+    return resample(mono, int(sample_rate), target_rate), None
+
+
+def _mix_down(audio: np.ndarray) -> np.ndarray:
+    """Average the channels of a 1-D or 2-D array (the shorter axis is channels).
+
+    Float input keeps its dtype (1-D input is returned as it is); signed integers become float32
+    in [-1, 1).
+    """
+    if audio.ndim not in (1, 2) or audio.size == 0:
+        raise AudioError(None, f"expected audio of shape (samples,) or (channels, samples), got "
+                               f"{audio.shape}")
+    if np.issubdtype(audio.dtype, np.signedinteger):
+        audio = audio.astype(np.float32) / np.float32(np.iinfo(audio.dtype).max + 1)
+    elif not np.issubdtype(audio.dtype, np.floating):
+        raise AudioError(None, f"audio must be floating point or signed integer, got {audio.dtype}")
+    if not np.isfinite(audio).all():
+        raise AudioError(None, "audio contains NaN or Inf samples")
+    if audio.ndim == 2:
+        audio = audio.mean(axis=int(np.argmin(audio.shape)), dtype=audio.dtype)
+    return audio
