@@ -22,7 +22,7 @@ from torch import nn
 from .errors import AudioError
 from .model import Detector, SchlueterCNN, pad_context
 
-CHUNK_FRAMES = 1024
+CHUNK_FRAMES = 512
 """Frames per CNN chunk: small enough to stay in cache, large enough to amortise the overlap."""
 MARGIN_SAMPLES = 8192
 """Default audio margin (samples) on each side of a front-end chunk, dropped afterwards."""
@@ -58,7 +58,7 @@ def frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
 
 
 def excerpt_frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
-                         batch_size: int = 256) -> torch.Tensor:
+                         batch_size: int = 32) -> torch.Tensor:
     """Reference for :func:`frame_logits`: each frame's padded excerpt through ``cnn.forward``.
 
     ``features`` ``(batch, n_bands, frames)`` → logits ``(batch, frames)``; about 50 times slower
