@@ -9,6 +9,7 @@ should say how far they went) and by the experiment to plot them.
 from __future__ import annotations
 
 import io
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,7 @@ AVERAGING_KEYS = {"hann2": "averaging_length_ms", "gaussian": "averaging_sigma_m
                   "gaussian-formula": "averaging_sigma_ms"}
 """Key of the averaging window's size in :func:`frontend_parameters`, by ``FilterBank.averaging``."""
 
-_SWEEP_POINTS = 600  # probe frequencies of the response plot (log-spaced)
+_SWEEP_POINTS = 400  # probe frequencies of the response plot (log-spaced)
 _SWEEP_FRAMES = 31  # probe signal length in frames; its middle frame is read
 _SWEEP_CHUNK = 50  # probe signals per forward pass
 _FLOOR_DB = 80.0  # response plot range below the highest peak
@@ -39,8 +40,8 @@ def frontend_parameters(frontend: FrontEnd) -> dict[str, list[float]]:
     ``averaging_length_ms`` (``hann2``: full length ``L`` of the ``cos⁴`` window) or
     ``averaging_sigma_ms`` (Gaussian shapes: standard deviation), absent with ``averaging="none"``;
     with a learnable free response, ``free_correction_max``: the largest ``|δ|`` of the band's
-    complex correction ``ĥ (1 + δ)`` (0 at initialisation). Raises :class:`VocalfrontError` for
-    front-ends without filter-bank parameters (``mel``).
+    complex correction ``ĥ (1 + δ)`` over its frequency grid (0 at initialisation).
+    Raises :class:`VocalfrontError` for front-ends without filter-bank parameters (``mel``).
     """
     if not isinstance(frontend, FilterBank):
         raise VocalfrontError(f"{type(frontend).__name__} has no filter-bank parameters; expected a "
@@ -54,7 +55,7 @@ def frontend_parameters(frontend: FrontEnd) -> dict[str, list[float]]:
             params[AVERAGING_KEYS[frontend.averaging]] = ms
         if "free" in frontend.learn:
             params["free_correction_max"] = frontend.free_correction.square().sum(0).sqrt().amax(-1)
-    return {key: [float(v) for v in value.cpu()] for key, value in params.items()}
+    return {key: value.cpu().tolist() for key, value in params.items()}
 
 
 def movement_summary(initial: dict[str, list[float]], current: dict[str, list[float]]) -> dict[str, float]:
@@ -100,15 +101,17 @@ def _band_spacing(centre_hz: np.ndarray, bandwidth_hz: np.ndarray) -> np.ndarray
 def power_responses(frontend: FrontEnd, frequencies_hz: np.ndarray) -> np.ndarray:
     """Power response ``(bands, len(frequencies_hz))`` of any front-end, measured through it.
 
-    Each frequency is probed with a unit-amplitude cosine of ``_SWEEP_FRAMES`` frames (float64),
-    and the middle frame's band energy ``E`` is read, far from the signal's ends. The result is
-    ``4 E``: for an analytic filter ``ĥ`` that is ``|ĥ(f)|² + |ĥ(-f)|²`` (the level of the
-    design, ``Σ_k Λ(k) |Ĝ(f - k/window)|²``; also for ``mel``), and it includes whatever the module
-    really computes: filter supports, a free correction, decimation.
+    Each frequency is probed with a unit-amplitude cosine of 31 frames (float64, on the module's
+    device), and the middle frame's band energy ``E`` is read, far from the signal's ends. The
+    result is ``4 E``: for an analytic filter ``ĥ`` that is ``|ĥ(f)|² + |ĥ(-f)|²`` (the level of
+    the design, ``Σ_k Λ(k) |Ĝ(f - k/window)|²``; also for ``mel``), and it includes whatever the
+    module really computes: filter supports, a free correction, decimation.
     """
     grid = frontend.grid
-    time = torch.arange(grid.num_samples(_SWEEP_FRAMES), dtype=torch.float64) / grid.sample_rate
-    freqs = torch.as_tensor(np.asarray(frequencies_hz, dtype=np.float64))
+    device = next(itertools.chain(frontend.parameters(), frontend.buffers()), torch.empty(0)).device
+    time = torch.arange(grid.num_samples(_SWEEP_FRAMES), dtype=torch.float64, device=device)
+    time /= grid.sample_rate
+    freqs = torch.as_tensor(np.asarray(frequencies_hz, dtype=np.float64), device=device)
     middle = _SWEEP_FRAMES // 2
     pieces = []
     with torch.no_grad():
