@@ -78,8 +78,9 @@ def test_chunked_dense_inference_equals_one_chunk(cnn):
 
 def test_inference_leaves_the_training_mode_as_it_was(cnn):
     cnn.train()
+    cnn.dropout.eval()
     frame_logits(cnn, torch.randn(1, 80, 5))
-    assert cnn.training
+    assert cnn.training and cnn.units[0].training and not cnn.dropout.training
     cnn.eval()
     frame_logits(cnn, torch.randn(1, 80, 5))
     assert not cnn.training

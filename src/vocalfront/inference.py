@@ -6,7 +6,7 @@ padded at both ends by ``context // 2`` = 57 frames with zeros (each band's trai
 centred on it - exactly what :func:`excerpt_frame_logits` computes one excerpt at a time, at a
 fraction of the cost. Memory stays bounded for files of any length: the front-end runs on
 overlapping audio chunks and the CNN on overlapping feature chunks; only the features
-(80 floats per frame, 22 MB per hour) and the output are kept whole.
+(80 floats per frame, 81 MB per hour) and the output are kept whole.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import AudioError
+from .errors import AudioError, VocalfrontError
 from .model import Detector, SchlueterCNN, pad_context
 
 CHUNK_FRAMES = 512
@@ -30,14 +30,15 @@ MARGIN_SAMPLES = 8192
 
 @contextlib.contextmanager
 def _evaluating(module: nn.Module) -> Iterator[None]:
-    """Eval mode and ``torch.inference_mode`` for the block; the module's mode is restored after."""
-    was_training = module.training
+    """Eval mode and ``torch.inference_mode`` for the block; every submodule's mode is restored."""
+    modes = [(submodule, submodule.training) for submodule in module.modules()]
     module.eval()
     try:
         with torch.inference_mode():
             yield
     finally:
-        module.train(was_training)
+        for submodule, training in modes:
+            submodule.training = training
 
 
 def frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
@@ -48,7 +49,7 @@ def frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
     ``context - 1`` extra frames of overlap); the result does not depend on ``chunk_frames``.
     """
     if chunk_frames < 1:
-        raise ValueError(f"chunk_frames must be positive, got {chunk_frames}")
+        raise VocalfrontError(f"chunk_frames must be positive, got {chunk_frames}")
     frames = features.shape[-1]
     with _evaluating(cnn):
         padded = pad_context(features, cnn.context).unsqueeze(1)
@@ -64,12 +65,13 @@ def excerpt_frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
     ``features`` ``(batch, n_bands, frames)`` → logits ``(batch, frames)``; about 50 times slower
     than dense evaluation, meant for tests and benchmarks.
     """
+    batch, bands, frames = features.shape
     with _evaluating(cnn):
-        windows = pad_context(features, cnn.context).unfold(-1, cnn.context, 1)
-        excerpts = windows.permute(0, 2, 1, 3).flatten(0, 1)  # (batch*frames, bands, context)
-        logits = [cnn(excerpts[start : start + batch_size].unsqueeze(1))
-                  for start in range(0, excerpts.shape[0], batch_size)]
-    return torch.cat(logits).view(features.shape[0], -1)
+        # a view (batch, frames, bands, context); only batch_size frames at a time are copied
+        windows = pad_context(features, cnn.context).unfold(-1, cnn.context, 1).transpose(1, 2)
+        logits = [cnn(windows[:, start : start + batch_size].reshape(-1, 1, bands, cnn.context))
+                  .view(batch, -1) for start in range(0, frames, batch_size)]
+    return torch.cat(logits, dim=1)
 
 
 def _check_audio(audio: np.ndarray | torch.Tensor, min_samples: int, source: str | None) -> None:
@@ -108,7 +110,8 @@ def compute_features(detector: Detector, audio: np.ndarray | torch.Tensor,
     grid = detector.grid
     _check_audio(audio, grid.window, source)
     if chunk_seconds <= 0 or margin < 0:
-        raise ValueError(f"need chunk_seconds > 0 and margin >= 0, got {chunk_seconds}, {margin}")
+        raise VocalfrontError(
+            f"need chunk_seconds > 0 and margin >= 0, got {chunk_seconds} and {margin}")
     total = grid.num_frames(len(audio))
     chunk = max(1, round(chunk_seconds * grid.frame_rate))
     margin_frames = math.ceil(margin / grid.hop)

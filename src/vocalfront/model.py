@@ -143,7 +143,9 @@ class SchlueterCNN(nn.Module):
         """Logits ``(batch, frames - context + 1)`` of every excerpt of ``(batch, 1, n_bands, frames)``.
 
         Output ``t`` equals ``forward(x[..., t:t + context])`` (the excerpt centred on input frame
-        ``t + context // 2``); in training mode dropout masks differ, so use it in eval mode.
+        ``t + context // 2``) in eval mode. In training mode it is a valid training pass, but
+        overlapping excerpts share dropout masks and batch-norm statistics, so it is not the
+        same as training on separate excerpts.
         """
         self._check_input(x)
         if x.shape[-1] < self.context:
