@@ -15,8 +15,8 @@ into overlapping blocks (``context`` samples each side) processed as a batch, so
 and the result equals one-shot processing.
 
 Learnable variants keep everything a smooth function of unconstrained parameters: centre
-frequencies on the HTK mel scale (sorted via a softmax of increments, or each within a range via a
-sigmoid), half-widths and averaging lengths within ranges via sigmoids, free filters as a complex
+frequencies on the HTK mel scale (each within a range via a sigmoid, optionally kept sorted),
+half-widths and averaging lengths within ranges via sigmoids, free filters as a complex
 multiplicative correction ``ĥ (1 + δ)`` interpolated from a half-bin grid. The integer parts of the
 computation (supports, decimation, kernel taps) are chosen from the detached parameters.
 """
@@ -144,6 +144,7 @@ class FilterBank(FrontEnd):
             points = window + 17  # half-bin grid from -8/M to 1/2 (cycles/sample)
             self.free_correction = nn.Parameter(torch.zeros(2, n_bands, points, dtype=torch.float64))
         self._plan_cache: dict[tuple, _Plan] = {}
+        self._kernel_cache: dict[tuple[int, int, int], torch.Tensor] = {}
         self._weight_cache: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
     # ----------------------------------------------------------------- parameterisation
@@ -157,10 +158,6 @@ class FilterBank(FrontEnd):
         centre_t = torch.from_numpy(centres.copy())
         if "cf" not in self.learn:
             self.register_buffer("fixed_centres", centre_t)
-        elif self.sorted_centres:
-            increments = torch.diff(centre_t, prepend=torch.zeros(1, dtype=torch.float64),
-                                    append=torch.tensor([self.mel_top], dtype=torch.float64))
-            self.centre_logits = nn.Parameter(torch.log(increments / self.mel_top))
         else:
             self.centre_logits = nn.Parameter(_logit(centre_t / self.mel_top))
         if "bw" in self.learn:
@@ -197,9 +194,10 @@ class FilterBank(FrontEnd):
         """Centre frequencies ``(bands,)`` on the HTK mel scale (float64)."""
         if "cf" not in self.learn:
             return self.fixed_centres
-        if self.sorted_centres:
-            return torch.cumsum(torch.softmax(self.centre_logits, 0), 0)[:-1] * self.mel_top
-        return torch.sigmoid(self.centre_logits) * self.mel_top
+        # each centre has its own logit (a shared softmax would drag every band along);
+        # sorting keeps the order without coupling the bands
+        centres = torch.sigmoid(self.centre_logits) * self.mel_top
+        return torch.sort(centres).values if self.sorted_centres else centres
 
     def half_widths_mel(self) -> torch.Tensor:
         """Triangle half-widths ``(bands,)`` in mel (float64)."""
@@ -299,13 +297,28 @@ class FilterBank(FrontEnd):
         tri_bins = torch.stack([first[b] for b in bands])[:, None] + torch.arange(
             tri_width, dtype=torch.float64)[None, :]
         freq = j.double() / block
-        kernel = window_kernel(freq, tri_bins, self.grid.window)
+        kernel = torch.zeros(len(bands), width, tri_width, dtype=torch.float64)
+        for row, band in enumerate(bands):
+            part = self._band_kernel(block, int(first[band]), int(last[band]), starts[row], stops[row])
+            kernel[row, : part.shape[0], : part.shape[1]] = part
         length = block // step
         if width > length:
             raise RuntimeError(f"support of {width} bins exceeds decimated length {length}")
         return _Group(torch.tensor(bands), torch.where(mirrored, block - wrapped, wrapped), mirrored,
                       valid, freq, tri_bins, kernel, bool(mirrored.any()), step,
                       max(taps[b] for b in bands), length)
+
+    def _band_kernel(self, block: int, first: int, last: int, start: int, stop: int) -> torch.Tensor:
+        """``|Ĝ(j/L - k/M)|²`` for one band's support bins ``j`` and triangle bins ``k``, cached:
+        learning moves the supports one band at a time, so most bands keep their kernel."""
+        key = (block, first, last)
+        if key not in self._kernel_cache:
+            if len(self._kernel_cache) > 4096:
+                self._kernel_cache.clear()
+            freq = torch.arange(start, stop + 1, dtype=torch.float64)[None, :] / block
+            bins = torch.arange(first, last + 1, dtype=torch.float64)[None, :]
+            self._kernel_cache[key] = window_kernel(freq, bins, self.grid.window)[0]
+        return self._kernel_cache[key]
 
     # ----------------------------------------------------------------- weights
     def _group_weights(self, plan: _Plan, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -415,6 +428,7 @@ class FilterBank(FrontEnd):
 
     def _apply(self, fn, recurse=True):
         self._plan_cache.clear()
+        self._kernel_cache.clear()
         self._weight_cache.clear()
         return super()._apply(fn, recurse)
 
