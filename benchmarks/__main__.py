@@ -1,0 +1,130 @@
+"""``python -m benchmarks``: every performance number the README states, from one command.
+
+Sections (``--only`` picks some): ``extraction`` (10 min of audio, forward: ours against a plain
+torch.stft mel reference, librosa, nnAudio and SpeechBrain's Leaf), ``batch`` (32 × 1.64 s,
+forward + backward: every learnable variant against nnAudio's trainable mel and Leaf),
+``detector`` (whole-file inference real-time factor, dense vs excerpt-wise; training
+throughput dense vs excerpt; peak memory for a 1-hour file). Times are medians of interleaved,
+warmed-up repeats; every ratio is between numbers of the same run. Writes JSON (``--json``)
+and, with ``--readme``, replaces the block between ``<!-- bench:start -->`` and
+``<!-- bench:end -->`` of that file with the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+from pathlib import Path
+
+import torch
+
+from vocalfront.fileio import write_text_atomic
+
+from . import detector, peers
+
+REFERENCE = "torch.stft reference"
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def extraction_table(result: dict) -> str:
+    times, seconds = result["times"], result["seconds"]
+    ref = times[REFERENCE]
+    lines = [f"| front-end | {seconds // 60} min forward (s) | × real time | ratio to torch.stft mel |",
+             "|---|---|---|---|"]
+    for name, value in times.items():
+        lines.append(f"| {name} | {value:.2f} | {seconds / value:.0f} | {value / ref:.2f} |")
+    lines += [f"| {name} | not measured: {error} | | |" for name, error in result["unavailable"].items()]
+    return "\n".join(lines)
+
+
+def batch_table(result: dict) -> str:
+    times = result["times"]
+    ref = next(v for k, v in times.items() if k.startswith(REFERENCE))
+    leaf = times.get("SpeechBrain Leaf")
+    lines = ["| front-end | fwd+bwd (s) | ratio to torch.stft mel | Leaf / this |", "|---|---|---|---|"]
+    for name, value in times.items():
+        versus = f"{leaf / value:.0f}×" if leaf else "—"
+        lines.append(f"| {name} | {value:.3f} | {value / ref:.2f} | {versus} |")
+    lines += [f"| {name} | not measured: {error} | | |" for name, error in result["unavailable"].items()]
+    return "\n".join(lines)
+
+
+def detector_table(result: dict) -> str:
+    inf, train, memory = result.get("inference"), result.get("training"), result.get("memory")
+    lines = ["| measure | value |", "|---|---|"]
+    if inf:
+        lines += [
+            f"| whole-file inference, {inf['minutes']:g} min, mel (× real time) | "
+            f"{inf['real_time_factor']:.0f} |",
+            f"| CNN per frame, dense vs excerpt-wise (µs) | {inf['dense_us_per_frame']:.1f} vs "
+            f"{inf['excerpt_us_per_frame']:.1f} ({inf['dense_speedup']:.0f}× faster) |",
+            f"| excerpt-wise inference (× real time, CNN only) | {inf['excerpt_real_time_factor']:.0f} |"]
+    if train:
+        rates = train["labelled_frames_per_second"]
+        lines.append(f"| training, labelled frames/s: dense vs excerpt | {rates['dense']:.0f} vs "
+                     f"{rates['excerpt']:.0f} ({train['dense_over_excerpt']:.0f}×) |")
+    if memory:
+        lines.append(f"| peak memory, {memory['minutes']:g} min file (MB; signal alone "
+                     f"{memory['signal_mb']:.0f}) | {memory['peak_mb']:.0f} |")
+    return "\n".join(lines)
+
+
+def markdown(results: dict) -> str:
+    parts = [f"Measured {results['when']} on {results['machine']} with `python -m benchmarks`."]
+    if "extraction" in results:
+        parts += ["", "**Extraction**", "", extraction_table(results["extraction"])]
+    if "batch" in results:
+        parts += ["", "**Training batch** (32 × 1.64 s, forward + backward)", "",
+                  batch_table(results["batch"])]
+    if "detector" in results:
+        parts += ["", "**Detector**", "", detector_table(results["detector"])]
+    return "\n".join(parts)
+
+
+def update_readme(path: Path, block: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    pattern = re.compile(r"(<!-- bench:start -->\n).*?(<!-- bench:end -->)", re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{path}: no <!-- bench:start --> ... <!-- bench:end --> block")
+    write_text_atomic(path, pattern.sub(lambda m: m.group(1) + block + "\n" + m.group(2), text))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="+", choices=["extraction", "batch", "detector"],
+                        default=["extraction", "batch", "detector"])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=int, default=600, help="audio for extraction (s)")
+    parser.add_argument("--leaf-seconds", type=int, default=30)
+    parser.add_argument("--memory-minutes", type=float, default=60)
+    parser.add_argument("--json", type=Path, default=Path("docs/benchmarks.json"))
+    parser.add_argument("--readme", type=Path, help="update this README's benchmark block")
+    args = parser.parse_args()
+    results: dict = {"machine": machine(), "when": detector.timestamp()}
+    if "extraction" in args.only:
+        results["extraction"] = peers.extraction(args.seconds, args.leaf_seconds, args.repeats)
+        print(extraction_table(results["extraction"]), flush=True)
+    if "batch" in args.only:
+        results["batch"] = peers.training_batch(args.repeats)
+        print(batch_table(results["batch"]), flush=True)
+    if "detector" in args.only:
+        results["detector"] = {
+            "inference": detector.inference(args.seconds / 60, max(2, args.repeats // 2)),
+            "training": detector.training_throughput(max(2, args.repeats // 2)),
+            "memory": detector.peak_memory(args.memory_minutes),
+        }
+        print(detector_table(results["detector"]), flush=True)
+    write_text_atomic(args.json, json.dumps(results, indent=2))
+    if args.readme:
+        update_readme(args.readme, markdown(results))
+
+
+if __name__ == "__main__":
+    main()

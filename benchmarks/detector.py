@@ -1,0 +1,86 @@
+"""Detector speed: whole-file inference (dense vs excerpt-wise), training throughput, memory."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+
+from vocalfront.frontends import BandNorm, LogCompression, build_frontend
+from vocalfront.inference import compute_features, excerpt_frame_logits, frame_logits, predict_waveform
+from vocalfront.model import Detector, SchlueterCNN
+from vocalfront.training import ExampleLayout, ModelConfig, TrainConfig
+
+from .bench_training import training_step
+from .timing import median_seconds
+
+
+def _detector(frontend: str = "mel") -> Detector:
+    torch.manual_seed(0)
+    return Detector(build_frontend(frontend), LogCompression(), BandNorm(80), SchlueterCNN()).eval()
+
+
+def inference(minutes: float, repeats: int, excerpt_frames: int = 300) -> dict:
+    """Real-time factors of whole-file inference; CNN time per frame dense vs excerpt-wise."""
+    detector = _detector()
+    seconds = minutes * 60
+    audio = 0.1 * np.random.default_rng(0).standard_normal(int(seconds * 22050), dtype=np.float32)
+    whole = median_seconds({"predict": lambda: predict_waveform(detector, audio)}, repeats)["predict"]
+    features = compute_features(detector, audio).unsqueeze(0)
+    frames = features.shape[-1]
+    subset = features[..., :excerpt_frames]
+    cnn = median_seconds({
+        "dense": lambda: frame_logits(detector.cnn, features),
+        "excerpt": lambda: excerpt_frame_logits(detector.cnn, subset),
+    }, max(1, repeats - 1))
+    dense_per_frame = cnn["dense"] / frames
+    excerpt_per_frame = cnn["excerpt"] / subset.shape[-1]
+    return {"minutes": minutes, "predict_seconds": whole, "real_time_factor": seconds / whole,
+            "dense_us_per_frame": dense_per_frame * 1e6, "excerpt_us_per_frame": excerpt_per_frame * 1e6,
+            "dense_speedup": excerpt_per_frame / dense_per_frame,
+            "excerpt_real_time_factor": seconds / (excerpt_per_frame * frames)}
+
+
+def training_throughput(repeats: int, batch: int = 32, dense_batch: int = 4, dense_frames: int = 400) -> dict:
+    """Labelled frames per second of one Adam update, excerpt mode vs dense mode."""
+    context, margin = ModelConfig().context, TrainConfig().margin_frames
+    modes = {"excerpt": (ExampleLayout(context, 1, margin), batch, False),
+             "dense": (ExampleLayout(context, dense_frames, margin), dense_batch, True)}
+    seconds = median_seconds({name: training_step(*mode) for name, mode in modes.items()}, repeats)
+    rates = {name: size * layout.labelled / seconds[name] for name, (layout, size, _) in modes.items()}
+    return {"seconds_per_step": seconds, "labelled_frames_per_second": rates,
+            "dense_over_excerpt": rates["dense"] / rates["excerpt"]}
+
+
+_MEMORY_SNIPPET = """
+import json, resource, time, numpy as np, torch
+from benchmarks.detector import _detector
+from vocalfront.inference import predict_waveform
+detector = _detector()
+audio = np.zeros(int({minutes} * 60 * 22050), dtype=np.float32)
+audio += 0.1 * np.random.default_rng(0).standard_normal(audio.size, dtype=np.float32)
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+start = time.perf_counter()
+predict_waveform(detector, audio)
+elapsed = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"peak_mb": peak, "before_mb": before, "signal_mb": audio.nbytes / 2**20,
+                  "seconds": elapsed}}))
+"""
+
+
+def peak_memory(minutes: float = 60) -> dict:
+    """Peak resident memory (MB) of a fresh process predicting ``minutes`` of audio."""
+    result = subprocess.run([sys.executable, "-c", _MEMORY_SNIPPET.format(minutes=minutes)],
+                            capture_output=True, text=True, check=True, timeout=3600)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report["minutes"] = minutes
+    return report
+
+
+def timestamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
