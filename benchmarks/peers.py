@@ -16,9 +16,11 @@ import. Leaf's extraction is timed on ``leaf_seconds`` and scaled (its full-rate
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +32,8 @@ from vocalfront.melscale import mel_band_edges, triangular_filterbank
 from .timing import median_seconds
 
 SAMPLE_RATE, HOP, WINDOW, BANDS = 22050, 315, 1024, 80
+PEERS_DIR = Path(os.environ.get("VOCALFRONT_PEERS", Path(__file__).resolve().parents[1] / ".bench-peers"))
+"""Where ``scripts/install_benchmark_peers.sh`` puts SpeechBrain (installed without its deps)."""
 BATCH, EXCERPT = 32, 36225
 
 
@@ -76,6 +80,8 @@ def build_peers(samples: int) -> tuple[dict[str, torch.nn.Module], dict[str, str
             center=False, trainable_mel=True, verbose=False)
     except Exception as error:
         missing["nnAudio MelSpectrogram"] = f"{type(error).__name__}: {error}"
+    if PEERS_DIR.is_dir() and str(PEERS_DIR) not in sys.path:
+        sys.path.append(str(PEERS_DIR))
     try:
         _torchaudio_stand_in()
         from speechbrain.lobes.features import Leaf
