@@ -1,4 +1,8 @@
-"""``vocalfront train --config FILE --out DIR [section.key=value ...]``: train a detector."""
+"""``vocalfront train --config FILE --out DIR [section.key=value ...]``: train a detector.
+
+Under ``torchrun`` every process runs this command (see ``docs/distributed.md``); only process
+0 prints the result.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from pathlib import Path
 
 from ..training import load_config, resolve_config, train
 from ..training.config import DATA_ENV
+from ..training.distributed import environment
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,14 +30,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="torch CPU threads (sets train.num_threads; the same N is needed for "
                         "bitwise repeatable runs)")
+    parser.add_argument("--device", default=None, metavar="DEVICE",
+                        help="cpu, cuda or cuda:N (sets train.device; under torchrun, cuda means "
+                        "GPU LOCAL_RANK for each process)")
 
 
 def run(args: argparse.Namespace) -> int:
     overrides = list(args.overrides)
     if args.threads is not None:
         overrides.append(f"train.num_threads={args.threads}")
+    if args.device is not None:
+        overrides.append(f"train.device={args.device}")
     config = resolve_config(load_config(args.config, overrides))
     result = train(config, args.out, resume=args.resume, progress=sys.stderr.isatty())
+    if not environment().is_main:
+        return 0
     if result.skipped:
         print(f"skipped {len(result.skipped)} bad clip(s), first: {result.skipped[0]}")
     print(f"{result.model_path}: best validation error {100 * result.best_error:.2f} % "

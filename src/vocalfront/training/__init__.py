@@ -1,7 +1,8 @@
 """Training the singing-voice detector: configuration, example sampling, the training loop, resume.
 
 ``vocalfront train --config configs/default.toml --out runs/x`` runs :func:`train` on a
-:class:`Config` read by :func:`load_config`; see :mod:`.trainer` for the run folder.
+:class:`Config` read by :func:`load_config`; see :mod:`.trainer` for the run folder and
+:mod:`.distributed` for training on several processes (``torchrun``).
 """
 
 from .checkpoint import load_latest_state, save_state
@@ -16,7 +17,7 @@ from .config import (
     load_config,
     resolve_config,
 )
-from .sampler import Batch, ExampleLayout, ExampleSampler, TrainingClip, load_clips
+from .sampler import Batch, ExampleLayout, ExampleSampler, ShardedSampler, TrainingClip, load_clips
 from .trainer import (
     TrainResult,
     build_model,
@@ -36,6 +37,7 @@ __all__ = [
     "ExampleLayout",
     "ExampleSampler",
     "ModelConfig",
+    "ShardedSampler",
     "TrainConfig",
     "TrainResult",
     "TrainingClip",

@@ -98,16 +98,21 @@ def load_latest_state(run_dir: str | Path) -> dict[str, Any] | None:
     return None
 
 
-def rng_states() -> dict[str, Any]:
-    """States of Python's, NumPy's global and torch's CPU random number generators."""
+def rng_states(device: torch.device | None = None) -> dict[str, Any]:
+    """States of Python's, NumPy's global and torch's CPU random number generators, and of
+    ``device``'s generator (key ``cuda``) when that is a CUDA device."""
     numpy_state = np.random.get_state(legacy=False)
     numpy_state["state"] = {"key": numpy_state["state"]["key"].tolist(),
                             "pos": int(numpy_state["state"]["pos"])}
-    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
+    states = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
+    if device is not None and device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
 
 
-def restore_rng_states(states: dict[str, Any]) -> None:
-    """Undo everything random since :func:`rng_states` returned ``states``."""
+def restore_rng_states(states: dict[str, Any], device: torch.device | None = None) -> None:
+    """Undo everything random since :func:`rng_states` returned ``states`` (the CUDA generator's
+    state is restored on ``device`` when both are CUDA)."""
     python = states["python"]
     random.setstate((python[0], tuple(python[1]), python[2]))
     numpy_state = dict(states["numpy"])
@@ -115,3 +120,5 @@ def restore_rng_states(states: dict[str, Any]) -> None:
                             "pos": numpy_state["state"]["pos"]}
     np.random.set_state(numpy_state)
     torch.set_rng_state(states["torch"])
+    if "cuda" in states and device is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(states["cuda"], device)

@@ -18,6 +18,7 @@ import copy
 import dataclasses
 import json
 import os
+import re
 import tomllib
 import types
 import typing
@@ -113,7 +114,8 @@ class TrainConfig:
 
     Attributes:
         seed: seeds weight initialisation, example sampling, remixing, augmentation, dropout.
-        batch_size: examples per update (excerpts, or segments in ``dense`` mode).
+        batch_size: examples per update and process (excerpts, or segments in ``dense`` mode); a run
+            on ``W`` processes updates with global batches of ``batch_size * W``.
         updates: total number of parameter updates.
         updates_per_epoch: validation (and a checkpoint) after every this many updates.
         lr: Adam learning rate of the CNN.
@@ -130,6 +132,17 @@ class TrainConfig:
             filter banks' filters and averaging) are computed as on a whole file.
         num_threads: torch CPU threads (0: torch's default). Bitwise repeatable runs need the
             same number of threads.
+        device: ``cpu``, ``cuda`` (under torchrun: GPU ``LOCAL_RANK`` of each node) or ``cuda:N``
+            (one process only). May change when a run is resumed.
+        sampling: how the processes of a multi-process run (torchrun, see
+            :mod:`.distributed`) draw examples. ``rank``: each has its own example stream,
+            seeded by ``(seed, rank)``, rank 0's being that of a single-process run;
+            ``global``: every example of the run is drawn from a generator seeded by
+            ``(seed, example index)`` and process ``r`` of ``W`` makes examples ``r, r + W, ...``
+            of each global batch of ``batch_size * W`` examples, so the examples do not depend
+            on ``W`` (a different stream from ``rank`` mode, also for one process).
+        scale_lr: multiply ``lr`` by the number of processes (linear scaling for the global
+            batch of ``batch_size`` times that number); default: the same ``lr`` for any number.
     """
 
     seed: int = 0
@@ -144,6 +157,9 @@ class TrainConfig:
     dense_frames: int = 400
     margin_frames: int = 8
     num_threads: int = 0
+    device: str = "cpu"
+    sampling: Literal["rank", "global"] = "rank"
+    scale_lr: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "updates", "updates_per_epoch", "checkpoint_every", "dense_frames"):
@@ -154,6 +170,8 @@ class TrainConfig:
         _require(0.0 <= low < high <= 1.0, "targets must be (low, high) with 0 <= low < high <= 1")
         _require(self.margin_frames >= 0 and self.num_threads >= 0,
                  "margin_frames and num_threads must be >= 0")
+        _require(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None,
+                 f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
     @property
     def labelled_frames(self) -> int:

@@ -17,8 +17,12 @@ to 0 - the per-band training mean, the padding whole-file inference uses
 With augmentation, a longer piece is cut (enough for the fastest speed change), remixed,
 augmented (:func:`vocalfront.data.augment.augment`, which re-maps the labels) and its middle
 ``layout.frames`` frames kept. Labels of frames outside the clip travel through the augmentation
-as the code -1, so the outside region is exact after a speed change too. All randomness comes
-from one :class:`numpy.random.Generator`, whose state is the sampler's position.
+as the code -1, so the outside region is exact after a speed change too. All randomness of an
+example comes from one :class:`numpy.random.Generator`: :class:`ExampleSampler` makes every
+example with the same generator, whose state is its position; :class:`ShardedSampler` (training
+on several processes with ``train.sampling = "global"``) gives every example of the run a
+generator of its own, seeded with the example's index, so that processes can make disjoint
+shares of one batch.
 """
 
 from __future__ import annotations
@@ -130,21 +134,21 @@ def load_clips(dataset: ClipDataset, stems: bool, progress: bool = False) -> tup
     return clips, problems
 
 
-class ExampleSampler:
-    """Draws :class:`Batch` es of training examples (see the module docstring).
+class _ExampleMaker:
+    """Makes training examples (see the module docstring) with a generator it is given.
 
     ``remix_config`` (needs two-stem clips) and ``augment_config`` switch those on; ``pool``
-    supplies the music of remix mode ``external``. ``rng`` is used for everything random.
+    supplies the music of remix mode ``external``.
     """
 
     def __init__(self, clips: Sequence[TrainingClip], grid: FrameGrid, layout: ExampleLayout,
-                 rng: np.random.Generator, remix_config: RemixConfig | None = None,
-                 pool: InstrumentalPool | None = None, augment_config: AugmentConfig | None = None):
+                 remix_config: RemixConfig | None = None, pool: InstrumentalPool | None = None,
+                 augment_config: AugmentConfig | None = None):
         if not clips:
             raise VocalfrontError("no training clips")
         if remix_config is not None and any(clip.audio.shape[0] != 2 for clip in clips):
             raise VocalfrontError("remixing needs (voice, accompaniment) stems for every clip")
-        self.clips, self.grid, self.layout, self.rng = list(clips), grid, layout, rng
+        self.clips, self.grid, self.layout = list(clips), grid, layout
         self.remix_config, self.pool, self.augment_config = remix_config, pool, augment_config
         sizes = np.array([clip.num_frames + layout.labelled - 1 for clip in self.clips], dtype=float)
         self._weights = sizes / sizes.sum()
@@ -153,33 +157,28 @@ class ExampleSampler:
             fastest = max(1.0, augment_config.speed_range[1])
         # a speed change by r turns n input frames into about n / r: cut enough, plus a guard
         self.piece_frames = layout.frames if fastest == 1.0 else math.ceil(fastest * layout.frames) + 4
-        self.examples_drawn = 0
 
     @property
     def num_samples(self) -> int:
         """Samples per example."""
         return self.grid.num_samples(self.layout.frames)
 
-    def sample(self, batch_size: int) -> Batch:
-        """``batch_size`` new examples, stacked."""
-        examples = [self.example() for _ in range(batch_size)]
-        return Batch(*(np.stack(parts) for parts in zip(*examples, strict=True)))
-
-    def example(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One example: audio ``(num_samples,)``, labels and inside flags ``(layout.frames,)``."""
-        clip = self.clips[self.rng.choice(len(self.clips), p=self._weights)]
-        start = int(self.rng.integers(-(self.layout.labelled - 1), clip.num_frames))
+    def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One example made with ``rng``: audio ``(num_samples,)``, labels and inside flags
+        ``(layout.frames,)``."""
+        clip = self.clips[rng.choice(len(self.clips), p=self._weights)]
+        start = int(rng.integers(-(self.layout.labelled - 1), clip.num_frames))
         first = start - self.layout.first_labelled - (self.piece_frames - self.layout.frames) // 2
-        audio, codes = self._piece(clip, first)
+        audio, codes = self._piece(clip, first, rng)
         if self.augment_config is not None:
-            audio, codes = augment(audio, codes, self.rng, self.augment_config, self.grid)
+            audio, codes = augment(audio, codes, rng, self.augment_config, self.grid)
         offset = (len(codes) - self.layout.frames) // 2
         audio = audio[offset * self.grid.hop : offset * self.grid.hop + self.num_samples]
         codes = codes[offset : offset + self.layout.frames]
-        self.examples_drawn += 1
         return audio, np.maximum(codes, 0.0), codes != OUTSIDE
 
-    def _piece(self, clip: TrainingClip, first: int) -> tuple[np.ndarray, np.ndarray]:
+    def _piece(self, clip: TrainingClip, first: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Mixture (remixed if configured) and label codes of ``piece_frames`` frames from frame
         ``first`` of ``clip``; everything outside the clip is silence with code :data:`OUTSIDE`."""
         hop, length = self.grid.hop, self.grid.num_samples(self.piece_frames)
@@ -194,11 +193,38 @@ class ExampleSampler:
         if self.remix_config is None:
             audio = stems.sum(axis=0)
         else:
-            mixed = remix(stems[0], stems[1], labels, self.rng, self.remix_config, self.pool, self.grid)
+            mixed = remix(stems[0], stems[1], labels, rng, self.remix_config, self.pool, self.grid)
             audio, labels = mixed.audio, mixed.labels
             audio[: max(lo - begin, 0)] = 0.0  # silence outside the clip, whatever the remix added
             audio[max(hi - begin, 0) :] = 0.0
         return audio, np.where(inside, labels, np.float32(OUTSIDE)).astype(np.float32)
+
+
+def _stack(examples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Batch:
+    return Batch(*(np.stack(parts) for parts in zip(*examples, strict=True)))
+
+
+class ExampleSampler(_ExampleMaker):
+    """Draws :class:`Batch` es of training examples from one generator ``rng``, whose state (with
+    the number of examples drawn) is the sampler's position. Other arguments as
+    :class:`_ExampleMaker`."""
+
+    def __init__(self, clips: Sequence[TrainingClip], grid: FrameGrid, layout: ExampleLayout,
+                 rng: np.random.Generator, remix_config: RemixConfig | None = None,
+                 pool: InstrumentalPool | None = None, augment_config: AugmentConfig | None = None):
+        super().__init__(clips, grid, layout, remix_config, pool, augment_config)
+        self.rng = rng
+        self.examples_drawn = 0
+
+    def sample(self, batch_size: int) -> Batch:
+        """``batch_size`` new examples, stacked."""
+        return _stack([self.example() for _ in range(batch_size)])
+
+    def example(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The next example (see :meth:`draw`)."""
+        example = self.draw(self.rng)
+        self.examples_drawn += 1
+        return example
 
     def state_dict(self) -> dict[str, Any]:
         """Position of the sampler: its generator's state and the number of examples drawn."""
@@ -207,4 +233,43 @@ class ExampleSampler:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a :meth:`state_dict`."""
         self.rng.bit_generator.state = state["rng"]
+        self.examples_drawn = int(state["examples_drawn"])
+
+
+class ShardedSampler(_ExampleMaker):
+    """One process's share of global batches that do not depend on the number of processes.
+
+    Example ``k`` of the run (counted over all processes) is made with its own generator,
+    ``numpy.random.default_rng((*key, k))``. A global batch of ``world_size * batch_size``
+    examples holds examples ``n, n + 1, ...`` (``n``: examples drawn so far by all processes);
+    process ``rank`` makes every ``world_size``-th of them, starting at ``n + rank``. So the
+    processes together train on exactly the examples one process would with the global batch
+    size, and the position (``examples_drawn``, counted over all processes) is the same in
+    every process. Other arguments as :class:`_ExampleMaker`.
+    """
+
+    def __init__(self, clips: Sequence[TrainingClip], grid: FrameGrid, layout: ExampleLayout,
+                 key: Sequence[int], rank: int = 0, world_size: int = 1,
+                 remix_config: RemixConfig | None = None, pool: InstrumentalPool | None = None,
+                 augment_config: AugmentConfig | None = None):
+        if not 0 <= rank < world_size:
+            raise VocalfrontError(f"rank {rank} is not in [0, {world_size})")
+        super().__init__(clips, grid, layout, remix_config, pool, augment_config)
+        self.key, self.rank, self.world_size = tuple(int(part) for part in key), rank, world_size
+        self.examples_drawn = 0
+
+    def sample(self, batch_size: int) -> Batch:
+        """This process's ``batch_size`` examples of the next global batch, stacked."""
+        first = self.examples_drawn + self.rank
+        indices = range(first, first + batch_size * self.world_size, self.world_size)
+        batch = _stack([self.draw(np.random.default_rng((*self.key, index))) for index in indices])
+        self.examples_drawn += batch_size * self.world_size
+        return batch
+
+    def state_dict(self) -> dict[str, Any]:
+        """Position: the number of examples drawn by all processes together."""
+        return {"examples_drawn": self.examples_drawn}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`state_dict` (of any process of the run)."""
         self.examples_drawn = int(state["examples_drawn"])

@@ -23,10 +23,21 @@ the example sampler's generator, Python's, NumPy's and torch's generator states,
 the length of the metric logs. Rerunning an interrupted command resumes from it - truncating
 the logs to what that state had written - and ends with the same weights, bit for bit on the
 CPU with the same number of threads, as an uninterrupted run.
+
+Several processes (``torchrun``, see :mod:`.distributed` and ``docs/distributed.md``): every
+process trains a replica on its share of each global batch of ``batch_size * processes``
+examples (``train.sampling``), gradients are averaged, and process 0 alone writes the run
+folder and validates. A state file then also holds, under ``rank_states``, the sampler and
+generator states of processes 1, 2, ... (gathered by process 0), ``world_size``, and
+``parameters``, a digest of each process's parameters (they must agree). All processes resume
+from the state process 0 reads; with the same number of processes the run goes on bit for bit
+as it would have. Training on a GPU (``train.device``) moves the model and batches there;
+validation and the saved detectors use a copy on the CPU.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import dataclasses
@@ -44,6 +55,7 @@ from typing import Any, TextIO
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
 from ..data.readers import ClipDataset, JamendoDataset, LabelledFolder
@@ -55,19 +67,22 @@ from ..fileio import write_text_atomic
 from ..frontends import BandNorm, FilterBank, build_compression, build_frontend, inspect
 from ..inference import compute_features, predict_waveform
 from ..model import Detector, SchlueterCNN, load_checkpoint, save_detector
+from . import distributed
 from .checkpoint import list_states, load_latest_state, restore_rng_states, rng_states, save_state
 from .config import Config, DataConfig, ModelConfig, TrainConfig, config_from_dict, config_to_dict
-from .sampler import Batch, ExampleLayout, ExampleSampler, TrainingClip, load_clips
+from .distributed import SINGLE, DistributedEnv
+from .sampler import Batch, ExampleLayout, ExampleSampler, ShardedSampler, TrainingClip, load_clips
 
-RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.num_threads", "train.updates"})
+RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.device", "train.num_threads", "train.updates"})
 """Settings that may change when a run is resumed (they do not change what was trained so far;
 a different thread count only breaks bitwise equality with an uninterrupted run)."""
 RUN_FILES = ("config.json", "metrics.jsonl", "metrics.csv", "best.pt", "last.pt", "model.pt")
 """Files of a run besides the state files (removed when a run starts over)."""
 CSV_COLUMNS = ("epoch", "update", "train_loss", "valid_error", "valid_f_measure", "valid_auroc",
                "threshold", "time")
-SAMPLER_STREAM, NORM_STREAM = 1, 2
-"""Sub-streams of ``train.seed`` for example sampling and for picking the normalisation clips."""
+SAMPLER_STREAM, NORM_STREAM, GLOBAL_SAMPLER_STREAM = 1, 2, 3
+"""Sub-streams of ``train.seed`` for example sampling (``train.sampling = "rank"``), for picking
+the normalisation clips and for ``train.sampling = "global"``."""
 
 Callback = Callable[[int], None]
 
@@ -125,17 +140,28 @@ def instrumental_pool(config: DataConfig) -> InstrumentalPool | None:
 
 
 def make_sampler(clips: list[TrainingClip], detector: Detector, config: Config,
-                 pool: InstrumentalPool | None) -> ExampleSampler:
-    """The example sampler of a configuration, seeded from ``train.seed``."""
+                 pool: InstrumentalPool | None, env: DistributedEnv = SINGLE,
+                 restart: int | None = None) -> ExampleSampler | ShardedSampler:
+    """Process ``env.rank``'s example sampler, seeded from ``train.seed`` (see ``train.sampling``).
+
+    ``rank`` sampling: a generator seeded by ``(seed, stream)`` in process 0 (as in a single
+    process) and ``(seed, stream, rank)`` in process ``rank``; ``restart`` (an update count)
+    gives a process that joins a resumed run a stream distinct from all earlier ones.
+    """
     data, train_config = config.data, config.train
     remix_config = data.remix if data.remix_enabled else None
     if remix_config is not None and remix_config.external > 0 and pool is None:
         warnings.warn("data.instrumental is not set: remix mode 'external' is off", stacklevel=2)
         remix_config = dataclasses.replace(remix_config, external=0.0)
     layout = ExampleLayout(detector.context, train_config.labelled_frames, train_config.margin_frames)
-    rng = np.random.default_rng((train_config.seed, SAMPLER_STREAM))
-    return ExampleSampler(clips, detector.grid, layout, rng, remix_config, pool,
-                          data.augment if data.augment_enabled else None)
+    augment_config = data.augment if data.augment_enabled else None
+    if train_config.sampling == "global":
+        return ShardedSampler(clips, detector.grid, layout, (train_config.seed, GLOBAL_SAMPLER_STREAM),
+                              env.rank, env.world_size, remix_config, pool, augment_config)
+    key = [train_config.seed, SAMPLER_STREAM] + ([env.rank] if env.rank else [])
+    key += [] if restart is None else [restart]
+    return ExampleSampler(clips, detector.grid, layout, np.random.default_rng(key), remix_config,
+                          pool, augment_config)
 
 
 def fit_norm(detector: Detector, clips: list[TrainingClip], max_clips: int, seed: int) -> None:
@@ -152,35 +178,65 @@ def fit_norm(detector: Detector, clips: list[TrainingClip], max_clips: int, seed
                        for clip in chosen])
 
 
-def make_optimizer(detector: Detector, config: TrainConfig) -> torch.optim.Adam:
-    """Adam: the CNN at ``lr``, learnable front-end and compression parameters at
-    ``lr * frontend_lr_multiplier`` (a second parameter group, only if there are any)."""
+def effective_lr(config: TrainConfig, world_size: int = 1) -> float:
+    """The CNN's learning rate: ``lr``, times ``world_size`` when ``scale_lr`` is set."""
+    return config.lr * world_size if config.scale_lr else config.lr
+
+
+def make_optimizer(detector: Detector, config: TrainConfig, world_size: int = 1) -> torch.optim.Adam:
+    """Adam: the CNN at :func:`effective_lr`, learnable front-end and compression parameters at
+    that times ``frontend_lr_multiplier`` (a second parameter group, only if there are any)."""
+    lr = effective_lr(config, world_size)
     front = [p for module in (detector.frontend, detector.compression) for p in module.parameters()
              if p.requires_grad]
-    groups = [{"params": list(detector.cnn.parameters()), "lr": config.lr}]
+    groups = [{"params": list(detector.cnn.parameters()), "lr": lr}]
     if front:
-        groups.append({"params": front, "lr": config.lr * config.frontend_lr_multiplier})
+        groups.append({"params": front, "lr": lr * config.frontend_lr_multiplier})
     return torch.optim.Adam(groups)
 
 
-def training_loss(detector: Detector, batch: Batch, layout: ExampleLayout,
-                  targets: tuple[float, float], dense: bool) -> torch.Tensor:
-    """Mean binary cross-entropy of the labelled frames of ``batch`` (frames inside the clips).
+def loss_terms(detector: Detector, audio: torch.Tensor, labels: torch.Tensor, inside: torch.Tensor,
+               layout: ExampleLayout, targets: tuple[float, float],
+               dense: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(total, weight)``: the summed binary cross-entropy of the labelled frames inside their
+    clips, and their number, for a batch as tensors (shapes as in :class:`Batch`).
 
     Features of frames outside their clip are set to 0 (the training mean after
     normalisation, as in whole-file inference). Excerpt mode (``dense=False``, one labelled
     frame) runs :meth:`SchlueterCNN.forward`; dense mode :meth:`SchlueterCNN.dense`, which gives
     ``layout.labelled`` logits per example. Labels 0/1 become ``targets`` (e.g. 0.02/0.98).
     """
-    inside = torch.from_numpy(batch.inside)
-    features = detector.features(torch.from_numpy(batch.audio)) * inside[:, None, :]
+    features = detector.features(audio) * inside[:, None, :]
     network_input = features[..., layout.network_slice].unsqueeze(1)
     logits = detector.cnn.dense(network_input) if dense else detector.cnn(network_input)[:, None]
     low, high = targets
-    labels = torch.from_numpy(batch.labels[:, layout.labelled_slice])
     weights = inside[:, layout.labelled_slice].to(logits.dtype)
-    losses = F.binary_cross_entropy_with_logits(logits, low + (high - low) * labels, reduction="none")
-    return (losses * weights).sum() / weights.sum().clamp_min(1.0)
+    losses = F.binary_cross_entropy_with_logits(
+        logits, low + (high - low) * labels[:, layout.labelled_slice], reduction="none")
+    return (losses * weights).sum(), weights.sum()
+
+
+def training_loss(detector: Detector, batch: Batch, layout: ExampleLayout,
+                  targets: tuple[float, float], dense: bool) -> torch.Tensor:
+    """Mean binary cross-entropy of the labelled frames of ``batch`` (frames inside the clips),
+    see :func:`loss_terms`."""
+    total, weight = loss_terms(detector, *(torch.from_numpy(part) for part in batch), layout,
+                               targets, dense)
+    return total / weight.clamp_min(1.0)
+
+
+class TrainingObjective(nn.Module):
+    """:func:`loss_terms` as a module: what :class:`~torch.nn.parallel.DistributedDataParallel`
+    wraps. ``forward(audio, labels, inside)`` → ``(total, weight)``."""
+
+    def __init__(self, detector: Detector, layout: ExampleLayout, targets: tuple[float, float],
+                 dense: bool):
+        super().__init__()
+        self.detector, self.layout, self.targets, self.dense = detector, layout, targets, dense
+
+    def forward(self, audio: torch.Tensor, labels: torch.Tensor,
+                inside: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return loss_terms(self.detector, audio, labels, inside, self.layout, self.targets, self.dense)
 
 
 def validate(detector: Detector, clips: list[TrainingClip], median_filter: int) -> dict[str, float]:
@@ -298,21 +354,27 @@ class Trainer:
     """One training run in ``run_dir`` (see the module docstring). Use :func:`train`.
 
     ``state`` (a loaded training state) resumes; ``None`` starts afresh. ``callback(update)`` is
-    called after every update (after any validation and checkpoint of that update).
+    called after every update (after any validation and checkpoint of that update). ``env``:
+    this process's place among several (inside their process group); ``device``: where the
+    model trains.
     """
 
     def __init__(self, config: Config, run_dir: Path, state: dict[str, Any] | None,
-                 progress: bool = True, callback: Callback | None = None):
+                 progress: bool = True, callback: Callback | None = None,
+                 env: DistributedEnv = SINGLE, device: torch.device | None = None):
         self.config, self.run_dir, self.progress, self.callback = config, run_dir, progress, callback
+        self.env, self.device = env, device or torch.device("cpu")
         train_set, valid_set = open_datasets(config.data)
         self.train_clips, self.problems = load_clips(train_set, config.data.remix_enabled, progress)
-        self.valid_clips, valid_problems = load_clips(valid_set, False, progress)
-        self.problems += valid_problems
+        self.valid_clips: list[TrainingClip] = []
+        if env.is_main:  # only process 0 validates
+            self.valid_clips, valid_problems = load_clips(valid_set, False, progress)
+            self.problems += valid_problems
         self.pool = instrumental_pool(config.data)
         torch.manual_seed(config.train.seed)
         self.detector = build_model(config.model)
-        self.sampler = make_sampler(self.train_clips, self.detector, config, self.pool)
-        self.optimizer = make_optimizer(self.detector, config.train)
+        self.sampler = make_sampler(self.train_clips, self.detector, config, self.pool, env)
+        self.optimizer = make_optimizer(self.detector, config.train, env.world_size)
         self.update, self.elapsed, self.epoch_loss = 0, 0.0, [0.0, 0]
         self.best: dict[str, Any] = {"error": math.inf, "update": 0}
         self.initial_frontend = _filterbank_parameters(self.detector)
@@ -320,60 +382,100 @@ class Trainer:
             self._start()
         else:
             self._restore(state)
-        self.logs = _Logs(run_dir, None if state is None else state["logs"])
+        objective = TrainingObjective(self.detector, self.sampler.layout, config.train.targets,
+                                      config.train.mode == "dense")
+        self.objective = distributed.data_parallel(objective, env, self.device)
+        self.logs = _Logs(run_dir, None if state is None else state["logs"]) if env.is_main else None
 
     def _start(self) -> None:
-        """Fresh run: seed the global generators, fit the normalisation."""
-        seed = self.config.train.seed
+        """Fresh run: seed the global generators, fit the normalisation (in process 0, on the CPU),
+        move the detector to its device and give every process process 0's normalisation."""
+        self._seed_generators()
+        if self.env.is_main:
+            fit_norm(self.detector, self.train_clips, self.config.data.norm_clips, self.config.train.seed)
+        self.detector.to(self.device)
+        distributed.broadcast_tensors([self.detector.norm.mean, self.detector.norm.std], self.env)
+
+    def _seed_generators(self, *extra: int) -> None:
+        """Seed Python's and NumPy's global generators with :func:`~.distributed.rank_seed`, and
+        torch's in processes other than 0 (process 0 goes on with the stream that initialised
+        the weights, as a single process does)."""
+        seed = distributed.rank_seed(self.config.train.seed, self.env.rank, *extra)
         random.seed(seed)
         np.random.seed(seed)
-        fit_norm(self.detector, self.train_clips, self.config.data.norm_clips, seed)
+        if self.env.rank:
+            torch.manual_seed(seed)
 
     def _restore(self, state: dict[str, Any]) -> None:
+        """Resume from ``state``: the shared model and optimiser, and this process's sampler and
+        generators (new ones for a process that the run did not have, with a warning)."""
+        self.detector.to(self.device)
         self.detector.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.sampler.load_state_dict(state["sampler"])
-        restore_rng_states(state["rng"])
+        saved = [{"sampler": state["sampler"], "rng": state["rng"]}, *state.get("rank_states", [])]
+        if len(saved) != self.env.world_size and self.env.is_main:
+            warnings.warn(f"{self.run_dir}: resuming a run of {len(saved)} process(es) with "
+                          f"{self.env.world_size}; it goes on, but not as it would have",
+                          stacklevel=3)
+        if self.env.rank < len(saved):
+            self.sampler.load_state_dict(saved[self.env.rank]["sampler"])
+            restore_rng_states(saved[self.env.rank]["rng"], self.device)
+        else:
+            self._join(saved[0]["sampler"], state["update"])
         self.update, self.elapsed = state["update"], state["elapsed"]
         self.epoch_loss, self.best = list(state["epoch_loss"]), dict(state["best"])
         self.initial_frontend = state["initial_frontend"]
 
-    def _state(self) -> dict[str, Any]:
+    def _join(self, main_sampler: dict[str, Any], update: int) -> None:
+        """Streams for a process that joins a resumed run after ``update`` updates: new ones,
+        distinct from all earlier ones; the shared position in ``global`` sampling."""
+        self._seed_generators(update)
+        if isinstance(self.sampler, ShardedSampler):
+            self.sampler.load_state_dict(main_sampler)
+        else:
+            self.sampler = make_sampler(self.train_clips, self.detector, self.config, self.pool,
+                                        self.env, restart=update)
+
+    def _state(self, ranks: list[dict[str, Any]], logs: _Logs) -> dict[str, Any]:
+        """The training state to save, with the per-process states ``ranks`` (process 0's first)."""
         return {"config": config_to_dict(self.config), "model": self.detector.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "sampler": self.sampler.state_dict(),
-                "rng": rng_states(), "elapsed": self.elapsed, "epoch_loss": list(self.epoch_loss),
+                "optimizer": self.optimizer.state_dict(), "sampler": ranks[0]["sampler"],
+                "rng": ranks[0]["rng"], "elapsed": self.elapsed, "epoch_loss": list(self.epoch_loss),
                 "best": dict(self.best), "initial_frontend": self.initial_frontend,
-                "logs": self.logs.positions()}
+                "logs": logs.positions(), "world_size": len(ranks),
+                "rank_states": [{"sampler": rank["sampler"], "rng": rank["rng"]} for rank in ranks[1:]],
+                "parameters": [rank["parameters"] for rank in ranks]}
 
     def run(self) -> TrainResult:
         """Train up to ``train.updates`` updates, then write ``model.pt``."""
         train_config = self.config.train
-        layout = self.sampler.layout
-        with self.logs, tqdm(total=train_config.updates, initial=self.update, unit="update",
-                             disable=not self.progress, dynamic_ncols=True) as bar:
+        lr = self.optimizer.param_groups[0]["lr"]
+        with self.logs or contextlib.nullcontext(), tqdm(
+                total=train_config.updates, initial=self.update, unit="update",
+                disable=not self.progress, dynamic_ncols=True) as bar:
             while self.update < train_config.updates:
                 started = time.perf_counter()
-                loss = self._step(layout)
+                loss = self._step()
                 self.elapsed += time.perf_counter() - started
                 self.update += 1
-                self.logs.record({"event": "update", "update": self.update, "loss": loss,
-                                  "lr": train_config.lr, "time": round(self.elapsed, 3)})
+                if self.logs is not None:
+                    self.logs.record({"event": "update", "update": self.update, "loss": loss,
+                                      "lr": lr, "time": round(self.elapsed, 3)})
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                 bar.update()
                 self._after_update()
-        return self._finish()
+        return distributed.run_on_main(self._finish, self.env)
 
-    def _step(self, layout: ExampleLayout) -> float:
-        """Draw a batch, one Adam step; the batch's mean loss."""
+    def _step(self) -> float:
+        """Draw a batch, one Adam step; the mean loss of the (global) batch."""
         train_config = self.config.train
         self.detector.train()
         batch = self.sampler.sample(train_config.batch_size)
-        loss = training_loss(self.detector, batch, layout, train_config.targets,
-                             train_config.mode == "dense")
+        total, weight = self.objective(*(torch.from_numpy(part).to(self.device) for part in batch))
+        loss, value = distributed.global_mean(total, weight, self.env)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        value = float(loss.detach())
         self.epoch_loss = [self.epoch_loss[0] + value, self.epoch_loss[1] + 1]
         return value
 
@@ -381,27 +483,55 @@ class Trainer:
         train_config = self.config.train
         epoch_end = (self.update % train_config.updates_per_epoch == 0
                      or self.update == train_config.updates)
-        if epoch_end:
-            self._validate()
         if epoch_end or self.update % train_config.checkpoint_every == 0:
-            save_state(self.run_dir, self.update, self._state())
+            self._checkpoint(epoch_end)
         if self.callback is not None:
             self.callback(self.update)
 
-    def _validate(self) -> None:
-        """Validation metrics → logs, ``last.pt``, and ``best.pt`` if the error improved."""
+    def _checkpoint(self, epoch_end: bool) -> None:
+        """Gather every process's sampler and generator states and parameter digest in process 0,
+        which validates (at an epoch's end) and writes the state file, while the others wait;
+        then every process knows the best validation so far."""
+        train_loss: float | None = None
+        if epoch_end:
+            train_loss = self.epoch_loss[0] / max(self.epoch_loss[1], 1)
+            self.epoch_loss = [0.0, 0]
+        mine = {"sampler": self.sampler.state_dict(), "rng": rng_states(self.device),
+                "parameters": distributed.parameter_digest(self.detector)}
+        ranks = distributed.gather_to_main(mine, self.env)
+        self.best = distributed.run_on_main(lambda: self._write_checkpoint(ranks, train_loss),
+                                            self.env)
+
+    def _write_checkpoint(self, ranks: list[dict[str, Any]], train_loss: float | None) -> dict[str, Any]:
+        """In process 0: validation (unless ``train_loss`` is ``None``), then the state file after
+        checking that all processes hold the same parameters; the best validation so far."""
+        if train_loss is not None:
+            self._validate(train_loss)
+        differing = [rank for rank, entry in enumerate(ranks)
+                     if entry["parameters"] != ranks[0]["parameters"]]
+        if differing:
+            raise VocalfrontError(f"{self.run_dir}: after update {self.update} the parameters of "
+                                  f"process(es) {differing} differ from process 0's")
+        assert self.logs is not None  # process 0 keeps the logs
+        save_state(self.run_dir, self.update, self._state(ranks, self.logs))
+        return dict(self.best)
+
+    def _validate(self, train_loss: float) -> None:
+        """Validation metrics → logs, ``last.pt``, and ``best.pt`` if the error improved
+        (``train_loss``: the epoch's mean training loss, for the logs)."""
+        assert self.logs is not None  # process 0 keeps the logs
         started = time.perf_counter()
-        metrics = validate(self.detector, self.valid_clips, self.config.eval.median_filter)
+        detector = self._host_detector()
+        metrics = validate(detector, self.valid_clips, self.config.eval.median_filter)
         self.elapsed += time.perf_counter() - started
         epoch = math.ceil(self.update / self.config.train.updates_per_epoch)
-        train_loss = self.epoch_loss[0] / max(self.epoch_loss[1], 1)
-        self.epoch_loss = [0.0, 0]
         improved = metrics["error"] < self.best["error"]
         if improved:
             self.best = {"error": metrics["error"], "update": self.update}
         self.logs.record({"event": "validation", "epoch": epoch, "update": self.update,
                           "train_loss": train_loss, "valid": metrics, "best": improved,
-                          **self._frontend_report(), "time": round(self.elapsed, 3)})
+                          "world_size": self.env.world_size, **self._frontend_report(detector),
+                          "time": round(self.elapsed, 3)})
         self.logs.row({"epoch": epoch, "update": self.update, "train_loss": f"{train_loss:.6f}",
                        "valid_error": f"{metrics['error']:.6f}",
                        "valid_f_measure": f"{metrics['f_measure']:.6f}",
@@ -410,14 +540,18 @@ class Trainer:
         extra = {"threshold": metrics["threshold"], "median_filter": self.config.eval.median_filter,
                  "update": self.update, "epoch": epoch, "valid": metrics,
                  "config": config_to_dict(self.config)}
-        save_detector(self.run_dir / "last.pt", self.detector, extra)
+        save_detector(self.run_dir / "last.pt", detector, extra)
         if improved:
-            save_detector(self.run_dir / "best.pt", self.detector, extra)
+            save_detector(self.run_dir / "best.pt", detector, extra)
 
-    def _frontend_report(self) -> dict[str, Any]:
+    def _host_detector(self) -> Detector:
+        """The detector on the CPU (a copy when it trains elsewhere): what is validated and saved."""
+        return self.detector if self.device.type == "cpu" else copy.deepcopy(self.detector).cpu()
+
+    def _frontend_report(self, detector: Detector) -> dict[str, Any]:
         """``frontend``: learnable parameters now; ``frontend_moved``: how far a learnable filter
         bank moved from its initialisation (:func:`vocalfront.frontends.inspect.movement_summary`)."""
-        params = learnable_parameters(self.detector)
+        params = learnable_parameters(detector)
         if self.initial_frontend is None:
             return {"frontend": params}
         current = {key: params[key] for key in self.initial_frontend}
@@ -454,12 +588,13 @@ def prepare_run(config: Config, run_dir: str | Path, resume: bool | None = None)
     new = config_to_dict(config)
     state = None if resume is False else load_latest_state(run_dir)
     if state is not None:
-        changed = config_differences(state["config"], new)
+        # read back with today's defaults for keys added since (an unreadable config fails here)
+        stored = config_to_dict(config_from_dict(state["config"]))
+        changed = config_differences(stored, new)
         if changed:
             raise VocalfrontError(
                 f"{run_dir}: holds a run with a different config ({', '.join(changed[:5])} differ); "
                 "use another --out, or --no-resume to start over")
-        config_from_dict(state["config"])  # an unreadable stored config fails here, not mid-run
     else:
         _start_over(run_dir)
     write_text_atomic(run_dir / "config.json", json.dumps(new, indent=2) + "\n")
@@ -473,9 +608,18 @@ def train(config: Config, run_dir: str | Path, resume: bool | None = None, progr
 
     ``train.num_threads`` > 0 sets torch's thread count. ``callback(update)`` runs after every
     update (tests interrupt runs with it).
+
+    Started by ``torchrun`` (``WORLD_SIZE`` > 1, see :mod:`.distributed`), every process calls
+    this: they join a process group for the run, process 0 prepares the run folder and hands
+    the state to resume to the others, and only process 0 shows progress and writes files;
+    all return the same result.
     """
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
-    state = prepare_run(config, run_dir, resume)
-    return Trainer(config, Path(run_dir), state, progress, callback).run()
+    env = distributed.environment()
+    device = distributed.training_device(config.train.device, env)
+    with distributed.process_group(env, device):
+        state = distributed.run_on_main(lambda: prepare_run(config, run_dir, resume), env)
+        return Trainer(config, Path(run_dir), state, progress and env.is_main, callback, env,
+                       device).run()
 
