@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "detect": ("detect", "find the singing in audio files and write label files"),
     "evaluate": ("evaluate", "score a detector on a labelled dataset (frame-wise protocol metrics)"),
     "train": ("train", "train a singing-voice detector from a TOML configuration"),
+    "experiment": ("experiment", "compare front-ends over seeds: train, evaluate, report (resumable)"),
 }
 
 

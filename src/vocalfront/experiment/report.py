@@ -1,0 +1,441 @@
+"""The report of a front-end comparison: ``results.csv``, ``results.md`` and ``figures/*.png``.
+
+Everything is derived from the finished runs in ``DIR/runs`` (those with an ``evaluation.json``),
+so the report can be rebuilt at any time, also from an unfinished experiment; all files are
+written atomically. ``results.csv`` has one row per run (:data:`RUN_COLUMNS`, then
+``<test>_<metric>`` for each extra test set); ``results.md`` has per-front-end mean ± sd, paired
+differences to the baseline with 95 % t intervals and p-values (:mod:`.stats`), how far the
+learnable front-ends moved, the settings, the command, versions, machine and time.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy
+import torch
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from .. import __version__
+from ..cli.evaluate import METRICS
+from ..errors import VocalfrontError
+from ..fileio import write_text_atomic
+from ..frontends import FilterBank, build_frontend, inspect
+from ..model import load_checkpoint
+from ..plotting import save_figure
+from ..training import Config, config_from_dict
+from .runner import (
+    EVALUATED_MODEL,
+    RUNS_FOLDER,
+    Experiment,
+    RunOutcome,
+    metric_value,
+    read_evaluation,
+    read_metrics,
+)
+from .stats import (
+    WILCOXON_MIN_PAIRS,
+    PairedDifference,
+    paired_difference,
+    summarize,
+    summarize_by_frontend,
+    t_interval,
+    values_by_seed,
+)
+
+MOVEMENT = ("centre", "bandwidth", "averaging", "free_correction")
+"""Quantities of :func:`vocalfront.frontends.inspect.movement_summary`."""
+RUN_COLUMNS = ("frontend", "seed", "updates", "train_time_s", *METRICS, "threshold",
+               *(f"moved_{name}_{stat}" for name in MOVEMENT for stat in ("median", "max")))
+COMPARED = (("auroc", "AUROC"), ("error", "error %"), ("f_measure", "F-measure %"))
+"""Metrics of the summary and paired tables, main one first."""
+FIGURES = "figures"
+
+
+def collect_rows(experiment: Experiment, out_dir: str | Path) -> list[dict[str, Any]]:
+    """One flat row per finished run in ``out_dir/runs``: :data:`RUN_COLUMNS` plus
+    ``<test>_<metric>`` per extra test set; ordered by the experiment's front-ends, then seed."""
+    rows = []
+    runs = Path(out_dir) / RUNS_FOLDER
+    for run_dir in sorted(path for path in runs.iterdir() if path.is_dir()) if runs.is_dir() else []:
+        evaluation = read_evaluation(run_dir)
+        if evaluation is None:
+            continue
+        row = {"frontend": evaluation["frontend"], "seed": int(evaluation["seed"]),
+               "updates": evaluation["updates"], "train_time_s": evaluation["train_time_s"],
+               "threshold": evaluation["valid"]["threshold"]}
+        row.update({metric: metric_value(evaluation["valid"][metric]) for metric in METRICS})
+        row.update({f"moved_{key}": value for key, value in evaluation["moved"].items()})
+        for name, result in evaluation["extra"].items():
+            row.update({f"{name}_{metric}": metric_value(result["pooled"][metric]) for metric in METRICS})
+        rows.append(row)
+    order = {name: index for index, name in enumerate(experiment.frontends)}
+    rows.sort(key=lambda row: (order.get(row["frontend"], len(order)), row["frontend"], row["seed"]))
+    return rows
+
+
+def extra_test_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Names of the extra test sets found in ``rows`` (columns ``<name>_auroc``)."""
+    return sorted({key[: -len("_auroc")] for row in rows for key in row
+                   if key.endswith("_auroc") and key != "auroc"})
+
+
+def write_report(experiment: Experiment, out_dir: str | Path, command: str = "",
+                 wall_seconds: float | None = None, outcomes: Sequence[RunOutcome] = ()) -> list[Path]:
+    """Write ``results.csv``, ``results.md`` and the figures of the finished runs; their paths.
+
+    ``command``, ``wall_seconds`` (this sitting) and ``outcomes`` (failures are listed) go into
+    ``results.md``.
+    """
+    out_dir = Path(out_dir)
+    rows = collect_rows(experiment, out_dir)
+    if not rows:
+        raise VocalfrontError(f"{out_dir}: no finished run to report")
+    figures = write_figures(experiment, out_dir, rows)
+    write_text_atomic(out_dir / "results.csv", results_csv(rows))
+    markdown = results_markdown(experiment, rows, figures, out_dir, command, wall_seconds, outcomes)
+    write_text_atomic(out_dir / "results.md", markdown)
+    return [out_dir / "results.csv", out_dir / "results.md", *figures]
+
+
+def results_csv(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The run table as CSV text (undefined values empty)."""
+    extras = [f"{name}_{metric}" for name in extra_test_names(rows) for metric in METRICS]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, [*RUN_COLUMNS, *extras], lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({key: _csv_cell(row.get(key)) for key in writer.fieldnames})
+    return buffer.getvalue()
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    return f"{value:.6g}" if isinstance(value, float) else value
+
+
+# --------------------------------------------------------------------------------- markdown
+def results_markdown(experiment: Experiment, rows: Sequence[Mapping[str, Any]], figures: Sequence[Path],
+                     out_dir: Path, command: str = "", wall_seconds: float | None = None,
+                     outcomes: Sequence[RunOutcome] = ()) -> str:
+    """The text of ``results.md``."""
+    parts = [_header(experiment, rows, command, wall_seconds),
+             _evaluation_section(experiment, rows, "", "Validation clips (threshold chosen on them)")]
+    for name in extra_test_names(rows):
+        parts.append(_evaluation_section(experiment, rows, f"{name}_",
+                                         f"Extra test set `{name}` (validation threshold)"))
+    parts += [_movement_section(rows), _figures_section(figures, out_dir),
+              _runs_section(experiment, rows, outcomes)]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _header(experiment: Experiment, rows: Sequence[Mapping[str, Any]], command: str,
+            wall_seconds: float | None) -> str:
+    config = experiment.training_config(experiment.frontends[0], 0)
+    compute = sum(metric_value(row["train_time_s"]) for row in rows)
+    sitting = f"; this sitting's runs took {_duration(wall_seconds)} (wall time)" if wall_seconds else ""
+    threads = config.train.num_threads or torch.get_num_threads()
+    return "\n".join([
+        f"# Front-end comparison: profile `{experiment.profile}`", "",
+        f"- Command: `{command or 'n/a'}`",
+        f"- Experiment file: `{experiment.source}`; front-ends {', '.join(experiment.frontends)}; "
+        f"seeds {', '.join(map(str, experiment.seeds))}; baseline `{experiment.baseline}`",
+        f"- Training (every run): {_training_text(config)}",
+        "- Evaluation: the detector after the whole budget (`last.pt`), every frame, median "
+        f"filter {config.eval.median_filter} frames. The threshold maximises accuracy on the "
+        "validation clips, which are also the clips scored here (our only held-out singers), so "
+        "error, precision, recall, F-measure and specificity are **optimistic**; AUROC (unsmoothed "
+        "probabilities, no threshold) is the main comparison metric.",
+        f"- Versions: vocalfront {__version__}, torch {torch.__version__}, numpy {np.__version__}, "
+        f"scipy {scipy.__version__}, Python {platform.python_version()}",
+        f"- Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; torch "
+        f"threads {threads}",
+        f"- Time: {_duration(compute)} of training and validation in the {len(rows)} finished runs"
+        f"{sitting}"])
+
+
+def _training_text(config: Config) -> str:
+    """One sentence of the settings every run shares."""
+    train, data, model = config.train, config.data, config.model
+    unit = "segments" if train.mode == "dense" else "excerpts"
+    frames = f", {train.dense_frames} labelled frames per segment" if train.mode == "dense" else ""
+    remix = (f"remix {data.remix.own}/{data.remix.external}/{data.remix.voice}/"
+             f"{data.remix.accompaniment} (own/external/voice/accompaniment)"
+             if data.remix_enabled else "no remixing")
+    return (f"{train.updates} updates of {train.batch_size} {unit} ({train.mode} mode{frames}), Adam lr "
+            f"{train.lr:g}, learnable front-end parameters at lr × {train.frontend_lr_multiplier:g}; "
+            f"{remix}; augmentation {'on' if data.augment_enabled else 'off'}; CNN context "
+            f"{model.context} frames, batch norm {'on' if model.batch_norm else 'off'}; compression "
+            f"`{model.compression}`")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
+
+
+def _value(metric: str, value: float, signed: bool = False) -> str:
+    """AUROC with 4 decimals, rates in percent with 2."""
+    if not math.isfinite(value):
+        return "n/a"
+    sign = "+" if signed else ""
+    return f"{value:{sign}.4f}" if metric == "auroc" else f"{100 * value:{sign}.2f}"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return f"n < {WILCOXON_MIN_PAIRS}"
+    return "n/a" if not math.isfinite(value) else f"{value:.3g}"
+
+
+def _evaluation_section(experiment: Experiment, rows: Sequence[Mapping[str, Any]], prefix: str,
+                        title: str) -> str:
+    """Mean ± sd per front-end and paired differences to the baseline for one evaluation set."""
+    summaries = {metric: summarize_by_frontend(rows, prefix + metric) for metric, _ in COMPARED}
+    names = list(summaries["auroc"])
+    header = "| front-end | runs | " + " | ".join(label for _, label in COMPARED) + " |"
+    lines = [f"## {title}", "", "Mean ± sd over seeds.", "", header, "|---" * (len(COMPARED) + 2) + "|"]
+    for name in names:
+        cells = [f"{_value(m, s[name].mean)} ± {_value(m, s[name].sd)}" for m, s in summaries.items()]
+        lines.append(f"| {name} | {summaries['auroc'][name].n} | " + " | ".join(cells) + " |")
+    lines += ["", _paired_table(rows, names, experiment.baseline, prefix)]
+    return "\n".join(lines)
+
+
+def _paired_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str], baseline: str, prefix: str) -> str:
+    if baseline not in names:
+        return f"No runs of the baseline `{baseline}`: no paired differences."
+    lines = [f"Paired differences to `{baseline}` (front-end − {baseline}, paired by seed; only "
+             "seeds with both runs count, the others are listed), 95 % t interval, two-sided "
+             f"p-values of the paired t-test and (from {WILCOXON_MIN_PAIRS} pairs) the Wilcoxon "
+             "signed-rank test. Error and F-measure in percentage points.", "",
+             "| front-end | metric | pairs | mean Δ | 95 % interval | p (t) | p (Wilcoxon) "
+             "| unpaired seeds |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in names:
+        if name == baseline:
+            continue
+        for metric, label in COMPARED:
+            result = paired_difference(rows, name, baseline, prefix + metric)
+            lines.append(_paired_row(name, metric, label, result))
+    return "\n".join(lines)
+
+
+def _paired_row(name: str, metric: str, label: str, result: PairedDifference) -> str:
+    interval = f"[{_value(metric, result.ci_low, True)}, {_value(metric, result.ci_high, True)}]"
+    unpaired = ", ".join(map(str, result.unpaired)) or "-"
+    return (f"| {name} | {label.removesuffix(' %')} | {result.n} | {_value(metric, result.mean, True)} | "
+            f"{interval} | {_p(result.t_p)} | {_p(result.wilcoxon_p)} | {unpaired} |")
+
+
+def _movement_section(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Median (mean over seeds) and maximum (over seeds) of each learnable variant's movement."""
+    learnable = list(dict.fromkeys(row["frontend"] for row in rows if _learnable(row)))
+    if not learnable:
+        return ""
+    lines = ["## How far the learnable front-ends moved", "",
+             "Per run the median and maximum over bands, then the mean of the medians and the "
+             "maximum of the maxima over seeds. Centre frequency and bandwidth: absolute change in "
+             "units of the local band spacing; averaging length: relative change |L − L₀| / L₀; "
+             "free filters: largest |δ| of the correction ĥ (1 + δ).", "",
+             "| front-end | runs | " + " | ".join(f"{q} median / max" for q in MOVEMENT) + " |",
+             "|---|---|" + "---|" * len(MOVEMENT)]
+    for name in learnable:
+        own = [row for row in rows if row["frontend"] == name]
+        cells = [_movement_cell(own, quantity) for quantity in MOVEMENT]
+        lines.append(f"| {name} | {len(own)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _learnable(row: Mapping[str, Any]) -> bool:
+    """Whether a run's front-end had learnable filter-bank parameters (it reports movement)."""
+    return any(key.startswith("moved_") for key in row)
+
+
+def _movement_cell(rows: Sequence[Mapping[str, Any]], quantity: str) -> str:
+    medians = summarize([row.get(f"moved_{quantity}_median") for row in rows])
+    maxima = [metric_value(row.get(f"moved_{quantity}_max")) for row in rows]
+    if medians.n == 0:
+        return "-"
+    return f"{medians.mean:.3g} / {np.nanmax(maxima):.3g}"
+
+
+def _figures_section(figures: Sequence[Path], out_dir: Path) -> str:
+    if not figures:
+        return ""
+    links = [f"![{path.stem}]({path.relative_to(out_dir).as_posix()})" for path in figures]
+    return "\n\n".join(["## Figures", *links])
+
+
+def _runs_section(experiment: Experiment, rows: Sequence[Mapping[str, Any]],
+                  outcomes: Sequence[RunOutcome]) -> str:
+    done = {(row["frontend"], row["seed"]) for row in rows}
+    missing = [experiment.run_name(*run) for run in experiment.runs() if run not in done]
+    failed = [f"- `{experiment.run_name(o.frontend, o.seed)}`: {o.message}" for o in outcomes
+              if o.status == "failed"]
+    lines = ["## Runs", "", f"{len(rows)} finished runs, one row each in `results.csv`; run folders "
+             f"in `{RUNS_FOLDER}/`."]
+    if missing:
+        lines.append(f"Not finished yet: {', '.join(missing)} (the experiment command, without "
+                     "--report-only, continues them).")
+    if failed:
+        lines += ["", "Failed in this sitting:", *failed]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------- figures
+def write_figures(experiment: Experiment, out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> list[Path]:
+    """Write the figures into ``out_dir/figures``; their paths."""
+    folder = out_dir / FIGURES
+    paths = [folder / "metrics.png", folder / "curves.png"]
+    plot_metrics(paths[0], rows, experiment.baseline)
+    plot_curves(paths[1], out_dir, rows)
+    filterbanks = _learned_filterbanks(out_dir, rows)
+    for frontend, (initial, learned, seed) in filterbanks.items():
+        path = folder / f"filters-{frontend}.png"
+        inspect.plot_filterbank(path, initial, learned, f"{frontend}, seed {seed}: designed vs learned")
+        paths.append(path)
+    averaging = folder / "averaging.png"
+    if plot_averaging(averaging, out_dir, rows):
+        paths.append(averaging)
+    return paths
+
+
+def _colours(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    names = list(dict.fromkeys(row["frontend"] for row in rows))
+    return {name: f"C{index % 10}" for index, name in enumerate(names)}
+
+
+def plot_metrics(path: Path, rows: Sequence[Mapping[str, Any]], baseline: str) -> None:
+    """AUROC and error (%) per front-end: each seed as a dot, the mean with its 95 % t interval."""
+    names = list(dict.fromkeys(row["frontend"] for row in rows))
+    figure = Figure(figsize=(max(6.0, 1.1 * len(names) + 2), 6.5), layout="constrained")
+    axes = figure.subplots(2, 1, sharex=True)
+    for ax, (metric, label) in zip(axes, COMPARED[:2], strict=True):
+        scale = 1.0 if metric == "auroc" else 100.0
+        for x, name in enumerate(names):
+            values = [scale * v for v in values_by_seed(rows, name, metric).values()]
+            low, high = t_interval(values)
+            mean = summarize(values).mean
+            colour = "tab:red" if name == baseline else "tab:blue"
+            ax.plot(np.full(len(values), x + 0.15), values, "o", color="0.5", markersize=3)
+            if math.isfinite(low):
+                ax.errorbar(x, mean, yerr=[[mean - low], [high - mean]], fmt="s", color=colour, capsize=4)
+            else:
+                ax.plot(x, mean, "s", color=colour)
+        ax.set(ylabel=label)
+        ax.grid(True, axis="y", alpha=0.3)
+    axes[0].set_title("validation clips: per seed (grey), mean with 95 % t interval")
+    axes[-1].set_xticks(range(len(names)), names, rotation=30, ha="right")
+    save_figure(figure, path)
+
+
+def plot_curves(path: Path, out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Training loss (running mean over about 2 % of the updates) and validation error (%)
+    against the update, one line per run, one colour per front-end."""
+    colours = _colours(rows)
+    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    loss_ax, error_ax = figure.subplots(1, 2, sharex=True)
+    labelled: set[str] = set()
+    for row in rows:
+        name = row["frontend"]
+        entries = read_metrics(out_dir / RUNS_FOLDER / Experiment.run_name(name, row["seed"]))
+        updates = [(e["update"], e["loss"]) for e in entries if e.get("event") == "update"]
+        valid = [(e["update"], 100 * metric_value(e["valid"]["error"])) for e in entries
+                 if e.get("event") == "validation"]
+        label = None if name in labelled else name
+        labelled.add(name)
+        if updates:
+            steps, losses = np.array(updates, dtype=np.float64).T
+            loss_ax.plot(steps, _running_mean(losses, max(1, len(losses) // 50)), color=colours[name],
+                         linewidth=0.8, label=label)
+        if valid:
+            error_ax.plot(*np.array(valid).T, "o-", color=colours[name], markersize=3, linewidth=0.8)
+    loss_ax.set(xlabel="update", ylabel="training loss (running mean)")
+    error_ax.set(xlabel="update", ylabel="validation error (%)")
+    loss_ax.legend(fontsize="small")
+    for ax in (loss_ax, error_ax):
+        ax.grid(True, alpha=0.3)
+    save_figure(figure, path)
+
+
+def _running_mean(values: np.ndarray, width: int) -> np.ndarray:
+    """Mean of the last ``width`` values at each position (fewer at the start)."""
+    sums = np.cumsum(np.concatenate(([0.0], values)))
+    counts = np.minimum(np.arange(1, len(values) + 1), width)
+    return (sums[1:] - sums[np.arange(1, len(values) + 1) - counts]) / counts
+
+
+def _run_frontends(out_dir: Path, frontend: str, seed: int) -> tuple[FilterBank, FilterBank] | None:
+    """``(designed, learned)`` front-ends of a run, ``None`` if it is not a filter bank."""
+    run_dir = out_dir / RUNS_FOLDER / Experiment.run_name(frontend, seed)
+    try:
+        config = config_from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        raise VocalfrontError(f"{run_dir / 'config.json'}: unreadable run configuration ({error})") from None
+    learned = load_checkpoint(run_dir / EVALUATED_MODEL)[0].frontend
+    if not isinstance(learned, FilterBank):
+        return None
+    designed = build_frontend(config.model.frontend, **config.model.frontend_options)
+    return designed, learned
+
+
+def _learned_filterbanks(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[FilterBank,
+                                                                                            FilterBank, int]]:
+    """Per learnable filter-bank front-end, ``(designed, learned, seed)`` of its lowest seed."""
+    chosen: dict[str, tuple[FilterBank, FilterBank, int]] = {}
+    for row in rows:
+        name = row["frontend"]
+        if name in chosen or not _learnable(row):
+            continue
+        pair = _run_frontends(out_dir, name, row["seed"])
+        if pair is not None and pair[1].learn:
+            chosen[name] = (*pair, row["seed"])
+    return chosen
+
+
+def plot_averaging(path: Path, out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Averaging length per band (ms) against the band centre (Hz): as designed, and as learned by
+    every run that learns it. ``False`` (nothing written) without a time-averaging filter bank."""
+    designed: dict[str, list[float]] | None = None
+    learned: list[tuple[str, int, dict[str, list[float]]]] = []
+    for row in rows:
+        if not any(key.startswith("moved_averaging") for key in row):
+            continue
+        pair = _run_frontends(out_dir, row["frontend"], row["seed"])
+        if pair is None:
+            continue
+        designed = designed or inspect.frontend_parameters(pair[0])
+        if "avg" in pair[1].learn:
+            learned.append((row["frontend"], row["seed"], inspect.frontend_parameters(pair[1])))
+    if designed is None:
+        return False
+    key = next(k for k in inspect.AVERAGING_KEYS.values() if k in designed)
+    figure = Figure(figsize=(9, 4.5), layout="constrained")
+    ax = figure.add_subplot()
+    ax.plot(designed["centre_hz"], designed[key], "o-", color="0.4", markersize=3, label="designed")
+    for name, seed, params in learned:
+        ax.plot(params["centre_hz"], params[key], ".-", linewidth=0.8, label=f"{name}, seed {seed}")
+    _finish_averaging_axes(ax, key)
+    save_figure(figure, path)
+    return True
+
+
+def _finish_averaging_axes(ax: Axes, key: str) -> None:
+    what = "length" if key == "averaging_length_ms" else "standard deviation"
+    ax.set(xscale="log", xlabel="band centre (Hz)", ylabel=f"averaging {what} (ms)",
+           title="time-averaging per band")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize="small")

@@ -1,0 +1,118 @@
+"""Statistics of the front-end comparison on fabricated run tables with known answers."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats
+
+from vocalfront.errors import VocalfrontError
+from vocalfront.experiment.stats import (
+    WILCOXON_MIN_PAIRS,
+    paired_difference,
+    summarize,
+    summarize_by_frontend,
+    t_interval,
+    values_by_seed,
+)
+
+T_975_DF2 = 4.302652729911275
+"""97.5 % quantile of Student's t with 2 degrees of freedom (printed tables: 4.303)."""
+
+
+def table(values: dict[str, dict[int, float | None]]) -> list[dict]:
+    return [{"frontend": name, "seed": seed, "auroc": value}
+            for name, runs in values.items() for seed, value in runs.items()]
+
+
+# mel has seeds 0-3, fb seeds 0-2 and 5: pairs are seeds 0, 1, 2 with differences 0.03, 0.02, 0.01
+RUNS = table({"mel": {0: 0.90, 1: 0.92, 2: 0.91, 3: 0.93},
+              "fb": {0: 0.93, 1: 0.94, 2: 0.92, 5: 0.95}})
+
+
+def test_summary_is_mean_and_sample_sd_of_the_finite_values():
+    summary = summarize([1.0, 2.0, None, 3.0, math.nan, 4.0])
+    assert summary.n == 4
+    assert summary.mean == pytest.approx(2.5)
+    assert summary.sd == pytest.approx(math.sqrt(5 / 3))  # squared deviations 2.25+0.25+0.25+2.25 over 3
+
+
+def test_summary_of_one_value_has_no_sd_and_of_none_no_mean():
+    assert summarize([0.7]).mean == 0.7
+    assert math.isnan(summarize([0.7]).sd)
+    assert summarize([]).n == 0
+    assert math.isnan(summarize([]).mean)
+
+
+def test_summaries_per_frontend_keep_table_order():
+    summaries = summarize_by_frontend(RUNS, "auroc")
+    assert list(summaries) == ["mel", "fb"]
+    assert summaries["mel"].n == 4
+    assert summaries["mel"].mean == pytest.approx(0.915)
+    assert summaries["fb"].mean == pytest.approx((0.93 + 0.94 + 0.92 + 0.95) / 4)
+
+
+def test_paired_difference_uses_only_complete_pairs_and_lists_the_rest():
+    result = paired_difference(RUNS, "fb", "mel", "auroc")
+    assert result.seeds == (0, 1, 2)
+    assert result.unpaired == (3, 5)
+    assert result.differences == pytest.approx((0.03, 0.02, 0.01))
+    assert result.mean == pytest.approx(0.02)
+    assert result.sd == pytest.approx(0.01)
+
+
+def test_paired_interval_matches_the_hand_computed_t_interval():
+    result = paired_difference(RUNS, "fb", "mel", "auroc")
+    half = T_975_DF2 * 0.01 / math.sqrt(3)  # 0.024841
+    assert result.ci_low == pytest.approx(0.02 - half, abs=1e-12)
+    assert result.ci_high == pytest.approx(0.02 + half, abs=1e-12)
+    assert result.confidence == 0.95
+
+
+def test_paired_t_test_p_value_matches_closed_form_and_scipy():
+    result = paired_difference(RUNS, "fb", "mel", "auroc")
+    t = 0.02 / (0.01 / math.sqrt(3))
+    closed_form = 1 - t / math.sqrt(2 + t * t)  # two-sided p of Student's t with 2 degrees of freedom
+    assert result.t_p == pytest.approx(closed_form, rel=1e-9)
+    scipy_p = stats.ttest_rel([0.93, 0.94, 0.92], [0.90, 0.92, 0.91]).pvalue
+    assert result.t_p == pytest.approx(scipy_p, rel=1e-12)
+    assert result.wilcoxon_p is None  # 3 pairs
+
+
+def test_wilcoxon_is_reported_from_six_pairs_and_matches_scipy():
+    mel = {seed: 0.90 + 0.01 * seed for seed in range(7)}
+    shifts = [0.012, -0.004, 0.021, 0.007, 0.015, -0.009, 0.03]
+    fb = {seed: mel[seed] + shift for seed, shift in enumerate(shifts)}
+    result = paired_difference(table({"mel": mel, "fb": fb}), "fb", "mel", "auroc")
+    expected = stats.wilcoxon([fb[s] - mel[s] for s in range(7)]).pvalue
+    assert result.wilcoxon_p == pytest.approx(expected, rel=1e-12)
+    five = paired_difference(table({"mel": mel, "fb": {s: fb[s] for s in range(5)}}), "fb", "mel", "auroc")
+    assert WILCOXON_MIN_PAIRS == 6 and five.wilcoxon_p is None
+
+
+def test_missing_metric_values_count_as_missing_runs():
+    runs = table({"mel": {0: 0.9, 1: None, 2: 0.8}, "fb": {0: 0.95, 1: 0.9, 2: math.nan}})
+    result = paired_difference(runs, "fb", "mel", "auroc")
+    assert result.seeds == (0,)
+    assert result.unpaired == (1, 2)
+
+
+def test_a_single_pair_has_no_interval_or_p_value():
+    result = paired_difference(table({"mel": {0: 0.9}, "fb": {0: 0.95}}), "fb", "mel", "auroc")
+    assert result.n == 1
+    assert result.mean == pytest.approx(0.05)
+    assert math.isnan(result.ci_low) and math.isnan(result.ci_high) and math.isnan(result.t_p)
+
+
+def test_t_interval_widens_with_confidence_and_rejects_nonsense():
+    narrow, wide = t_interval([1.0, 2.0, 3.0], 0.5), t_interval([1.0, 2.0, 3.0], 0.99)
+    assert wide[0] < narrow[0] < 2.0 < narrow[1] < wide[1]
+    with pytest.raises(VocalfrontError, match="confidence"):
+        t_interval([1.0, 2.0], 1.5)
+
+
+def test_two_runs_with_the_same_seed_are_an_error():
+    runs = [*RUNS, {"frontend": "fb", "seed": 1, "auroc": 0.5}]
+    with pytest.raises(VocalfrontError, match="seed 1"):
+        values_by_seed(runs, "fb", "auroc")
