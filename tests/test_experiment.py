@@ -154,6 +154,19 @@ def test_a_broken_run_folder_is_reported_as_a_failed_run_not_raised(finished):
     assert outcomes[2].message.startswith(f"{broken / 'config.json'}: unreadable run configuration")
 
 
+def test_run_folder_written_before_a_config_key_existed_is_the_same_run(finished):
+    path = run_dir(finished["out"], "mel", 0) / "config.json"
+    original = path.read_text()
+    older = json.loads(original)
+    del older["train"]["scale_lr"]  # a key added later, with its default value
+    path.write_text(json.dumps(older))
+    try:
+        status, _ = run_one(tiny_experiment(finished["data"]), "mel", 0, finished["out"], progress=False)
+    finally:
+        path.write_text(original)
+    assert status == "skipped"
+
+
 def test_run_folder_of_another_configuration_is_refused(finished):
     experiment = tiny_experiment(finished["data"], "train.lr=0.01")
     with pytest.raises(VocalfrontError, match=r"different configuration \(train.lr"):

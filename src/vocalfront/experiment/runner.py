@@ -290,12 +290,13 @@ def _summary_line(evaluation: Mapping[str, Any]) -> str:
 
 def check_run_config(run_dir: Path, config: Config) -> None:
     """Refuse a run folder whose ``config.json`` differs from ``config`` (beyond the settings
-    that may change on resume: ``data.cache_dir``, ``train.num_threads``, ``train.updates``)."""
+    that may change on resume, :data:`vocalfront.training.trainer.RESUME_FREE_KEYS`; keys missing
+    from an older ``config.json`` count as their defaults)."""
     path = run_dir / "config.json"
     if not path.is_file():
         return
-    try:
-        stored = json.loads(path.read_text(encoding="utf-8"))
+    try:  # read back through Config, so that keys added to it since then take their defaults
+        stored = config_to_dict(config_from_dict(json.loads(path.read_text(encoding="utf-8"))))
     except (OSError, ValueError) as error:
         raise VocalfrontError(f"{path}: unreadable run configuration ({error})") from None
     changed = config_differences(stored, config_to_dict(config))
