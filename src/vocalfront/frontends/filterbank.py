@@ -56,17 +56,14 @@ def _logit(p: torch.Tensor) -> torch.Tensor:
     return torch.log(p) - torch.log1p(-p)
 
 
-def _smooth_size(minimum: int) -> int:
-    """Smallest integer ≥ ``minimum`` whose prime factors are 2, 3, 5 and 7 (fast FFT sizes)."""
+def _block_multiple(minimum: int) -> int:
+    """Smallest ``2^k · b ≥ minimum`` with ``b`` in {4, 5, 6, 7}: fast FFT sizes on a coarse
+    ladder (steps of at most 25 %), so signals of similar length share one plan and its kernels."""
     n = max(int(minimum), 1)
-    while True:
-        m = n
-        for p in (2, 3, 5, 7):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 1
+    power = 1
+    while 7 * power < n:
+        power *= 2
+    return min(b * power for b in (4, 5, 6, 7, 8) if b * power >= n)
 
 
 @dataclass(frozen=True)
@@ -143,7 +140,7 @@ class FilterBank(FrontEnd):
         if "free" in self.learn:
             points = window + 17  # half-bin grid from -8/M to 1/2 (cycles/sample)
             self.free_correction = nn.Parameter(torch.zeros(2, n_bands, points, dtype=torch.float64))
-        self._plan_cache: dict[tuple, _Plan] = {}
+        self._plan_cache: dict[tuple, tuple[_Group, ...]] = {}
         self._kernel_cache: dict[tuple[int, int, int], torch.Tensor] = {}
         self._weight_cache: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
@@ -253,18 +250,20 @@ class FilterBank(FrontEnd):
         taps = self._taps(sizes, steps)
         reach = max(t * s for t, s in zip(taps, steps, strict=True)) + window
         pre = hop * math.ceil(max(self.context, reach) / hop)
-        block = hop * _smooth_size(math.ceil((2 * pre + hop * (frames - 1) + 1) / hop))
-        key = (block, frames, tuple(first.tolist()), tuple(last.tolist()), tuple(steps),
-               tuple(taps))
+        block = hop * _block_multiple(math.ceil((2 * pre + hop * (frames - 1) + 1) / hop))
+        # the groups depend on the block length, not on the frame count: signals of similar
+        # length share them (and their filter weights)
+        key = (block, tuple(first.tolist()), tuple(last.tolist()), tuple(steps), tuple(taps))
         if key not in self._plan_cache:
-            if len(self._plan_cache) > 8:
+            if len(self._plan_cache) > 16:
                 self._plan_cache.clear()
-            groups = tuple(self._group(block, [b for b in range(self.n_bands) if steps[b] == s],
-                                       first, last, low, high, s, taps)
-                           for s in sorted(set(steps)))
-            order = torch.argsort(torch.cat([g.bands for g in groups]))
-            self._plan_cache[key] = _Plan(key, block, pre, frames, groups, order)
-        return self._plan_cache[key]
+            self._plan_cache[key] = tuple(
+                self._group(block, [b for b in range(self.n_bands) if steps[b] == s], first, last,
+                            low, high, s, taps)
+                for s in sorted(set(steps)))
+        groups = self._plan_cache[key]
+        order = torch.argsort(torch.cat([g.bands for g in groups]))
+        return _Plan(key, block, pre, frames, groups, order)
 
     def _decimation(self, widths: torch.Tensor, sizes: torch.Tensor) -> list[int]:
         """Coarsest step (a divisor of the hop) with ``1/step > support width + averaging bandwidth``."""
@@ -342,7 +341,8 @@ class FilterBank(FrontEnd):
             kernel = self._averaging_kernel(group, sizes[group.bands])
             weights.append((response.to(_complex(dtype)), kernel.to(dtype)))
         if not trainable:
-            self._weight_cache.clear()
+            if len(self._weight_cache) > 16:
+                self._weight_cache.clear()
             self._weight_cache[key] = weights
         return weights
 
