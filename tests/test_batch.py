@@ -172,3 +172,17 @@ def test_inputs_that_would_write_the_same_output_are_rejected():
     check_unique_outputs([Path("a/one.wav"), Path("a/two.wav")], output_for)
     with pytest.raises(VocalfrontError, match=r"a/song\.wav and b/song\.flac would both write"):
         check_unique_outputs([Path("a/song.wav"), Path("b/song.flac")], output_for)
+
+
+def test_atomic_writes_get_ordinary_file_permissions(tmp_path):
+    import os
+    import stat
+
+    from vocalfront.fileio import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        write_text_atomic(tmp_path / "out.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == 0o644
