@@ -14,13 +14,13 @@ import torch
 from test_training import keep_thread_count, make_tiny_mir1k  # noqa: F401 (autouse fixture)
 
 from vocalfront.cli import main
-from vocalfront.cli.evaluate import predict
 from vocalfront.data.split import mir1k_split
 from vocalfront.detect import load_model
 from vocalfront.errors import VocalfrontError
 from vocalfront.evaluation import choose_threshold, evaluate_files, median_smooth
 from vocalfront.experiment import ExtraTest, load_experiment, parse_extra_test, run_experiment, run_one
 from vocalfront.experiment.runner import read_metrics
+from vocalfront.scoring import predict
 from vocalfront.training import resolve_config, train
 
 PAPER = Path(__file__).parents[1] / "experiments" / "paper.toml"

@@ -21,29 +21,27 @@ import io
 import json
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from tqdm import tqdm
-
 from ..audio import CACHE_ENV
-from ..data.check import detect_format
-from ..data.readers import Clip, ClipDataset, JamendoDataset, LabelledFolder, Mir1kDataset
-from ..data.split import mir1k_split_of
-from ..detect import LoadedModel, load_model
+from ..detect import load_model
 from ..errors import VocalfrontError
-from ..evaluation import SMOOTHING_FRAMES, EvaluationReport, choose_threshold, evaluate_files, median_smooth
+from ..evaluation import SMOOTHING_FRAMES, EvaluationReport, evaluate_files
 from ..fileio import write_text_atomic
-from ..inference import predict_waveform
+from ..scoring import (
+    METRICS,
+    READERS,
+    open_dataset,
+    pick_threshold,
+    predict,
+    resolve_split,
+    select,
+    validation_clips,
+)
 from .detect import set_threads
 
-READERS: dict[str, type[ClipDataset]] = {
-    "mir1k": Mir1kDataset, "jamendo": JamendoDataset, "folder": LabelledFolder}
 SPLITS = ("auto", "test", "valid", "train", "all")
-METRICS = ("error", "precision", "recall", "f_measure", "specificity", "auroc")
-"""Columns of the printed tables; all but ``auroc`` are shown in percent."""
 CSV_COLUMNS = ("name", "frames", "tp", "fp", "tn", "fn", "accuracy", *METRICS)
 
 
@@ -69,17 +67,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"cache decoded audio here (default: ${CACHE_ENV}, else no cache)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--threads", type=int, default=None, metavar="N", help="torch CPU threads")
-
-
-@dataclass
-class Predictions:
-    """Per-clip raw probabilities and 0/1 frame labels ``(frames,)``; clips that failed, as
-    ``file: problem`` lines."""
-
-    names: list[str]
-    probabilities: list[np.ndarray]
-    labels: list[np.ndarray]
-    failed: list[str]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -114,54 +101,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if tested.failed else 0
 
 
-def open_dataset(root: Path, fmt: str, cache_dir: Path | None) -> tuple[ClipDataset, str]:
-    """The reader of ``root`` for ``fmt`` (``auto``: detected) and the format name."""
-    if fmt == "auto":
-        if not root.is_dir():
-            raise VocalfrontError(f"{root}: dataset folder not found")
-        fmt = detect_format(root)
-    return READERS[fmt](root, cache_dir=cache_dir), fmt
-
-
-def split_of(fmt: str, clip: Clip) -> str | None:
-    """The split a clip belongs to: MIR-1K by singer (others are ``test``), else its metadata."""
-    if fmt == "mir1k":
-        return mir1k_split_of(clip.metadata["singer"]) or "test"
-    return clip.metadata.get("split")
-
-
-def resolve_split(dataset: ClipDataset, fmt: str, split: str) -> str:
-    """``auto`` → ``test`` when the dataset has test clips, ``all`` when it has no splits."""
-    if split != "auto":
-        return split
-    splits = {split_of(fmt, clip) for clip in dataset.clips}
-    if "test" in splits:
-        return "test"
-    if splits == {None}:
-        return "all"
-    raise VocalfrontError(f"{dataset.root}: no test clips (splits: {', '.join(sorted(map(str, splits)))}); "
-                          "choose one with --split")
-
-
-def select(dataset: ClipDataset, fmt: str, split: str) -> list[Clip]:
-    """The clips of ``split`` (``all``: every clip); none is an error."""
-    clips = [clip for clip in dataset.clips if split == "all" or split_of(fmt, clip) == split]
-    if not clips:
-        raise VocalfrontError(f"{dataset.root}: no clips in split '{split}'")
-    return clips
-
-
-def validation_clips(dataset: ClipDataset, fmt: str, valid_data: Path | None,
-                     cache_dir: Path | None) -> tuple[ClipDataset, list[Clip]] | None:
-    """Validation clips: all of ``valid_data`` if given, else the dataset's ``valid`` split,
-    else None."""
-    if valid_data is not None:
-        other = READERS[fmt](valid_data, cache_dir=cache_dir)
-        return other, other.clips
-    clips = [clip for clip in dataset.clips if split_of(fmt, clip) == "valid"]
-    return (dataset, clips) if clips else None
-
-
 def resolve_threshold_source(text: str | None, have_valid: bool) -> str | float:
     """``valid``, ``model`` or a number from ``--threshold-from`` (default: valid if possible)."""
     if text is None:
@@ -178,41 +117,6 @@ def resolve_threshold_source(text: str | None, have_valid: bool) -> str | float:
     if not math.isfinite(value):
         raise VocalfrontError(f"--threshold-from {text!r}: the threshold must be finite")
     return value
-
-
-def pick_threshold(source: str | float, model: LoadedModel,
-                   valid: tuple[ClipDataset, list[Clip]] | None, smooth: int,
-                   progress: bool) -> tuple[float, str]:
-    """The decision threshold and a note saying where it came from."""
-    if isinstance(source, float):
-        return source, "given"
-    if source == "model" or valid is None:
-        return model.threshold, f"stored in {model.source or 'the model'}"
-    predictions = predict(model, *valid, progress, "validation")
-    if not predictions.names:
-        raise VocalfrontError(f"{valid[0].root}: no validation clip could be evaluated")
-    curves = [median_smooth(p, smooth) for p in predictions.probabilities]
-    note = f"chosen on {len(predictions.names)} validation clips"
-    if predictions.failed:
-        note += f", {len(predictions.failed)} unreadable ones left out"
-    return choose_threshold(curves, predictions.labels), note
-
-
-def predict(model: LoadedModel, dataset: ClipDataset, clips: list[Clip], progress: bool,
-            what: str) -> Predictions:
-    """Probabilities and labels of ``clips``; a clip that cannot be loaded is recorded and skipped."""
-    result = Predictions([], [], [], [])
-    for clip in tqdm(clips, desc=what, unit="clip", disable=not progress):
-        try:
-            item = dataset.load(clip)
-            probabilities = predict_waveform(model.detector, item.audio, source=str(clip.audio_path))
-        except VocalfrontError as error:
-            result.failed.append(str(error))
-            continue
-        result.names.append(clip.name)
-        result.probabilities.append(probabilities)
-        result.labels.append(item.labels)
-    return result
 
 
 def _cell(key: str, value: float) -> str:

@@ -27,12 +27,12 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import __version__
-from ..cli.evaluate import METRICS
 from ..errors import VocalfrontError
 from ..fileio import write_text_atomic
 from ..frontends import FilterBank, build_frontend, inspect
 from ..model import load_checkpoint
 from ..plotting import save_figure
+from ..scoring import METRICS
 from ..training import Config, config_from_dict
 from .runner import (
     EVALUATED_MODEL,

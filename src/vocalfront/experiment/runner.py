@@ -41,13 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from ..cli.evaluate import READERS, open_dataset, predict, resolve_split, select
 from ..data.readers import Clip, ClipDataset
 from ..detect import load_model
 from ..errors import VocalfrontError
 from ..evaluation import evaluate_files
 from ..fileio import write_text_atomic
 from ..frontends import available_frontends
+from ..scoring import READERS, open_dataset, predict, resolve_split, select
 from ..training import Config, config_from_dict, config_to_dict, resolve_config, train
 from ..training.config import apply_override
 from ..training.trainer import config_differences
