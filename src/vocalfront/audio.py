@@ -1,7 +1,8 @@
 """Read audio files as float32 arrays at the model rate, with an optional disk cache.
 
 Decoding goes through soundfile/libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3 with libsndfile >= 1.1,
-AIFF, ...; integer PCM of 8 to 32 bits and float formats, any channel count and sample rate).
+AIFF, ...; integer PCM of 8 to 32 bits and float formats, any channel count, sample rates from
+1 kHz).
 Integer samples are scaled to [-1, 1); float files are taken as they are. Resampling is
 band-limited (soxr, very high quality).
 
@@ -37,6 +38,9 @@ AUDIO_EXTENSIONS = (
 """File name extensions (lower case) that dataset readers treat as audio."""
 RESAMPLE_QUALITY = "VHQ"
 """soxr quality preset used by :func:`resample`."""
+MIN_FILE_RATE = 1000
+"""Lowest sample rate (Hz) accepted in a file: a damaged header claiming 1 Hz would otherwise turn
+a few kilobytes into gigabytes of resampled audio."""
 _CACHE_VERSION = 1  # bump when decoding or resampling changes, so old entries are not reused
 _HASH_CHUNK = 1 << 20
 _known_hashes: dict[tuple[str, int, int, int], str] = {}
@@ -69,8 +73,8 @@ def load_channels(
     """All channels of an audio file at ``sample_rate`` Hz, float32 ``(channels, samples)``.
 
     ``cache_dir`` defaults to ``$VOCALFRONT_CACHE`` (no cache if unset). Raises
-    :class:`~vocalfront.errors.AudioError` for a missing, empty, unreadable or non-audio file and
-    for NaN/Inf samples.
+    :class:`~vocalfront.errors.AudioError` for a missing, empty, unreadable or non-audio file, a
+    rate below :data:`MIN_FILE_RATE` and NaN/Inf samples.
     """
     path = Path(path)
     _check_file(path)
@@ -105,8 +109,10 @@ def load_audio(
     if mix not in ("mean", "sum"):
         raise AudioError(path, f"mix must be 'mean' or 'sum', got {mix!r}")
     channels = load_channels(path, sample_rate, cache_dir)
-    if channel is None:
+    if channel is None and channels.shape[0] > 1:
         return channels.mean(axis=0) if mix == "mean" else channels.sum(axis=0)
+    if channel is None:
+        return channels[0]  # mono: no copy (a long file's signal is the largest thing in memory)
     if not 0 <= channel < channels.shape[0]:
         raise AudioError(
             path,
@@ -138,7 +144,14 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     except (sf.SoundFileError, RuntimeError) as error:
         reason = getattr(error, "error_string", None) or str(error)
         reason = reason.strip().rstrip(".")
+        if "not a regular file" in reason:  # libsndfile's word for data it cannot parse as MP3
+            reason = "format not recognised or data damaged"
         raise AudioError(path, f"not a readable audio file ({reason})") from None
+    except UnicodeEncodeError:  # soundfile passes names to libsndfile as strict UTF-8
+        raise AudioError(path, "file name is not valid UTF-8 (libsndfile cannot open it); "
+                               "rename the file") from None
+    if rate < MIN_FILE_RATE:
+        raise AudioError(path, f"sample rate {rate} Hz is below {MIN_FILE_RATE} Hz (damaged header?)")
     if audio.shape[0] == 0:
         raise AudioError(path, "contains no samples")
     if not np.isfinite(audio).all():

@@ -46,8 +46,10 @@ def collect_audio_files(
 def _files_under(path: Path, extensions: Sequence[str]) -> list[Path]:
     if path.is_file():
         return [path]
-    if not path.is_dir():
+    if not path.exists():
         raise VocalfrontError(f"{path}: no such file or folder")
+    if not path.is_dir():
+        raise VocalfrontError(f"{path}: not a regular file or folder (a pipe or device?)")
     suffixes = {extension.lower() for extension in extensions}
     return [
         file

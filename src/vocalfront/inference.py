@@ -105,7 +105,8 @@ def compute_features(detector: Detector, audio: np.ndarray | torch.Tensor,
     extra samples (rounded up to whole hops) on both sides; frames computed from those margins
     are dropped, so a front-end whose frames depend on at most ``margin`` samples beyond their
     window gives the one-shot result. ``frames = detector.grid.num_frames(len(audio))``.
-    ``source`` (a file name) is put into error messages.
+    ``source`` (a file name) is put into error messages; features that are not finite (samples
+    far beyond [-1, 1] overflow the front-end) are an :class:`~vocalfront.errors.AudioError`.
     """
     grid = detector.grid
     _check_audio(audio, grid.window, source)
@@ -126,6 +127,9 @@ def compute_features(detector: Detector, audio: np.ndarray | torch.Tensor,
                 chunk_features = detector.features(segment)[0]
             except AudioError as error:
                 raise AudioError(source or error.source, error.problem) from None
+            if not bool(torch.isfinite(chunk_features).all()):  # e.g. float samples of 1e30
+                raise AudioError(source, "features are not finite (peak sample magnitude "
+                                         f"{float(segment.abs().max()):.3g}; expected about [-1, 1])")
             features[:, first:stop] = chunk_features[:, first - read_from : stop - read_from]
     return features
 

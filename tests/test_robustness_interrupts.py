@@ -1,0 +1,168 @@
+"""Interrupted batch detection loses nothing: a ``vocalfront detect`` process killed (SIGKILL) or
+interrupted (SIGINT) while it works leaves only complete outputs - watched all along - and a rerun
+with ``--skip-existing`` finishes the rest with the results of an uninterrupted run.
+
+Training is covered elsewhere: ``tests/test_resume.py`` kills and resumes training runs, and
+checks that a damaged latest checkpoint is detected and the previous one used.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from robustness_corpus import SR, reference_signal
+from test_detect import tiny_detector
+
+from vocalfront.audio import CACHE_ENV
+from vocalfront.cli import main
+from vocalfront.data.labels import read_segments
+from vocalfront.model import save_detector
+
+FILES = 8
+SECONDS = 20.0
+"""Length of each input (s): long enough that a file takes a visible fraction of a second."""
+FORMATS = ("lab", "json")
+fileio_module = importlib.import_module("vocalfront.fileio")
+TEMPORARY = re.compile(r"^\..+\.tmp$")
+"""Name of an :func:`~vocalfront.fileio.atomic_write` temporary file (hidden)."""
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("songs")
+    for index in range(FILES):
+        sf.write(folder / f"song{index}.wav", reference_signal(SECONDS, seed=index), SR)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_detector(path, tiny_detector())
+    return path
+
+
+def detect_args(songs: Path, model: Path, out: Path, *extra: str) -> list[str]:
+    return ["detect", str(songs), "--model", str(model), "--out", str(out), "--format",
+            ",".join(FORMATS), "--no-progress", "--threads", "1", *extra]
+
+
+@pytest.fixture(scope="module")
+def reference(songs, model_file, tmp_path_factory) -> dict[str, bytes]:
+    """Outputs of an uninterrupted run: file name -> content."""
+    out = tmp_path_factory.mktemp("reference")
+    assert main(detect_args(songs, model_file, out)) == 0
+    return {path.name: path.read_bytes() for path in out.iterdir()}
+
+
+def assert_only_complete_outputs(out: Path, seen: dict[str, int] | None = None) -> set[str]:
+    """Every visible file in ``out`` is a complete, parseable output (hidden ones are temporary
+    files of interrupted writes); returns the stems with all their outputs. ``seen`` (name ->
+    modification time) remembers files already checked, so polling stays cheap."""
+    seen = {} if seen is None else seen
+    expected_names = {f"song{index}.{name}" for index in range(FILES) for name in FORMATS}
+    for path in out.iterdir() if out.exists() else ():
+        if TEMPORARY.match(path.name) or seen.get(path.name) == path.stat().st_mtime_ns:
+            continue
+        assert path.name in expected_names, path.name
+        if path.suffix == ".json":
+            assert json.loads(path.read_text())["duration"] == SECONDS
+        else:
+            assert read_segments(path, duration=SECONDS)[-1].end == SECONDS
+        seen[path.name] = path.stat().st_mtime_ns
+    return {stem for stem in (name.split(".")[0] for name in seen)
+            if all(f"{stem}.{fmt}" in seen for fmt in FORMATS)}
+
+
+def assert_cache_entries_load(cache: Path) -> None:
+    """Every visible entry of the audio cache holds a whole decoded file."""
+    for entry in cache.iterdir():
+        if not TEMPORARY.match(entry.name):
+            assert np.load(entry).shape == (1, round(SECONDS * SR))
+
+
+def outputs(out: Path) -> dict[str, bytes]:
+    """The visible files of ``out``: name -> content."""
+    return {path.name: path.read_bytes() for path in out.iterdir() if not TEMPORARY.match(path.name)}
+
+
+def interrupt_after(command: list[str], out: Path, cache: Path, complete: int,
+                    sig: signal.Signals) -> subprocess.CompletedProcess:
+    """Run ``vocalfront`` with ``command`` in a child process (audio cache in ``cache``), checking
+    new outputs as they appear; send ``sig`` at a random moment after ``complete`` files have all
+    their outputs."""
+    process = subprocess.Popen([sys.executable, "-m", "vocalfront", *command],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, CACHE_ENV: str(cache), "PYTHONWARNINGS": "ignore"})
+    deadline, seen = time.monotonic() + 120, {}
+    while len(assert_only_complete_outputs(out, seen)) < complete and process.poll() is None:
+        assert time.monotonic() < deadline, "no progress"
+        time.sleep(0.01)
+    time.sleep(random.uniform(0.0, 0.1))
+    process.send_signal(sig)
+    stdout, stderr = process.communicate(timeout=60)
+    assert_cache_entries_load(cache)
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def test_batch_killed_twice_resumes_with_skip_existing_and_loses_nothing(
+        songs, model_file, reference, tmp_path, monkeypatch, record_property):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    done_before = 0
+    for complete in (2, 5):  # two kill points, each after some files are finished
+        killed = interrupt_after(detect_args(songs, model_file, out, "--skip-existing"), out, cache,
+                                 complete, signal.SIGKILL)
+        assert killed.returncode == -signal.SIGKILL, f"finished before the kill: {killed.stderr}"
+        finished = assert_only_complete_outputs(out)
+        assert done_before < len(finished) < FILES
+        done_before = len(finished)
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    assert main(detect_args(songs, model_file, out, "--skip-existing")) == 0
+    assert_only_complete_outputs(out)
+    assert_cache_entries_load(cache)
+    assert outputs(out) == reference
+    record_property("kill_points", 2)
+
+
+def test_interrupted_batch_stops_cleanly_and_resumes(songs, model_file, reference, tmp_path, capsys,
+                                                     record_property):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    stopped = interrupt_after(detect_args(songs, model_file, out), out, cache, 3, signal.SIGINT)
+    assert stopped.returncode == 130, stopped.stderr
+    assert stopped.stderr.splitlines() == ["vocalfront detect: interrupted"]
+    finished = assert_only_complete_outputs(out)  # a temporary file may remain: see below
+    assert main(detect_args(songs, model_file, out, "--skip-existing")) == 0
+    assert capsys.readouterr().err.startswith(f"{FILES - len(finished)} done, {len(finished)} skipped")
+    assert outputs(out) == reference
+    record_property("kill_points", 1)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "fileio.atomic_write: an interrupt that lands after tempfile.mkstemp has created the "
+    "temporary file but before the `try` that removes it on failure leaves the (hidden) "
+    "temporary file behind; seen in one real SIGINT run of "
+    "test_interrupted_batch_stops_cleanly_and_resumes"))
+def test_an_interrupt_right_after_the_temporary_file_is_created_leaves_nothing(tmp_path,
+                                                                             monkeypatch):
+    create = fileio_module.tempfile.mkstemp
+
+    def create_then_interrupt(*args, **kwargs):
+        create(*args, **kwargs)
+        raise KeyboardInterrupt  # Ctrl-C on the last bytecodes of mkstemp
+
+    monkeypatch.setattr(fileio_module.tempfile, "mkstemp", create_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fileio_module.write_text_atomic(tmp_path / "song.lab", "0.000 1.000 sing\n")
+    assert list(tmp_path.iterdir()) == []
