@@ -149,20 +149,15 @@ def test_interrupted_batch_stops_cleanly_and_resumes(songs, model_file, referenc
     record_property("kill_points", 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fileio.atomic_write: an interrupt that lands after tempfile.mkstemp has created the "
-    "temporary file but before the `try` that removes it on failure leaves the (hidden) "
-    "temporary file behind; seen in one real SIGINT run of "
-    "test_interrupted_batch_stops_cleanly_and_resumes"))
 def test_an_interrupt_right_after_the_temporary_file_is_created_leaves_nothing(tmp_path,
                                                                              monkeypatch):
-    create = fileio_module.tempfile.mkstemp
+    create = fileio_module.os.open
 
     def create_then_interrupt(*args, **kwargs):
         create(*args, **kwargs)
-        raise KeyboardInterrupt  # Ctrl-C on the last bytecodes of mkstemp
+        raise KeyboardInterrupt  # Ctrl-C just after the temporary file appeared
 
-    monkeypatch.setattr(fileio_module.tempfile, "mkstemp", create_then_interrupt)
+    monkeypatch.setattr(fileio_module.os, "open", create_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         fileio_module.write_text_atomic(tmp_path / "song.lab", "0.000 1.000 sing\n")
     assert list(tmp_path.iterdir()) == []
