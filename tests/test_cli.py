@@ -25,15 +25,6 @@ fileio_module = importlib.import_module("vocalfront.fileio")
 models_module = importlib.import_module("vocalfront.models")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: tiny models run far faster than with threads competing for shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tone_bursts(seconds: float, rate: int = SR, seed: int = 0) -> np.ndarray:
     """Noise with a tone switching on and off every 0.5 s."""
     rng = np.random.default_rng(seed)

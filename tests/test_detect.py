@@ -28,15 +28,6 @@ detect_module = importlib.import_module("vocalfront.detect")  # `vocalfront.dete
 models_module = importlib.import_module("vocalfront.models")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: tiny models run far faster than with threads competing for shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_signal(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
     """Noise with tone bursts switching on and off every 0.5 s, float32 at 22050 Hz."""
     rng = np.random.default_rng(seed)

@@ -28,7 +28,7 @@ from ..audio import CACHE_ENV
 from ..detect import load_model
 from ..errors import VocalfrontError
 from ..evaluation import SMOOTHING_FRAMES, EvaluationReport, evaluate_files
-from ..fileio import write_text_atomic
+from ..fileio import json_safe, write_text_atomic
 from ..scoring import (
     METRICS,
     READERS,
@@ -135,20 +135,17 @@ def markdown_table(rows: list[tuple[str, dict[str, Any]]], first: str) -> str:
     return "\n".join(lines)
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe value: NaN becomes None."""
-    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def write_results(out: Path, report: EvaluationReport, info: dict[str, Any]) -> None:
     """``out/metrics.json`` (settings, threshold, pooled metrics) and ``out/per_file.csv``."""
     document = {**info, "threshold": report.threshold, "smoothing": report.smoothing,
                 "clips": len(report.files),
-                "pooled": {key: _plain(value) for key, value in report.pooled.items()}}
+                "pooled": {key: json_safe(value) for key, value in report.pooled.items()}}
     write_text_atomic(out / "metrics.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows({key: "" if _plain(value) is None else value for key, value in row.items()}
+    writer.writerows({key: "" if json_safe(value) is None else value for key, value in row.items()}
                      for row in report.files)
     write_text_atomic(out / "per_file.csv", buffer.getvalue())

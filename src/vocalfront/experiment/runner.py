@@ -45,7 +45,7 @@ from ..data.readers import Clip, ClipDataset
 from ..detect import load_model
 from ..errors import VocalfrontError
 from ..evaluation import evaluate_files
-from ..fileio import write_text_atomic
+from ..fileio import json_safe, write_text_atomic
 from ..frontends import available_frontends
 from ..scoring import READERS, open_dataset, predict, resolve_split, select
 from ..training import Config, config_from_dict, config_to_dict, resolve_config, train
@@ -278,7 +278,7 @@ def run_one(experiment: Experiment, frontend: str, seed: int, out_dir: Path,
         train(config, run_dir, resume=None, progress=progress)
         status, previous = "trained", None
     evaluation = evaluate_run(run_dir, config, extra_tests, previous, progress)
-    write_text_atomic(run_dir / EVALUATION_FILE, json.dumps(_plain(evaluation), indent=2) + "\n")
+    write_text_atomic(run_dir / EVALUATION_FILE, json.dumps(json_safe(evaluation), indent=2) + "\n")
     return status, _summary_line(evaluation)
 
 
@@ -379,12 +379,3 @@ def metric_value(value: Any) -> float:
     return math.nan if value is None else float(value)
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with non-finite floats as ``None`` (strict JSON)."""
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -63,7 +63,7 @@ from ..data.remix import InstrumentalPool
 from ..data.split import mir1k_split
 from ..errors import VocalfrontError
 from ..evaluation import choose_threshold, evaluate_files, median_smooth
-from ..fileio import write_text_atomic
+from ..fileio import json_safe, write_text_atomic
 from ..frontends import BandNorm, FilterBank, build_compression, build_frontend, inspect
 from ..inference import compute_features, predict_waveform
 from ..model import Detector, SchlueterCNN, load_checkpoint, save_detector
@@ -281,15 +281,6 @@ def _filterbank_parameters(detector: Detector) -> dict[str, list[float]] | None:
     return None
 
 
-def _plain(value: Any) -> Any:
-    """``value`` with NaN/inf floats replaced by ``None`` (strict JSON)."""
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -331,7 +322,7 @@ class _Logs:
         return path.open("a", encoding="utf-8", newline="")
 
     def record(self, entry: dict[str, Any]) -> None:
-        self.jsonl.write(json.dumps(_plain(entry), allow_nan=False) + "\n")
+        self.jsonl.write(json.dumps(json_safe(entry), allow_nan=False) + "\n")
 
     def row(self, values: dict[str, Any]) -> None:
         self.writer.writerow([values[column] for column in CSV_COLUMNS])
