@@ -14,6 +14,7 @@ Two measures (``theory.md``):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
 
 from .frontends import FilterBank, MelSpectrogram, build_frontend
-from .frontends.design import support_filter
+from .frontends.design import averaging_reach, support_filter
 from .grid import SAMPLE_RATE
 
 DESIGNS: dict[str, str] = {
@@ -165,10 +166,7 @@ def _band_operators(bins: np.ndarray, weights: np.ndarray, size: float, bank: Fi
 def _averaging_weights(bank: FilterBank, size: float, grid: int) -> np.ndarray:
     """The averaging window ``ϖ(t)`` on the circular time axis (frame centre at 0)."""
     weights = np.zeros(grid)
-    if bank.averaging == "none":
-        weights[0] = 1.0
-        return weights
-    reach = int(np.ceil(size / 2 if bank.averaging == "hann2" else 4 * size))
+    reach = math.ceil(averaging_reach(size, bank.averaging))
     offsets = np.arange(-reach, reach + 1)
     kernel = bank.averaging_window(torch.from_numpy(offsets.astype(np.float64)),
                                       torch.tensor([size], dtype=torch.float64))[0].numpy()

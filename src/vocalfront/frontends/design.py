@@ -101,6 +101,22 @@ def gaussian_kernel(offsets: torch.Tensor, sigmas: torch.Tensor) -> torch.Tensor
     return shape / (shape.sum(dim=1, keepdim=True) + 1e-30)
 
 
+def averaging_reach(size: float, shape: str) -> float:
+    """How far (samples) from the frame centre an averaging window of ``size`` has weight:
+    half the length for ``"hann2"``, four standard deviations for the Gaussian shapes, 0 for
+    ``"none"`` (a delta)."""
+    if shape == "none":
+        return 0.0
+    return size / 2 if shape == "hann2" else 4 * size
+
+
+def support_edges(first_bin: float, last_bin: float, support_bins: float,
+                  window: int) -> tuple[float, float]:
+    """A band's filter support (cycles/sample): its outermost triangle bins widened by
+    ``support_bins`` STFT bins each side."""
+    return (first_bin - support_bins) / window, (last_bin + support_bins) / window
+
+
 def window_variance(window: int) -> float:
     """Variance (cycles/sample)² of ``|Ĝ|²`` taken as a density over frequency."""
     freq = torch.linspace(-8.0 / window, 8.0 / window, 4097, dtype=torch.float64)
@@ -154,7 +170,7 @@ def _hs_errors(sizes: np.ndarray, c: np.ndarray, t_hat: np.ndarray, ms_norm2: fl
                shape: str) -> np.ndarray:
     """Relative HS errors ``‖A_MS - A_FB‖ / ‖A_MS‖`` for candidate averaging sizes."""
     n = c.shape[0]
-    reach = int(np.ceil(sizes.max() / 2 if shape == "hann2" else 4 * sizes.max()))
+    reach = math.ceil(averaging_reach(float(sizes.max()), shape))
     offsets = np.arange(-reach, reach + 1)
     kernels = _kernels(offsets.astype(np.float64), sizes, shape)
     cross = kernels @ c[offsets % n]
@@ -216,8 +232,7 @@ def support_filter(bins: np.ndarray, weights: np.ndarray, window: int, n: int,
     ``f = j / n``, zero outside ``[(k_first - support_bins)/M, (k_last + support_bins)/M]``."""
     freq = np.fft.fftfreq(n)
     used = weights > 0
-    low = (bins[used].min() - support_bins) / window
-    high = (bins[used].max() + support_bins) / window
+    low, high = support_edges(bins[used].min(), bins[used].max(), support_bins, window)
     inside = (freq >= low) & (freq <= high)
     power = band_power_response(torch.from_numpy(freq[inside][None, :]),
                                 torch.from_numpy(bins[None, used].astype(np.float64)),

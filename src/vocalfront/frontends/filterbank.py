@@ -36,10 +36,12 @@ from ..grid import HOP, SAMPLE_RATE, WINDOW
 from ..melscale import hz_to_mel
 from .base import FrontEnd
 from .design import (
+    averaging_reach,
     fitted_averaging,
     gaussian_formula_sigmas,
     gaussian_kernel,
     hann2_kernel,
+    support_edges,
     triangle_weights,
     window_kernel,
 )
@@ -244,8 +246,7 @@ class FilterBank(FrontEnd):
             first, last = self._triangle_bins(lower, upper)
             sizes = self.averaging_sizes()
         hop, window = self.grid.hop, self.grid.window
-        low = (first - self.support_bins) / window
-        high = (last + self.support_bins) / window
+        low, high = support_edges(first, last, self.support_bins, window)
         steps = self._decimation(high - low, sizes)
         taps = self._taps(sizes, steps)
         reach = max(t * s for t, s in zip(taps, steps, strict=True)) + window
@@ -278,10 +279,11 @@ class FilterBank(FrontEnd):
         return [max(d for d in divisors if d <= max(lim, 1.0)) for lim in limit.tolist()]
 
     def _taps(self, sizes: torch.Tensor, steps: list[int]) -> list[int]:
+        """Averaging kernel half-length per band, in decimated samples (0: a single tap)."""
         if self.averaging == "none":
             return [0] * len(steps)
-        half = sizes / 2 if self.averaging == "hann2" else 4 * sizes
-        return [math.ceil(h / s) + 1 for h, s in zip(half.tolist(), steps, strict=True)]
+        return [math.ceil(averaging_reach(size, self.averaging) / step) + 1
+                for size, step in zip(sizes.tolist(), steps, strict=True)]
 
     def _group(self, block: int, bands: list[int], first: torch.Tensor, last: torch.Tensor,
                low: torch.Tensor, high: torch.Tensor, step: int, taps: list[int]) -> _Group:
