@@ -215,17 +215,6 @@ def fit_averaging(bins: np.ndarray, weights: np.ndarray, filter_hat: np.ndarray,
     return float(fine[best_fine]), float(fine_errors[best_fine])
 
 
-def hs_error(bins: np.ndarray, weights: np.ndarray, filter_hat: np.ndarray, window: int,
-             shape: str, size: float) -> float:
-    """Relative HS error ``‖A_MS - A_FB‖ / ‖A_MS‖`` of one band for a given averaging window;
-    ``shape="none"`` is no averaging (a delta)."""
-    c, t_hat, ms_norm2 = _operator_terms(bins, weights, filter_hat, window)
-    if shape == "none":
-        fb_norm2 = float(t_hat.mean())
-        return math.sqrt(max(ms_norm2 - 2 * c[0] + fb_norm2, 0.0) / ms_norm2)
-    return float(_hs_errors(np.array([size]), c, t_hat, ms_norm2, shape)[0])
-
-
 def support_filter(bins: np.ndarray, weights: np.ndarray, window: int, n: int,
                    support_bins: float) -> np.ndarray:
     """One band's zero-phase filter ``ĥ = sqrt(Σ_k Λ(k)|Ĝ(f - k/M)|²)`` on the ``n``-point grid
