@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import load_audio
+from ..frontends import build_frontend
+from ..plotting import plot_theory
 from ..theory import DESIGNS, measure_signals, operator_bounds, reference_signals, summary_table, worst_bands
 
 
@@ -34,19 +36,12 @@ def run(args: argparse.Namespace) -> int:
         mixtures = [load_audio(clip, mix="sum").astype(np.float64) for clip in clips]
         signals[f"MIR-1K ({len(clips)} clips)"] = np.concatenate(mixtures)
     results = measure_signals(signals, hops=args.hops)
-    bounds = {} if args.no_bounds else {name: operator_bounds(_bank(name)) for name in DESIGNS}
+    banks = {name: build_frontend(name) for name in DESIGNS}
+    bounds = {} if args.no_bounds else {name: operator_bounds(bank) for name, bank in banks.items()}
     print(summary_table(results, bounds))
     print()
-    print(worst_bands(results, _bank("fb")))
+    print(worst_bands(results, banks["fb"]))
     if args.plot:
-        from ..plotting import plot_theory
-
-        plot_theory(args.plot, results, bounds, _bank("fb"))
+        plot_theory(args.plot, results, bounds, banks["fb"])
         print(f"plot written to {args.plot}")
     return 0
-
-
-def _bank(name: str):
-    from ..frontends import build_frontend
-
-    return build_frontend(name)
