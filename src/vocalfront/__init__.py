@@ -1,6 +1,6 @@
 """vocalfront: designed and learnable filter-bank front-ends, and a singing voice detector."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from .detect import Detection, detect
 

@@ -117,6 +117,46 @@ def support_edges(first_bin: float, last_bin: float, support_bins: float,
     return (first_bin - support_bins) / window, (last_bin + support_bins) / window
 
 
+FIRST_NULL = 2
+"""Distance (STFT bins) from a bin to the first null of the Hann window's transform ``Ĝ``."""
+
+
+def support_envelope(freq: torch.Tensor, first_bin: torch.Tensor | float,
+                     last_bin: torch.Tensor | float, support_bins: float,
+                     window: int) -> torch.Tensor:
+    """The factor that turns ``sqrt(P)``, ``P = Σ_k Λ(k)|Ĝ(f - k/M)|²``, into a band's filter.
+
+    1 out to the window's first nulls, ``FIRST_NULL`` bins beyond the outermost triangle bins
+    ``first_bin``/``last_bin``; 0 outside the support (``support_edges``). In between lie the
+    window's sidelobes, where every ``Ĝ(f - k/M)`` of the band vanishes at the same integer bins:
+    there the factor takes the sign ``Ĝ`` takes (-1 after each such null), so the filter passes
+    smoothly through the nulls, and it rolls off to 0 at the support edge along the C∞ step
+    ``e^{-1/x} / (e^{-1/x} + e^{-1/(1-x)})``. Why: ``sqrt(P)`` cut at a null (or folded up at
+    one) has a kink, and a kink gives filter tails that decay only like ``1/t²``, outlasting any
+    finite block context; smooth, the tails die off faster than any power of ``t``.
+    ``support_bins <= FIRST_NULL`` keeps the plain cut (the design before sidelobes were used).
+
+    ``freq``: cycles/sample, broadcast against ``first_bin``/``last_bin``. float64.
+    """
+    bins = freq * window
+    below = torch.ceil(first_bin - FIRST_NULL - bins).clamp_min(0)
+    above = torch.ceil(bins - last_bin - FIRST_NULL).clamp_min(0)
+    sign = 1.0 - 2.0 * torch.remainder(below + above, 2)
+    low, high = support_edges(first_bin, last_bin, support_bins, window)
+    roll_off = max(support_bins - FIRST_NULL, 0.0) / window
+    if roll_off == 0:
+        return sign * ((freq >= low) & (freq <= high)).to(freq.dtype)
+    return sign * _smooth_step(torch.minimum(freq - low, high - freq) / roll_off)
+
+
+def _smooth_step(x: torch.Tensor) -> torch.Tensor:
+    """``e^{-1/x} / (e^{-1/x} + e^{-1/(1-x)})`` on (0, 1), 0 below and 1 above: C∞."""
+    t = x.clamp(1e-6, 1 - 1e-6)
+    rise = torch.exp(-1.0 / t)
+    value = rise / (rise + torch.exp(-1.0 / (1.0 - t)))
+    return torch.where(x <= 0, torch.zeros_like(x), torch.where(x >= 1, torch.ones_like(x), value))
+
+
 def window_variance(window: int) -> float:
     """Variance (cycles/sample)² of ``|Ĝ|²`` taken as a density over frequency."""
     freq = torch.linspace(-8.0 / window, 8.0 / window, 4097, dtype=torch.float64)
@@ -218,16 +258,20 @@ def fit_averaging(bins: np.ndarray, weights: np.ndarray, filter_hat: np.ndarray,
 def support_filter(bins: np.ndarray, weights: np.ndarray, window: int, n: int,
                    support_bins: float) -> np.ndarray:
     """One band's zero-phase filter ``ĥ = sqrt(Σ_k Λ(k)|Ĝ(f - k/M)|²)`` on the ``n``-point grid
-    ``f = j / n``, zero outside ``[(k_first - support_bins)/M, (k_last + support_bins)/M]``."""
+    ``f = j / n``, shaped by ``support_envelope``: zero outside
+    ``[(k_first - support_bins)/M, (k_last + support_bins)/M]``."""
     freq = np.fft.fftfreq(n)
     used = weights > 0
     low, high = support_edges(bins[used].min(), bins[used].max(), support_bins, window)
     inside = (freq >= low) & (freq <= high)
-    power = band_power_response(torch.from_numpy(freq[inside][None, :]),
+    support = torch.from_numpy(freq[inside])
+    power = band_power_response(support[None, :],
                                 torch.from_numpy(bins[None, used].astype(np.float64)),
-                                torch.from_numpy(weights[None, used]), window)[0].numpy()
+                                torch.from_numpy(weights[None, used]), window)[0]
     filter_hat = np.zeros(n)
-    filter_hat[inside] = np.sqrt(power)
+    envelope = support_envelope(support, float(bins[used].min()), float(bins[used].max()),
+                                support_bins, window)
+    filter_hat[inside] = (power.sqrt() * envelope).numpy()
     return filter_hat
 
 

@@ -3,9 +3,13 @@
 ``FB(b, ν) = Σ_t ϖ_ν(t - c_b) |(x * h_ν)(t)|²`` at the frame centres ``c_b = hop * b + window // 2``
 (``theory.md``). Filters ``h_ν`` are analytic (positive frequencies) with power response
 ``Σ_k Λ_ν(k) |Ĝ(f - k/window)|²``: the mel triangle ``Λ_ν`` smoothed by the power spectrum of the
-STFT's Hann window, kept on the triangle's bins widened by ``support_bins`` STFT bins each side
-(2 bins: the outermost bins' first nulls, below the window's -31 dB sidelobes). Averaging windows ``ϖ_ν`` are
-Hann²-shaped with per-band lengths fitted to the operators (``design.py``), Gaussian, or absent.
+STFT's Hann window, kept on the triangle's bins widened by ``support_bins`` STFT bins each side:
+``sqrt`` of that out to the window's first nulls (2 bins), then through its first sidelobes with
+the sign the window's transform has there, rolled off smoothly to 0 (``design.support_envelope``).
+Smooth filters have short tails, so processing in blocks equals one-shot processing even after an
+abrupt onset (with the edges cut at the first nulls, ``support_bins=2``, it did not). Averaging
+windows ``ϖ_ν`` are Hann²-shaped with per-band lengths fitted to the operators (``design.py``),
+Gaussian, or absent.
 
 Computation, per block of signal: one real FFT; per band only the bins in the filter's support,
 multiplied by the filter and inverse-transformed at a decimated rate ``1/s_ν`` (``s_ν`` a divisor
@@ -42,6 +46,7 @@ from .design import (
     gaussian_kernel,
     hann2_kernel,
     support_edges,
+    support_envelope,
     triangle_weights,
     window_kernel,
 )
@@ -75,7 +80,7 @@ class _Group:
     bands: torch.Tensor  # (G,) band indices
     bins: torch.Tensor  # (G, J) rfft bin index of each support position (|j|)
     conj: torch.Tensor  # (G, J) True where the support position is a negative frequency
-    valid: torch.Tensor  # (G, J) False for padding
+    envelope: torch.Tensor  # (G, J) float64 support_envelope at each position, 0 for padding
     freq: torch.Tensor  # (G, J) float64 frequency (cycles/sample) of each support position
     tri_bins: torch.Tensor  # (G, K) STFT bins of the triangles (float64)
     kernel: torch.Tensor  # (G, J, K) |Ĝ(f_j - k/M)|², float64
@@ -109,7 +114,9 @@ class FilterBank(FrontEnd):
         learn: any of ``"cf"`` (centre frequencies), ``"bw"`` (bandwidths), ``"avg"`` (averaging
             lengths), ``"free"`` (free complex filter responses).
         sorted_centres: keep learnable centres in increasing order.
-        support_bins: filter support beyond the outermost triangle bins, in STFT bins.
+        support_bins: filter support beyond the outermost triangle bins, in STFT bins (4: out
+            to the window's third nulls with a smooth roll-off; 2: cut at the first nulls, the
+            design before version 0.2, kept for models trained with it).
         context: samples of signal used on each side of a block (bounds the filter + averaging).
         block_frames: frames per block for long signals (bounds memory).
         bw_range, avg_range: ranges of learnable half-widths (factor of the initial) and
@@ -119,7 +126,7 @@ class FilterBank(FrontEnd):
     def __init__(self, n_bands: int = 80, fmin: float = 27.5, fmax: float = 8000.0,
                  norm: str = "unit-sum", averaging: str = "hann2",
                  averaging_sizes: list[float] | None = None, learn: tuple[str, ...] | list[str] = (),
-                 sorted_centres: bool = True, support_bins: float = 2.0, context: int = 4096,
+                 sorted_centres: bool = True, support_bins: float = 4.0, context: int = 4096,
                  block_frames: int = 1024, bw_range: tuple[float, float] = (0.5, 3.0),
                  avg_range: tuple[float, float] = (32.0, 4096.0), centres_mel: list[float] | None = None,
                  half_widths_mel: list[float] | None = None,
@@ -293,11 +300,13 @@ class FilterBank(FrontEnd):
         tri_width = max(int(last[b] - first[b]) + 1 for b in bands)
         j = torch.tensor(starts)[:, None] + torch.arange(width)[None, :]
         valid = j <= torch.tensor(stops)[:, None]
+        freq = j.double() / block
+        envelope = valid * support_envelope(freq, first[bands][:, None], last[bands][:, None],
+                                            self.support_bins, self.grid.window)
         wrapped = torch.remainder(j, block)
         mirrored = wrapped > block // 2  # negative frequencies: conj of the positive bin
         tri_bins = torch.stack([first[b] for b in bands])[:, None] + torch.arange(
             tri_width, dtype=torch.float64)[None, :]
-        freq = j.double() / block
         kernel = torch.zeros(len(bands), width, tri_width, dtype=torch.float64)
         for row, band in enumerate(bands):
             part = self._band_kernel(block, int(first[band]), int(last[band]), starts[row], stops[row])
@@ -306,7 +315,7 @@ class FilterBank(FrontEnd):
         if width > length:
             raise RuntimeError(f"support of {width} bins exceeds decimated length {length}")
         return _Group(torch.tensor(bands), torch.where(mirrored, block - wrapped, wrapped), mirrored,
-                      valid, freq, tri_bins, kernel, bool(mirrored.any()), step,
+                      envelope, freq, tri_bins, kernel, bool(mirrored.any()), step,
                       max(taps[b] for b in bands), length)
 
     def _band_kernel(self, block: int, first: int, last: int, start: int, stop: int) -> torch.Tensor:
@@ -336,7 +345,7 @@ class FilterBank(FrontEnd):
                                    upper[group.bands], self._bin_hz, self.norm)
             power = torch.einsum("gjk,gk->gj", group.kernel, tri)
             peak = power.detach().amax(dim=1, keepdim=True)
-            response = torch.sqrt(power + 1e-12 * peak) * group.valid / plan.block
+            response = torch.sqrt(power + 1e-12 * peak) * group.envelope / plan.block
             response = response.to(torch.complex128)
             if "free" in self.learn:
                 response = response * (1 + self._free_values(group))
