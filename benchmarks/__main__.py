@@ -5,8 +5,9 @@ torch.stft mel reference, librosa, nnAudio and SpeechBrain's Leaf), ``batch`` (3
 forward + backward: every learnable variant against nnAudio's trainable mel and Leaf),
 ``detector`` (whole-file inference real-time factor, dense vs excerpt-wise; training
 throughput dense vs excerpt; peak memory for a 1-hour file). Times are medians of interleaved,
-warmed-up repeats; every ratio is between numbers of the same run. Writes JSON (``--json``)
-and, with ``--readme``, replaces the block between ``<!-- bench:start -->`` and
+warmed-up repeats; every ratio is between numbers of the same run. Writes JSON (``--json``;
+with ``--only``, the sections not rerun are kept from that file, each with the time it was
+measured) and, with ``--readme``, replaces the block between ``<!-- bench:start -->`` and
 ``<!-- bench:end -->`` of that file with the tables.
 """
 
@@ -76,16 +77,26 @@ def detector_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+SECTIONS = {"extraction": ("Extraction", extraction_table),
+            "batch": ("Training batch (32 × 1.64 s, forward + backward)", batch_table),
+            "detector": ("Detector", detector_table)}
+
+
 def markdown(results: dict) -> str:
-    parts = [f"Measured {results['when']} on {results['machine']} with `python -m benchmarks`."]
-    if "extraction" in results:
-        parts += ["", "**Extraction**", "", extraction_table(results["extraction"])]
-    if "batch" in results:
-        parts += ["", "**Training batch** (32 × 1.64 s, forward + backward)", "",
-                  batch_table(results["batch"])]
-    if "detector" in results:
-        parts += ["", "**Detector**", "", detector_table(results["detector"])]
+    parts = [f"Measured on {results['machine']} with `python -m benchmarks`."]
+    for key, (title, table) in SECTIONS.items():
+        if key in results:
+            when = results[key].get("when", results.get("when"))
+            parts += ["", f"**{title}** (measured {when})", "", table(results[key])]
     return "\n".join(parts)
+
+
+def previous_results(path: Path) -> dict:
+    """The sections of an earlier run (JSON at ``path``), each stamped with its time; {} if none."""
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text(encoding="utf-8"))
+    return {key: {"when": old.get("when"), **old[key]} for key in SECTIONS if key in old}
 
 
 def update_readme(path: Path, block: str) -> None:
@@ -107,18 +118,21 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path("docs/benchmarks.json"))
     parser.add_argument("--readme", type=Path, help="update this README's benchmark block")
     args = parser.parse_args()
-    results: dict = {"machine": machine(), "when": detector.timestamp()}
+    results: dict = {"machine": machine(), **previous_results(args.json)}
     if "extraction" in args.only:
         results["extraction"] = peers.extraction(args.seconds, args.leaf_seconds, args.repeats)
+        results["extraction"]["when"] = detector.timestamp()
         print(extraction_table(results["extraction"]), flush=True)
     if "batch" in args.only:
         results["batch"] = peers.training_batch(args.repeats)
+        results["batch"]["when"] = detector.timestamp()
         print(batch_table(results["batch"]), flush=True)
     if "detector" in args.only:
         results["detector"] = {
             "inference": detector.inference(args.seconds / 60, max(2, args.repeats // 2)),
             "training": detector.training_throughput(max(2, args.repeats // 2)),
             "memory": detector.peak_memory(args.memory_minutes),
+            "when": detector.timestamp(),
         }
         print(detector_table(results["detector"]), flush=True)
     write_text_atomic(args.json, json.dumps(results, indent=2))

@@ -101,6 +101,27 @@ def test_fitted_averaging_lengths_are_as_designed(sizes):
     assert lengths[-10:].mean() > lengths[:10].mean()  # wide high bands average longer
 
 
+class _FullRate(FilterBank):
+    """The same bank computed without decimation: every band at the full sample rate."""
+
+    def _decimation(self, widths: torch.Tensor, sizes: torch.Tensor) -> list[int]:
+        return [1] * len(sizes)
+
+
+@pytest.mark.parametrize(("averaging", "signal", "bound"), [
+    ("hann2", "noise", 2e-5), ("hann2", "impulse", 5e-3), ("none", "impulse", 1e-12)])
+def test_decimated_computation_equals_full_rate(sizes, averaging, signal, bound):
+    # what differs is the averaging window's leakage beyond the bandwidth the steps assume,
+    # largest for broadband |y|² (an impulse); without averaging, samples of y are exact
+    x = _noise(22050 * 2) if signal == "noise" else torch.eye(1, 22050 * 2, dtype=torch.float64)
+    kwargs = {"averaging": averaging}
+    if averaging == "hann2":
+        kwargs["averaging_sizes"] = sizes
+    decimated = FilterBank(**kwargs)
+    assert max(group.step for group in decimated._plan(100).groups) > 1
+    assert _relative(decimated(x), _FullRate(**kwargs)(x)) < bound
+
+
 @pytest.mark.parametrize("name", ["fb", "fb-noavg"])
 def test_blocks_equal_one_shot_processing(sizes, name):
     x = _noise(22050 * 12)

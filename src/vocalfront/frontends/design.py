@@ -143,10 +143,16 @@ def support_envelope(freq: torch.Tensor, first_bin: torch.Tensor | float,
     above = torch.ceil(bins - last_bin - FIRST_NULL).clamp_min(0)
     sign = 1.0 - 2.0 * torch.remainder(below + above, 2)
     low, high = support_edges(first_bin, last_bin, support_bins, window)
-    roll_off = max(support_bins - FIRST_NULL, 0.0) / window
+    roll_off = roll_off_width(support_bins, window)
     if roll_off == 0:
         return sign * ((freq >= low) & (freq <= high)).to(freq.dtype)
     return sign * _smooth_step(torch.minimum(freq - low, high - freq) / roll_off)
+
+
+def roll_off_width(support_bins: float, window: int) -> float:
+    """Width (cycles/sample) of the roll-off at each edge of a support of ``support_bins``:
+    the part of the support beyond the window's first nulls (``support_envelope``)."""
+    return max(support_bins - FIRST_NULL, 0.0) / window
 
 
 def _smooth_step(x: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ computation (supports, decimation, kernel taps) are chosen from the detached par
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -45,6 +45,7 @@ from .design import (
     gaussian_formula_sigmas,
     gaussian_kernel,
     hann2_kernel,
+    roll_off_width,
     support_edges,
     support_envelope,
     triangle_weights,
@@ -79,15 +80,19 @@ class _Group:
 
     bands: torch.Tensor  # (G,) band indices
     bins: torch.Tensor  # (G, J) rfft bin index of each support position (|j|)
-    conj: torch.Tensor  # (G, J) True where the support position is a negative frequency
+    negative: torch.Tensor  # flat (G * J) indices of support positions at negative frequencies
     envelope: torch.Tensor  # (G, J) float64 support_envelope at each position, 0 for padding
     freq: torch.Tensor  # (G, J) float64 frequency (cycles/sample) of each support position
     tri_bins: torch.Tensor  # (G, K) STFT bins of the triangles (float64)
     kernel: torch.Tensor  # (G, J, K) |Ĝ(f_j - k/M)|², float64
-    has_negative: bool  # any support position at a negative frequency
     step: int
     taps: int  # averaging kernel half-length in decimated samples
     length: int  # decimated length n = L / step
+
+    def to(self, device: torch.device) -> _Group:
+        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
+                 if isinstance(getattr(self, f.name), torch.Tensor)}
+        return replace(self, **moved)
 
 
 @dataclass(frozen=True)
@@ -227,7 +232,7 @@ class FilterBank(FrontEnd):
     def triangle_table(self) -> tuple[np.ndarray, np.ndarray]:
         """STFT bins ``(bands, K)`` and triangle weights ``(bands, K)`` (zeros pad), detached."""
         with torch.no_grad():
-            lower, centre, upper = self.band_edges_hz()
+            lower, centre, upper = self.band_edges_hz().cpu()
         first, last = self._triangle_bins(lower, upper)
         width = int((last - first).max()) + 1
         bins = first[:, None] + torch.arange(width, dtype=torch.float64)[None, :]
@@ -246,15 +251,18 @@ class FilterBank(FrontEnd):
 
     # ----------------------------------------------------------------- planning
     def _plan(self, num_frames: int) -> _Plan:
-        """Integer structure of the computation for the current (detached) parameters."""
+        """Integer structure of the computation for the current (detached) parameters; planned
+        on the CPU, its tensors then moved to the module's device."""
         frames = min(num_frames, self.block_frames)
         with torch.no_grad():
-            lower, _, upper = self.band_edges_hz()
+            lower, _, upper = self.band_edges_hz().cpu()
             first, last = self._triangle_bins(lower, upper)
-            sizes = self.averaging_sizes()
+            sizes = self.averaging_sizes().cpu()
         hop, window = self.grid.hop, self.grid.window
         low, high = support_edges(first, last, self.support_bins, window)
-        steps = self._decimation(high - low, sizes)
+        # |y|² has frequencies beyond the width between the roll-offs only where both of its
+        # factors lie in them (the window's sidelobes, rolled off): those may alias
+        steps = self._decimation(high - low - roll_off_width(self.support_bins, window), sizes)
         taps = self._taps(sizes, steps)
         reach = max(t * s for t, s in zip(taps, steps, strict=True)) + window
         pre = hop * math.ceil(max(self.context, reach) / hop)
@@ -265,16 +273,17 @@ class FilterBank(FrontEnd):
         if key not in self._plan_cache:
             if len(self._plan_cache) > 16:
                 self._plan_cache.clear()
+            device = self.init_half_widths.device
             self._plan_cache[key] = tuple(
                 self._group(block, [b for b in range(self.n_bands) if steps[b] == s], first, last,
-                            low, high, s, taps)
+                            low, high, s, taps).to(device)
                 for s in sorted(set(steps)))
         groups = self._plan_cache[key]
         order = torch.argsort(torch.cat([g.bands for g in groups]))
         return _Plan(key, block, pre, frames, groups, order)
 
     def _decimation(self, widths: torch.Tensor, sizes: torch.Tensor) -> list[int]:
-        """Coarsest step (a divisor of the hop) with ``1/step > support width + averaging bandwidth``."""
+        """Coarsest step (a divisor of the hop) with ``1/step > width + averaging bandwidth``."""
         if self.averaging == "none":
             bandwidth = torch.zeros_like(sizes)
         elif self.averaging == "hann2":
@@ -312,10 +321,8 @@ class FilterBank(FrontEnd):
             part = self._band_kernel(block, int(first[band]), int(last[band]), starts[row], stops[row])
             kernel[row, : part.shape[0], : part.shape[1]] = part
         length = block // step
-        if width > length:
-            raise RuntimeError(f"support of {width} bins exceeds decimated length {length}")
-        return _Group(torch.tensor(bands), torch.where(mirrored, block - wrapped, wrapped), mirrored,
-                      envelope, freq, tri_bins, kernel, bool(mirrored.any()), step,
+        return _Group(torch.tensor(bands), torch.where(mirrored, block - wrapped, wrapped),
+                      mirrored.flatten().nonzero()[:, 0], envelope, freq, tri_bins, kernel, step,
                       max(taps[b] for b in bands), length)
 
     def _band_kernel(self, block: int, first: int, last: int, start: int, stop: int) -> torch.Tensor:
@@ -370,7 +377,8 @@ class FilterBank(FrontEnd):
         return torch.complex(values[0], values[1])
 
     def _averaging_kernel(self, group: _Group, sizes: torch.Tensor) -> torch.Tensor:
-        offsets = torch.arange(-group.taps, group.taps + 1, dtype=torch.float64) * group.step
+        offsets = torch.arange(-group.taps, group.taps + 1, dtype=torch.float64,
+                               device=sizes.device) * group.step
         return self.averaging_window(offsets, sizes)
 
     def averaging_window(self, offsets: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
@@ -416,9 +424,10 @@ class FilterBank(FrontEnd):
         """Averaged energies ``(rows, G, frames)`` of one decimation group."""
         rows, (count, width) = spectrum.shape[0], group.bins.shape
         coeffs = spectrum.index_select(1, group.bins.flatten()).view(rows, count, width)
-        if group.has_negative:
-            coeffs = torch.where(group.conj, coeffs.conj(), coeffs)
-        band = torch.fft.ifft(coeffs * response, n=group.length, norm="forward")
+        if len(group.negative):  # X(-f) = conj X(f): a few bins of the lowest bands
+            flat = coeffs.view(rows, count * width)
+            flat[:, group.negative] = flat[:, group.negative].conj()
+        band = torch.fft.ifft(_fold(coeffs * response, group.length), n=group.length, norm="forward")
         start = plan.pre // group.step - group.taps
         stride = self.grid.hop // group.step
         stop = start + stride * (plan.frames - 1) + 2 * group.taps + 1
@@ -442,6 +451,18 @@ class FilterBank(FrontEnd):
         self._kernel_cache.clear()
         self._weight_cache.clear()
         return super()._apply(fn, recurse)
+
+
+def _fold(coeffs: torch.Tensor, length: int) -> torch.Tensor:
+    """Coefficients ``(..., J)`` summed modulo ``length`` along the last axis when ``J > length``:
+    the inverse FFT of the result at ``length`` points gives the band signal exactly at the
+    decimated instants, whatever its bandwidth."""
+    width = coeffs.shape[-1]
+    if width <= length:
+        return coeffs
+    folds = -(-width // length)
+    padded = F.pad(coeffs, (0, folds * length - width))
+    return padded.unflatten(-1, (folds, length)).sum(-2)
 
 
 def _complex(dtype: torch.dtype) -> torch.dtype:
