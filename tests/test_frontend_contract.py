@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vocalfront.frontends import LogCompression, available_frontends, build_frontend
+from vocalfront.frontends.base import check_waveform
 from vocalfront.frontends.registry import _REGISTRY
 from vocalfront.grid import DEFAULT_GRID
 
@@ -48,11 +49,18 @@ def test_output_is_nonnegative_on_the_common_grid(frontends, name, samples):
         (torch.zeros(1, 1, 4096), "shape"),
         (torch.tensor([float("nan")] * 4096), "NaN or Inf"),
         (torch.tensor([float("inf")] * 4096), "NaN or Inf"),
+        (torch.tensor([0.0] * 4000 + [-float("inf")] + [0.0] * 95), "NaN or Inf"),
+        (torch.tensor([float("inf"), -float("inf")] * 2048), "NaN or Inf"),
     ],
 )
 def test_bad_input_is_a_clear_value_error(frontends, name, waveform, message):
     with pytest.raises(ValueError, match=message):
         frontends[name](waveform)
+
+
+def test_finite_samples_whose_sum_overflows_are_accepted():
+    huge = torch.full((1, 4096), 3e38)  # float32: the sum is Inf, every sample finite
+    assert check_waveform(huge, 1024) is not None
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -80,7 +80,8 @@ class _Group:
 
     bands: torch.Tensor  # (G,) band indices
     bins: torch.Tensor  # (G, J) rfft bin index of each support position (|j|)
-    negative: torch.Tensor  # flat (G * J) indices of support positions at negative frequencies
+    conj: torch.Tensor  # (G, J) True where the support position is a negative frequency
+    slices: tuple[int, ...]  # per band: first rfft bin of its support, -1 if not one slice
     envelope: torch.Tensor  # (G, J) float64 support_envelope at each position, 0 for padding
     freq: torch.Tensor  # (G, J) float64 frequency (cycles/sample) of each support position
     tri_bins: torch.Tensor  # (G, K) STFT bins of the triangles (float64)
@@ -321,9 +322,10 @@ class FilterBank(FrontEnd):
             part = self._band_kernel(block, int(first[band]), int(last[band]), starts[row], stops[row])
             kernel[row, : part.shape[0], : part.shape[1]] = part
         length = block // step
-        return _Group(torch.tensor(bands), torch.where(mirrored, block - wrapped, wrapped),
-                      mirrored.flatten().nonzero()[:, 0], envelope, freq, tri_bins, kernel, step,
-                      max(taps[b] for b in bands), length)
+        slices = tuple(s if s >= 0 and s + width - 1 <= block // 2 else -1 for s in starts)
+        return _Group(torch.tensor(bands), torch.where(mirrored, block - wrapped, wrapped), mirrored,
+                      slices, envelope, freq, tri_bins, kernel, step, max(taps[b] for b in bands),
+                      length)
 
     def _band_kernel(self, block: int, first: int, last: int, start: int, stop: int) -> torch.Tensor:
         """``|Ĝ(j/L - k/M)|²`` for one band's support bins ``j`` and triangle bins ``k``, cached:
@@ -422,11 +424,7 @@ class FilterBank(FrontEnd):
     def _group_energies(self, spectrum: torch.Tensor, plan: _Plan, group: _Group,
                         response: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
         """Averaged energies ``(rows, G, frames)`` of one decimation group."""
-        rows, (count, width) = spectrum.shape[0], group.bins.shape
-        coeffs = spectrum.index_select(1, group.bins.flatten()).view(rows, count, width)
-        if len(group.negative):  # X(-f) = conj X(f): a few bins of the lowest bands
-            flat = coeffs.view(rows, count * width)
-            flat[:, group.negative] = flat[:, group.negative].conj()
+        coeffs = self._support_coefficients(spectrum, group)
         band = torch.fft.ifft(_fold(coeffs * response, group.length), n=group.length, norm="forward")
         start = plan.pre // group.step - group.taps
         stride = self.grid.hop // group.step
@@ -434,6 +432,21 @@ class FilterBank(FrontEnd):
         band = band[..., start:stop]
         energy = band.real.square() + band.imag.square()  # |y|², (rows, G, span), contiguous
         return F.conv1d(energy, kernel[:, None, :], stride=stride, groups=len(group.bands))
+
+    @staticmethod
+    def _support_coefficients(spectrum: torch.Tensor, group: _Group) -> torch.Tensor:
+        """The block spectra at each band's support positions, ``(rows, G, J)``: slices where a
+        support lies within the rfft's bins (copying slices is twice as fast as a gather),
+        gathered elsewhere, with ``X(-f) = conj X(f)`` at negative frequencies."""
+        width = group.bins.shape[1]
+        pieces = []
+        for row, start in enumerate(group.slices):
+            if start >= 0:
+                pieces.append(spectrum[:, start:start + width])
+            else:
+                piece = spectrum.index_select(1, group.bins[row])
+                pieces.append(torch.where(group.conj[row], piece.conj(), piece))
+        return torch.stack(pieces, 1)
 
     def get_config(self) -> dict[str, Any]:
         config = {**super().get_config(), "n_bands": self.n_bands, "fmin": self.fmin,
