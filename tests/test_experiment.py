@@ -13,6 +13,7 @@ import pytest
 import torch
 from test_training import keep_thread_count, make_tiny_mir1k  # noqa: F401 (autouse fixture)
 
+import vocalfront
 from vocalfront.cli import main
 from vocalfront.data.split import mir1k_split
 from vocalfront.detect import load_model
@@ -74,6 +75,7 @@ def test_every_run_is_trained_evaluated_and_reported(finished):
     assert [(row["frontend"], row["seed"]) for row in rows] == [
         ("mel", "0"), ("mel", "1"), ("fb-learn-cf", "0"), ("fb-learn-cf", "1")]
     assert all(row["updates"] == "8" and 0.0 <= float(row["auroc"]) <= 1.0 for row in rows)
+    assert all(row["version"] == vocalfront.__version__ for row in rows)
     assert all(row["moved_centre_max"] == "" for row in rows if row["frontend"] == "mel")
     assert all(float(row["moved_centre_max"]) > 0 for row in rows if row["frontend"] == "fb-learn-cf")
     markdown = (out / "results.md").read_text()
@@ -81,6 +83,7 @@ def test_every_run_is_trained_evaluated_and_reported(finished):
     assert "| fb-learn-cf | AUROC | 2 |" in markdown
     assert "How far the learnable front-ends moved" in markdown
     assert "--profile tiny --seeds 2 --frontends mel,fb-learn-cf" in markdown
+    assert f"runs evaluated with {vocalfront.__version__} (4 runs)" in markdown
     for name in ("metrics", "curves", "filters-fb-learn-cf", "averaging"):
         assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"figures/{name}.png" in markdown

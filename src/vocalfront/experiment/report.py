@@ -55,7 +55,7 @@ from .stats import (
 
 MOVEMENT = ("centre", "bandwidth", "averaging", "free_correction")
 """Quantities of :func:`vocalfront.frontends.inspect.movement_summary`."""
-RUN_COLUMNS = ("frontend", "seed", "updates", "train_time_s", *METRICS, "threshold",
+RUN_COLUMNS = ("frontend", "seed", "version", "updates", "train_time_s", *METRICS, "threshold",
                *(f"moved_{name}_{stat}" for name in MOVEMENT for stat in ("median", "max")))
 COMPARED = (("auroc", "AUROC"), ("error", "error %"), ("f_measure", "F-measure %"))
 """Metrics of the summary and paired tables, main one first."""
@@ -72,7 +72,8 @@ def collect_rows(experiment: Experiment, out_dir: str | Path) -> list[dict[str, 
         if evaluation is None:
             continue
         row = {"frontend": evaluation["frontend"], "seed": int(evaluation["seed"]),
-               "updates": evaluation["updates"], "train_time_s": evaluation["train_time_s"],
+               "version": evaluation.get("version", "unrecorded"), "updates": evaluation["updates"],
+               "train_time_s": evaluation["train_time_s"],
                "threshold": evaluation["valid"]["threshold"]}
         row.update({metric: metric_value(evaluation["valid"][metric]) for metric in METRICS})
         row.update({f"moved_{key}": value for key, value in evaluation["moved"].items()})
@@ -157,12 +158,21 @@ def _header(experiment: Experiment, rows: Sequence[Mapping[str, Any]], command: 
         "validation clips, which are also the clips scored here (our only held-out singers), so "
         "error, precision, recall, F-measure and specificity are **optimistic**; AUROC (unsmoothed "
         "probabilities, no threshold) is the main comparison metric.",
-        f"- Versions: vocalfront {__version__}, torch {torch.__version__}, numpy {np.__version__}, "
-        f"scipy {scipy.__version__}, Python {platform.python_version()}",
+        f"- Versions: vocalfront {__version__} (report; runs evaluated with {_run_versions(rows)}), "
+        f"torch {torch.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"Python {platform.python_version()}",
         f"- Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; torch "
         f"threads {threads}",
         f"- Time: {_duration(compute)} of training and validation in the {len(rows)} finished runs"
         f"{sitting}"])
+
+
+def _run_versions(rows: Sequence[Mapping[str, Any]]) -> str:
+    """``0.2.0 (6 runs), unrecorded (1 run)``: the vocalfront versions that evaluated the runs."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["version"]] = counts.get(row["version"], 0) + 1
+    return ", ".join(f"{version} ({count} run{'s' * (count != 1)})" for version, count in counts.items())
 
 
 def _training_text(config: Config) -> str:

@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from .. import __version__
 from ..data.readers import Clip, ClipDataset
 from ..detect import load_model
 from ..errors import VocalfrontError
@@ -337,7 +338,8 @@ def evaluate_run(run_dir: Path, config: Config, extra_tests: Sequence[ExtraTest]
                  previous: Mapping[str, Any] | None = None, progress: bool = True) -> dict[str, Any]:
     """The evaluation record of a trained run (written as ``evaluation.json``).
 
-    Keys: ``frontend``, ``seed``, ``model`` (the evaluated file), ``updates``, ``train_time_s``
+    Keys: ``frontend``, ``seed``, ``version`` (of vocalfront, evaluating), ``model`` (the
+    evaluated file), ``updates``, ``train_time_s``
     (training and validation compute time over all sittings, seconds), ``valid`` (pooled metrics
     and ``threshold`` of the last validation), ``moved`` (how far a learnable filter bank moved,
     :func:`vocalfront.frontends.inspect.movement_summary`; empty otherwise) and ``extra``
@@ -354,7 +356,8 @@ def evaluate_run(run_dir: Path, config: Config, extra_tests: Sequence[ExtraTest]
             extra[test.name] = evaluate_extra(run_dir / EVALUATED_MODEL, final["valid"]["threshold"],
                                               config.eval.median_filter, test,
                                               config.data.cache_dir or None, progress)
-    return {"frontend": config.model.frontend, "seed": config.train.seed, "model": EVALUATED_MODEL,
+    return {"frontend": config.model.frontend, "seed": config.train.seed, "version": __version__,
+            "model": EVALUATED_MODEL,
             "updates": final["update"], "train_time_s": final["time"], "valid": final["valid"],
             "moved": final.get("frontend_moved", {}), "extra": extra}
 
