@@ -106,6 +106,19 @@ def test_rerun_skips_finished_runs(finished):
     assert stamps == {path: path.stat().st_mtime_ns for path in (out / "runs").glob("*/*.pt")}
 
 
+def test_parallel_workers_give_the_same_runs_as_one_process(finished, tmp_path):
+    out = tmp_path / "parallel"
+    status = main(["experiment", "--config", str(PAPER), "--data", str(finished["data"]),
+                   "--out", str(out), "--profile", "tiny", "--seeds", "2",
+                   "--frontends", ",".join(FRONTENDS), "--workers", "2", "--no-progress"])
+    assert status == 0
+    for frontend in FRONTENDS:
+        for seed in (0, 1):
+            alone = json.loads((run_dir(finished["out"], frontend, seed) / "evaluation.json").read_text())
+            parallel = json.loads((run_dir(out, frontend, seed) / "evaluation.json").read_text())
+            assert parallel["valid"] == pytest.approx(alone["valid"], abs=1e-9)
+
+
 def test_evaluation_is_the_last_model_with_the_validation_threshold(finished):
     """The stored evaluation equals scoring last.pt with the evaluate command's functions."""
     folder = run_dir(finished["out"], "mel", 0)
@@ -193,6 +206,12 @@ def test_extra_test_arguments_parse_name_folder_and_format():
 def test_experiment_file_problems_are_one_line_errors(arguments, message):
     with pytest.raises(VocalfrontError, match=message):
         load_experiment(PAPER, **arguments)
+
+
+def test_zero_workers_is_a_one_line_error(tmp_path, capsys):
+    status = main(["experiment", "--config", str(PAPER), "--out", str(tmp_path), "--workers", "0"])
+    assert status != 0
+    assert "--workers must be at least 1" in capsys.readouterr().err
 
 
 def test_profiles_share_everything_but_the_budget_and_frontend_options_apply_by_pattern():

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from ..errors import VocalfrontError
 from ..experiment import PROFILES, Experiment, load_experiment, parse_extra_test, run_experiment, write_report
 from ..frontends import available_frontends
 
@@ -41,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decoded-audio cache (sets data.cache_dir)")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="torch CPU threads (sets train.num_threads)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="runs trained at once, each in its own process (default 1); with "
+                        "--threads, workers x threads should not exceed the cores")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: rebuild the report from the finished runs")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -59,8 +63,11 @@ def run(args: argparse.Namespace) -> int:
     frontends = [name.strip() for name in args.frontends.split(",")] if args.frontends else None
     experiment = load_experiment(args.config, args.profile, overrides, args.seeds, frontends)
     extra_tests = [parse_extra_test(text) for text in args.extra_test]
+    if args.workers < 1:
+        raise VocalfrontError(f"--workers must be at least 1, got {args.workers}")
     outcomes = [] if args.report_only else run_experiment(
-        experiment, args.out, extra_tests, progress=not args.no_progress and sys.stderr.isatty())
+        experiment, args.out, extra_tests, progress=not args.no_progress and sys.stderr.isatty(),
+        workers=args.workers)
     failed = [o for o in outcomes if o.status == "failed"]
     for outcome in failed:
         print(f"failed {experiment.run_name(outcome.frontend, outcome.seed)}: {outcome.message}",

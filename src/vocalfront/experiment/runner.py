@@ -34,9 +34,11 @@ import copy
 import fnmatch
 import json
 import math
+import multiprocessing
 import time
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -218,26 +220,47 @@ class RunOutcome:
 
 
 def run_experiment(experiment: Experiment, out_dir: str | Path, extra_tests: Sequence[ExtraTest] = (),
-                   progress: bool = True, log: Callable[[str], None] = print) -> list[RunOutcome]:
+                   progress: bool = True, log: Callable[[str], None] = print,
+                   workers: int = 1) -> list[RunOutcome]:
     """Train and evaluate every run of ``experiment`` in ``out_dir/runs`` (see the module docstring).
 
     A run that fails with a :class:`VocalfrontError` is reported (``status="failed"``) and the
-    others go on. ``log`` receives one line per run.
+    others go on. ``log`` receives one line per run. ``workers > 1`` runs that many at once, each
+    in its own process (started in the experiment's order; no progress bars); give each the
+    threads of its share of the cores (``train.num_threads``). Results do not depend on it.
     """
     check_extra_tests(extra_tests, experiment.base.get("data", {}).get("cache_dir") or None)
-    outcomes = []
     runs = experiment.runs()
-    for index, (frontend, seed) in enumerate(runs, 1):
-        started = time.perf_counter()
-        try:
-            status, message = run_one(experiment, frontend, seed, Path(out_dir), extra_tests, progress)
-        except VocalfrontError as error:
-            status, message = "failed", str(error)
-        outcome = RunOutcome(frontend, seed, status, time.perf_counter() - started, message)
+    jobs = [(experiment, frontend, seed, Path(out_dir), tuple(extra_tests), progress and workers == 1)
+            for frontend, seed in runs]
+    outcomes = []
+
+    def report(index: int, outcome: RunOutcome) -> None:
         outcomes.append(outcome)
-        log(f"[{index}/{len(runs)}] {experiment.run_name(frontend, seed)}: {status} "
-            f"({outcome.seconds:.0f} s){': ' + message if message else ''}")
-    return outcomes
+        log(f"[{index}/{len(runs)}] {experiment.run_name(outcome.frontend, outcome.seed)}: "
+            f"{outcome.status} ({outcome.seconds:.0f} s){': ' + outcome.message if outcome.message else ''}")
+
+    if workers <= 1:
+        for index, job in enumerate(jobs, 1):
+            report(index, _run_job(*job))
+        return outcomes
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_run_job, *job) for job in jobs]
+        for index, future in enumerate(as_completed(futures), 1):
+            report(index, future.result())
+    order = {(frontend, seed): index for index, (frontend, seed) in enumerate(runs)}
+    return sorted(outcomes, key=lambda outcome: order[outcome.frontend, outcome.seed])
+
+
+def _run_job(experiment: Experiment, frontend: str, seed: int, out_dir: Path,
+             extra_tests: Sequence[ExtraTest], progress: bool) -> RunOutcome:
+    """:func:`run_one`, timed, with its one-line errors turned into a failed outcome."""
+    started = time.perf_counter()
+    try:
+        status, message = run_one(experiment, frontend, seed, out_dir, extra_tests, progress)
+    except VocalfrontError as error:
+        status, message = "failed", str(error)
+    return RunOutcome(frontend, seed, status, time.perf_counter() - started, message)
 
 
 def check_extra_tests(extra_tests: Sequence[ExtraTest], cache_dir: str | None = None) -> None:
