@@ -24,6 +24,7 @@ READERS: dict[str, type[ClipDataset]] = {
 METRICS = ("error", "precision", "recall", "f_measure", "specificity", "auroc")
 """Columns of the printed tables; all but ``auroc`` are shown in percent."""
 
+
 @dataclass
 class Predictions:
     """Per-clip raw probabilities and 0/1 frame labels ``(frames,)``; clips that failed, as
@@ -116,5 +117,3 @@ def predict(model: LoadedModel, dataset: ClipDataset, clips: list[Clip], progres
         result.probabilities.append(probabilities)
         result.labels.append(item.labels)
     return result
-
-

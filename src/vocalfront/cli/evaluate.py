@@ -135,8 +135,6 @@ def markdown_table(rows: list[tuple[str, dict[str, Any]]], first: str) -> str:
     return "\n".join(lines)
 
 
-
-
 def write_results(out: Path, report: EvaluationReport, info: dict[str, Any]) -> None:
     """``out/metrics.json`` (settings, threshold, pooled metrics) and ``out/per_file.csv``."""
     document = {**info, "threshold": report.threshold, "smoothing": report.smoothing,

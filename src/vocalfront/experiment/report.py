@@ -16,6 +16,7 @@ import json
 import math
 import os
 import platform
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -169,9 +170,7 @@ def _header(experiment: Experiment, rows: Sequence[Mapping[str, Any]], command: 
 
 def _run_versions(rows: Sequence[Mapping[str, Any]]) -> str:
     """``0.2.0 (6 runs), unrecorded (1 run)``: the vocalfront versions that evaluated the runs."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row["version"]] = counts.get(row["version"], 0) + 1
+    counts = Counter(row["version"] for row in rows)
     return ", ".join(f"{version} ({count} run{'s' * (count != 1)})" for version, count in counts.items())
 
 

@@ -340,9 +340,14 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         raise VocalfrontError(f"{path}: unreadable metrics log ({error})") from None
 
 
+def read_validations(run_dir: Path) -> list[dict[str, Any]]:
+    """The validation entries of a run's ``metrics.jsonl``, in order."""
+    return [entry for entry in read_metrics(run_dir) if entry.get("event") == "validation"]
+
+
 def _final_update(run_dir: Path) -> int | None:
     """Update of the run's last validation, ``None`` if it has none."""
-    validations = [entry for entry in read_metrics(run_dir) if entry.get("event") == "validation"]
+    validations = read_validations(run_dir)
     return validations[-1]["update"] if validations else None
 
 
@@ -369,7 +374,7 @@ def evaluate_run(run_dir: Path, config: Config, extra_tests: Sequence[ExtraTest]
     (per extra test set: ``data``, ``format``, ``split``, ``clips``, ``failed``, ``pooled``).
     Extra test sets already in ``previous`` (an earlier record of the same model) are kept.
     """
-    validations = [entry for entry in read_metrics(run_dir) if entry.get("event") == "validation"]
+    validations = read_validations(run_dir)
     if not validations:
         raise VocalfrontError(f"{run_dir}: no validation in metrics.jsonl; the run did not finish")
     final = validations[-1]

@@ -155,7 +155,7 @@ class FilterBank(FrontEnd):
         if "free" in self.learn:
             points = window + 17  # half-bin grid from -8/M to 1/2 (cycles/sample)
             self.free_correction = nn.Parameter(torch.zeros(2, n_bands, points, dtype=torch.float64))
-        self._plan_cache: dict[tuple, tuple[_Group, ...]] = {}
+        self._plan_cache: dict[tuple, tuple[tuple[_Group, ...], torch.Tensor]] = {}
         self._kernel_cache: dict[tuple[int, int, int], torch.Tensor] = {}
         self._weight_cache: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
 
@@ -275,12 +275,12 @@ class FilterBank(FrontEnd):
             if len(self._plan_cache) > 16:
                 self._plan_cache.clear()
             device = self.init_half_widths.device
-            self._plan_cache[key] = tuple(
+            groups = tuple(
                 self._group(block, [b for b in range(self.n_bands) if steps[b] == s], first, last,
                             low, high, s, taps).to(device)
                 for s in sorted(set(steps)))
-        groups = self._plan_cache[key]
-        order = torch.argsort(torch.cat([g.bands for g in groups]))
+            self._plan_cache[key] = groups, torch.argsort(torch.cat([g.bands for g in groups]))
+        groups, order = self._plan_cache[key]
         return _Plan(key, block, pre, frames, groups, order)
 
     def _decimation(self, widths: torch.Tensor, sizes: torch.Tensor) -> list[int]:
