@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -20,7 +22,8 @@ from vocalfront.detect import load_model
 from vocalfront.errors import VocalfrontError
 from vocalfront.evaluation import choose_threshold, evaluate_files, median_smooth
 from vocalfront.experiment import ExtraTest, load_experiment, parse_extra_test, run_experiment, run_one
-from vocalfront.experiment.runner import read_metrics
+from vocalfront.experiment.runner import LOCK_FILE, read_metrics
+from vocalfront.fileio import process_lock
 from vocalfront.scoring import predict
 from vocalfront.training import resolve_config, train
 
@@ -106,6 +109,19 @@ def test_rerun_skips_finished_runs(finished):
     assert stamps == {path: path.stat().st_mtime_ns for path in (out / "runs").glob("*/*.pt")}
 
 
+def test_a_run_in_progress_in_another_process_is_left_to_it(finished):
+    out = finished["out"]
+    with process_lock(run_dir(out, "mel", 1) / LOCK_FILE) as holder:  # as another command would
+        assert holder is None
+        outcomes = run_experiment(tiny_experiment(finished["data"]), out, progress=False, log=lambda _: None)
+    assert [(o.frontend, o.seed, o.status) for o in outcomes] == [
+        ("mel", 0, "skipped"), ("fb-learn-cf", 0, "skipped"),
+        ("mel", 1, "busy"), ("fb-learn-cf", 1, "skipped")]
+    assert outcomes[2].message == f"in progress in process {os.getpid()} on {os.uname().nodename}"
+    status, _ = run_one(tiny_experiment(finished["data"]), "mel", 1, out, progress=False)
+    assert status == "skipped"  # released
+
+
 def test_parallel_workers_give_the_same_runs_as_one_process(finished, tmp_path):
     out = tmp_path / "parallel"
     status = main(["experiment", "--config", str(PAPER), "--data", str(finished["data"]),
@@ -164,8 +180,7 @@ def test_a_broken_run_folder_is_reported_as_a_failed_run_not_raised(finished):
                                      frontends=["mel"])
         outcomes = run_experiment(experiment, finished["out"], progress=False, log=lambda _: None)
     finally:
-        (broken / "config.json").unlink()
-        broken.rmdir()
+        shutil.rmtree(broken)
     assert [(o.seed, o.status) for o in outcomes] == [(0, "skipped"), (1, "skipped"), (2, "failed")]
     assert outcomes[2].message.startswith(f"{broken / 'config.json'}: unreadable run configuration")
 

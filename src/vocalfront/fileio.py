@@ -1,4 +1,4 @@
-"""Write files atomically: readers never see a partial file, a crash leaves the old one intact."""
+"""Files that survive crashes and concurrent writers: atomic writes and process locks."""
 
 from __future__ import annotations
 
@@ -6,9 +6,15 @@ import contextlib
 import math
 import os
 import secrets
+import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 
 @contextlib.contextmanager
@@ -51,3 +57,36 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+@contextlib.contextmanager
+def process_lock(path: str | Path) -> Iterator[str | None]:
+    """Hold an exclusive lock on the file ``path``; yields ``None``, or who holds it already.
+
+    An advisory ``flock`` lock: the operating system releases it when the holder exits, however
+    it exits, so a killed run never leaves a stale lock. When another process holds it, nothing
+    is taken and its description (``"process <pid> on <host>"``) is yielded, so the caller can
+    skip the work. The file stays in place (removing a lock file races with the next locker).
+    Where ``fcntl`` is missing (Windows), no lock is taken and ``None`` is yielded.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as handle:
+        if fcntl is None:
+            yield None
+            return
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            yield handle.read().strip() or "another process"
+            return
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"process {os.getpid()} on {socket.gethostname()}")
+        handle.flush()
+        try:
+            yield None
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

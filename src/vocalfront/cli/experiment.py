@@ -77,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
         return 1
     wall_seconds = None if args.report_only else time.perf_counter() - started
     paths = write_report(experiment, args.out, command_line(args, experiment), wall_seconds, outcomes)
-    print(f"{paths[1]}: {len(outcomes) - len(failed)} runs up to date" if outcomes
+    busy = sum(o.status == "busy" for o in outcomes)
+    print(f"{paths[1]}: {len(outcomes) - len(failed) - busy} runs up to date"
+          + (f", {busy} in progress in other processes" if busy else "") if outcomes
           else f"{paths[1]}: report rebuilt")
     return 1 if failed else 0
 

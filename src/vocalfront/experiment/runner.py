@@ -18,7 +18,9 @@ changes weight initialisation and example sampling alike), trained by
 pairs. Rerunning the same command skips finished runs (``model.pt`` and an ``evaluation.json``
 for the configured number of updates and every requested extra test set), evaluates trained but
 unevaluated ones, and resumes interrupted ones from their last checkpoint; a run folder made with
-a different configuration is an error, never overwritten.
+a different configuration is an error, never overwritten. A run in progress in another process
+(its folder's ``.lock`` is held) is skipped as ``busy``, so two commands with the same ``--out``
+share the runs between them instead of computing one twice.
 
 Evaluation (``evaluation.json``): the detector after the whole update budget (``last.pt``, no
 early stopping) on the validation clips, with the decision threshold chosen on those same clips
@@ -48,7 +50,7 @@ from ..data.readers import Clip, ClipDataset
 from ..detect import load_model
 from ..errors import VocalfrontError
 from ..evaluation import evaluate_files
-from ..fileio import json_safe, write_text_atomic
+from ..fileio import json_safe, process_lock, write_text_atomic
 from ..frontends import available_frontends
 from ..scoring import READERS, open_dataset, predict, resolve_split, select
 from ..training import Config, config_from_dict, config_to_dict, resolve_config, train
@@ -65,7 +67,10 @@ CONFIG_SECTIONS = ("data", "model", "train", "eval")
 _EXPERIMENT_KEYS = ("frontends", "baseline", "seeds", "default_profile", "frontend_options")
 _TOP_KEYS = ("experiment", "base", "profile")
 
-Status = Literal["skipped", "trained", "evaluated", "failed"]
+LOCK_FILE = ".lock"
+"""Held (``flock``) by the process that brings a run up to date."""
+
+Status = Literal["skipped", "trained", "evaluated", "busy", "failed"]
 
 
 @dataclass(frozen=True)
@@ -286,10 +291,20 @@ def run_one(experiment: Experiment, frontend: str, seed: int, out_dir: Path,
             extra_tests: Sequence[ExtraTest] = (), progress: bool = True) -> tuple[Status, str]:
     """Bring one run up to date: train (or resume) if needed, then evaluate if needed.
 
-    Returns the status and a one-line summary of its validation metrics.
+    Returns the status and a one-line summary of its validation metrics. A run that another
+    process is bringing up to date (it holds the run's :data:`LOCK_FILE`) is left to it:
+    ``"busy"``. So several commands may share one experiment folder and split its runs.
     """
     config = resolve_config(experiment.training_config(frontend, seed))
     run_dir = out_dir / RUNS_FOLDER / experiment.run_name(frontend, seed)
+    with process_lock(run_dir / LOCK_FILE) as holder:
+        if holder is not None:
+            return "busy", f"in progress in {holder}"
+        return _bring_up_to_date(config, run_dir, extra_tests, progress)
+
+
+def _bring_up_to_date(config: Config, run_dir: Path, extra_tests: Sequence[ExtraTest],
+                      progress: bool) -> tuple[Status, str]:
     check_run_config(run_dir, config)
     previous = read_evaluation(run_dir)
     if previous is not None and previous["updates"] != config.train.updates:
