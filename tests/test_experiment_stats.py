@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
 
 import pytest
 from scipy import stats
 
 from vocalfront.errors import VocalfrontError
+from vocalfront.experiment import load_experiment
+from vocalfront.experiment.report import RUN_COLUMNS, results_markdown
 from vocalfront.experiment.stats import (
     WILCOXON_MIN_PAIRS,
     paired_difference,
@@ -17,6 +21,7 @@ from vocalfront.experiment.stats import (
     values_by_seed,
 )
 
+PAPER = Path(__file__).parents[1] / "experiments" / "paper.toml"
 T_975_DF2 = 4.302652729911275
 """97.5 % quantile of Student's t with 2 degrees of freedom (printed tables: 4.303)."""
 
@@ -116,3 +121,45 @@ def test_two_runs_with_the_same_seed_are_an_error():
     runs = [*RUNS, {"frontend": "fb", "seed": 1, "auroc": 0.5}]
     with pytest.raises(VocalfrontError, match="seed 1"):
         values_by_seed(runs, "fb", "auroc")
+
+
+def fabricated_rows(auroc: dict[str, dict[int, float]]) -> list[dict]:
+    """Finished-run rows of the report (every column present; error = 1 - AUROC for simplicity)."""
+    rows = []
+    for row in table(auroc):
+        full = dict.fromkeys(RUN_COLUMNS)
+        full.update(row, version="test", updates=8, train_time_s=1.0, error=1 - row["auroc"], f_measure=0.9)
+        rows.append(full)
+    return rows
+
+
+def test_report_tables_the_experiment_files_further_comparisons(tmp_path):
+    experiment = dataclasses.replace(
+        load_experiment(PAPER, "tiny", frontends=["mel", "fb", "fb-noavg"]),
+        comparisons=(("fb", "fb-noavg"), ("fb-learn-cf", "fb")))  # the second has no runs: left out
+    rows = fabricated_rows({"mel": {0: 0.90, 1: 0.91, 2: 0.92},
+                            "fb": {0: 0.93, 1: 0.94, 2: 0.92},
+                            "fb-noavg": {0: 0.90, 1: 0.92, 2: 0.91}})
+    markdown = results_markdown(experiment, rows, [], tmp_path)
+    half_width = T_975_DF2 * 0.01 / math.sqrt(3)  # differences 0.03, 0.02, 0.01: mean 0.02, sd 0.01
+    assert "Further comparisons of the experiment file (A − B" in markdown
+    assert (f"| fb − fb-noavg | AUROC | 3 | +0.0200 | [{0.02 - half_width:+.4f}, {0.02 + half_width:+.4f}] |"
+            in markdown)
+    assert "| fb − fb-noavg | error | 3 | -2.00 |" in markdown
+    assert "fb-learn-cf − fb" not in markdown
+    assert "| fb-noavg | AUROC | 3 | +0.0000 |" in markdown  # the baseline table is still there
+
+
+def test_paper_experiment_compares_averaging_and_learned_variants_with_the_designed_bank():
+    experiment = load_experiment(PAPER, "full")
+    assert ("fb", "fb-noavg") in experiment.comparisons
+    assert {a for a, b in experiment.comparisons if b == "fb"} == {
+        "fb-learn-cf", "fb-learn-avg", "fb-learn-bw", "fb-free"}
+
+
+@pytest.mark.parametrize("comparisons", ['[["fb"]]', '[["fb", "fb"]]', '[["fb", "cqt"]]', '"fb"'])
+def test_malformed_comparisons_are_one_line_errors(tmp_path, comparisons):
+    path = tmp_path / "experiment.toml"
+    path.write_text(f'[experiment]\nfrontends = ["mel", "fb"]\ncomparisons = {comparisons}\n[profile.p]\n')
+    with pytest.raises(VocalfrontError, match=r"comparisons must be|unknown or no front-ends \['cqt'\]"):
+        load_experiment(path, "p")

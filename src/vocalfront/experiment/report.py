@@ -219,26 +219,35 @@ def _evaluation_section(experiment: Experiment, rows: Sequence[Mapping[str, Any]
     for name in names:
         cells = [f"{_value(m, s[name].mean)} ± {_value(m, s[name].sd)}" for m, s in summaries.items()]
         lines.append(f"| {name} | {summaries['auroc'][name].n} | " + " | ".join(cells) + " |")
-    lines += ["", _paired_table(rows, names, experiment.baseline, prefix)]
+    baseline = experiment.baseline
+    if baseline in names:
+        pairs = [(name, name, baseline) for name in names if name != baseline]
+        lines += ["", f"Paired differences to `{baseline}` (front-end − {baseline}, {_PAIRED_NOTE}", "",
+                  _paired_table(rows, pairs, prefix, "front-end")]
+    else:
+        lines += ["", f"No runs of the baseline `{baseline}`: no paired differences."]
+    compared = [(f"{a} − {b}", a, b) for a, b in experiment.comparisons if a in names and b in names]
+    if compared:
+        lines += ["", f"Further comparisons of the experiment file (A − B, {_PAIRED_NOTE}", "",
+                  _paired_table(rows, compared, prefix, "comparison")]
     return "\n".join(lines)
 
 
-def _paired_table(rows: Sequence[Mapping[str, Any]], names: Sequence[str], baseline: str, prefix: str) -> str:
-    if baseline not in names:
-        return f"No runs of the baseline `{baseline}`: no paired differences."
-    lines = [f"Paired differences to `{baseline}` (front-end − {baseline}, paired by seed; only "
-             "seeds with both runs count, the others are listed), 95 % t interval, two-sided "
-             f"p-values of the paired t-test and (from {WILCOXON_MIN_PAIRS} pairs) the Wilcoxon "
-             "signed-rank test. Error and F-measure in percentage points.", "",
-             "| front-end | metric | pairs | mean Δ | 95 % interval | p (t) | p (Wilcoxon) "
-             "| unpaired seeds |",
-             "|---|---|---|---|---|---|---|---|"]
-    for name in names:
-        if name == baseline:
-            continue
-        for metric, label in COMPARED:
-            result = paired_difference(rows, name, baseline, prefix + metric)
-            lines.append(_paired_row(name, metric, label, result))
+_PAIRED_NOTE = ("paired by seed; only seeds with both runs count, the others are listed), 95 % t "
+                "interval, two-sided p-values of the paired t-test and (from "
+                f"{WILCOXON_MIN_PAIRS} pairs) the Wilcoxon signed-rank test. Error and F-measure in "
+                "percentage points.")
+
+
+def _paired_table(rows: Sequence[Mapping[str, Any]], pairs: Sequence[tuple[str, str, str]], prefix: str,
+                  column: str) -> str:
+    """One row per ``(label, a, b)`` of ``pairs`` and compared metric: the paired difference a − b."""
+    lines = [f"| {column} | metric | pairs | mean Δ | 95 % interval | p (t) | p (Wilcoxon) "
+             "| unpaired seeds |", "|---|---|---|---|---|---|---|---|"]
+    for label, a, b in pairs:
+        for metric, metric_label in COMPARED:
+            result = paired_difference(rows, a, b, prefix + metric)
+            lines.append(_paired_row(label, metric, metric_label, result))
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 An experiment file (``experiments/paper.toml``) holds::
 
-    [experiment]                      frontends, baseline, seeds (how many), default_profile
+    [experiment]                      frontends, baseline, seeds (how many), default_profile,
+                                      comparisons (optional pairs [A, B] also reported as A − B)
     [experiment.frontend_options."PATTERN"]
                                       options for the front-ends whose name matches PATTERN
                                       (shell-style, e.g. "fb*"), over base model.frontend_options
@@ -64,7 +65,7 @@ RUNS_FOLDER = "runs"
 EVALUATED_MODEL = "last.pt"
 """The detector that is evaluated: the one after the whole update budget."""
 CONFIG_SECTIONS = ("data", "model", "train", "eval")
-_EXPERIMENT_KEYS = ("frontends", "baseline", "seeds", "default_profile", "frontend_options")
+_EXPERIMENT_KEYS = ("frontends", "baseline", "seeds", "default_profile", "frontend_options", "comparisons")
 _TOP_KEYS = ("experiment", "base", "profile")
 
 LOCK_FILE = ".lock"
@@ -101,7 +102,9 @@ class Experiment:
     """A comparison of ``frontends`` over ``seeds`` (see the module docstring).
 
     ``base``: the raw configuration tree (sections ``data``, ``model``, ``train``, ``eval``) after
-    the profile and overrides; ``frontend_options``: ``(pattern, options)`` in file order.
+    the profile and overrides; ``frontend_options``: ``(pattern, options)`` in file order;
+    ``comparisons``: ``(frontend, reference)`` pairs whose paired difference is reported besides
+    the differences to the baseline (e.g. ``("fb", "fb-noavg")``: does averaging matter?).
     """
 
     source: str
@@ -111,6 +114,7 @@ class Experiment:
     baseline: str
     base: dict[str, Any]
     frontend_options: tuple[tuple[str, dict[str, Any]], ...] = ()
+    comparisons: tuple[tuple[str, str], ...] = ()
 
     @staticmethod
     def run_name(frontend: str, seed: int) -> str:
@@ -163,7 +167,8 @@ def load_experiment(path: str | Path, profile: str | None = None, overrides: Seq
     experiment = Experiment(str(path), name, _frontend_list(frontends or spec.get("frontends", []), path),
                             tuple(range(count)), str(spec.get("baseline", "mel")), base,
                             tuple((pattern, dict(options)) for pattern, options
-                                  in _table(spec, "frontend_options", path).items()))
+                                  in _table(spec, "frontend_options", path).items()),
+                            _comparisons(spec.get("comparisons", []), path))
     for frontend in experiment.frontends:
         experiment.training_config(frontend, 0)
     return experiment
@@ -201,6 +206,19 @@ def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
         else:
             out[key] = copy.deepcopy(value)
     return out
+
+
+def _comparisons(pairs: Any, path: str | Path) -> tuple[tuple[str, str], ...]:
+    """``[[A, B], ...]`` of the experiment file as pairs of registered front-end names."""
+    def valid(pair: Any) -> bool:
+        return isinstance(pair, list) and len(pair) == 2 and pair[0] != pair[1]
+
+    if not isinstance(pairs, list) or not all(valid(pair) for pair in pairs):
+        raise VocalfrontError(f"{path}: comparisons must be a list of [front-end, reference] pairs of two "
+                              f"different names, got {pairs!r}")
+    for pair in pairs:
+        _frontend_list(pair, path)
+    return tuple((a, b) for a, b in pairs)
 
 
 def _frontend_list(names: Sequence[str], path: str | Path) -> tuple[str, ...]:
