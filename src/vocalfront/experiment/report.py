@@ -4,7 +4,8 @@ Everything is derived from the finished runs in ``DIR/runs`` (those with an ``ev
 so the report can be rebuilt at any time, also from an unfinished experiment; all files are
 written atomically. ``results.csv`` has one row per run (:data:`RUN_COLUMNS`, then
 ``<test>_<metric>`` for each extra test set); ``results.md`` has per-front-end mean ± sd, paired
-differences to the baseline with 95 % t intervals and p-values (:mod:`.stats`), how far the
+differences to the baseline and for the experiment file's further ``comparisons``, with 95 % t
+intervals and p-values (:mod:`.stats`), how far the
 learnable front-ends moved, the settings, the command, versions, machine and time.
 """
 
