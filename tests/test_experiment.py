@@ -122,6 +122,17 @@ def test_a_run_in_progress_in_another_process_is_left_to_it(finished):
     assert status == "skipped"  # released
 
 
+def test_command_reports_runs_in_progress_elsewhere_and_succeeds(finished, capsys):
+    out = finished["out"]
+    with process_lock(run_dir(out, "fb-learn-cf", 0) / LOCK_FILE):
+        status = main(["experiment", "--config", str(PAPER), "--data", str(finished["data"]),
+                       "--out", str(out), "--profile", "tiny", "--seeds", "2",
+                       "--frontends", ",".join(FRONTENDS), "--no-progress"])
+    assert status == 0
+    last_line = capsys.readouterr().out.splitlines()[-1]
+    assert last_line.endswith("results.md: 3 runs up to date, 1 in progress in other processes")
+
+
 def test_parallel_workers_give_the_same_runs_as_one_process(finished, tmp_path):
     out = tmp_path / "parallel"
     status = main(["experiment", "--config", str(PAPER), "--data", str(finished["data"]),

@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     wall_seconds = None if args.report_only else time.perf_counter() - started
     paths = write_report(experiment, args.out, command_line(args, experiment), wall_seconds, outcomes)
     busy = sum(o.status == "busy" for o in outcomes)
-    print(f"{paths[1]}: {len(outcomes) - len(failed) - busy} runs up to date"
+    done = len(outcomes) - len(failed) - busy
+    print(f"{paths[1]}: {done} run{'s' * (done != 1)} up to date"
           + (f", {busy} in progress in other processes" if busy else "") if outcomes
           else f"{paths[1]}: report rebuilt")
     return 1 if failed else 0
