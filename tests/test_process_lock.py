@@ -47,14 +47,14 @@ def test_a_held_lock_is_not_taken_and_names_its_holder(tmp_path):
             assert holder == f"process {process.pid} on {os.uname().nodename}"
     finally:
         process.kill()
-        process.wait()
+        process.communicate()  # reaps it and closes its pipe
 
 
 def test_the_lock_of_a_killed_process_is_free_again(tmp_path):
     path = tmp_path / ".lock"
     process = hold_in_another_process(path)
     os.kill(process.pid, signal.SIGKILL)
-    process.wait()
+    process.communicate()
     assert path.exists()  # left behind by the killed holder, yet not stale: the kernel released it
     with process_lock(path) as holder:
         assert holder is None

@@ -5,8 +5,8 @@ so the report can be rebuilt at any time, also from an unfinished experiment; al
 written atomically. ``results.csv`` has one row per run (:data:`RUN_COLUMNS`, then
 ``<test>_<metric>`` for each extra test set); ``results.md`` has per-front-end mean ± sd, paired
 differences to the baseline and for the experiment file's further ``comparisons``, with 95 % t
-intervals and p-values (:mod:`.stats`), how far the
-learnable front-ends moved, the settings, the command, versions, machine and time.
+intervals and p-values (:mod:`.stats`), how far the learnable front-ends moved, the settings, the
+command, versions, machine and time.
 """
 
 from __future__ import annotations
