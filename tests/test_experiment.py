@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import platform
 import shutil
 import time
 from pathlib import Path
@@ -22,6 +23,7 @@ from vocalfront.detect import load_model
 from vocalfront.errors import VocalfrontError
 from vocalfront.evaluation import choose_threshold, evaluate_files, median_smooth
 from vocalfront.experiment import ExtraTest, load_experiment, parse_extra_test, run_experiment, run_one
+from vocalfront.experiment.report import trained_on
 from vocalfront.experiment.runner import LOCK_FILE, read_metrics
 from vocalfront.fileio import process_lock
 from vocalfront.scoring import predict
@@ -86,7 +88,10 @@ def test_every_run_is_trained_evaluated_and_reported(finished):
     assert "| fb-learn-cf | AUROC | 2 |" in markdown
     assert "How far the learnable front-ends moved" in markdown
     assert "--profile tiny --seeds 2 --frontends mel,fb-learn-cf" in markdown
-    assert f"runs evaluated with {vocalfront.__version__} (4 runs)" in markdown
+    assert f"evaluated with vocalfront {vocalfront.__version__} (4 runs)" in markdown
+    trained_on = {row["trained_on"] for row in rows}
+    assert trained_on == {f"{platform.machine()} CPU, {os.cpu_count()} cores, torch {torch.__version__}"}
+    assert f"- Trained on: {trained_on.pop()} (4 runs)" in markdown
     for name in ("metrics", "curves", "filters-fb-learn-cf", "averaging"):
         assert (out / "figures" / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"figures/{name}.png" in markdown
@@ -213,6 +218,32 @@ def test_run_folder_of_another_configuration_is_refused(finished):
     experiment = tiny_experiment(finished["data"], "train.lr=0.01")
     with pytest.raises(VocalfrontError, match=r"different configuration \(train.lr"):
         run_one(experiment, "mel", 0, finished["out"], progress=False)
+
+
+def write_run_log(run: Path, device: str, *sittings: tuple[str, str]) -> Path:
+    """A run folder with ``config.json`` on ``device`` and one ``start`` entry per sitting
+    (device name, torch version), each followed by an update."""
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"train": {"device": device}}))
+    entries = []
+    for update, (name, version) in enumerate(sittings):
+        entries += [{"event": "start", "update": update, "device_name": name, "torch": version},
+                    {"event": "update", "update": update + 1, "loss": 0.5}]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+    return run
+
+
+def test_where_a_run_trained_names_each_distinct_sitting(tmp_path):
+    gpu, cpu = ("NVIDIA H200", "2.11.0+cu130"), ("x86_64 CPU, 2 cores", "2.13.0+cpu")
+    assert trained_on(write_run_log(tmp_path / "one", "cuda", gpu, gpu)) == "NVIDIA H200, torch 2.11.0+cu130"
+    assert trained_on(write_run_log(tmp_path / "two", "cuda", cpu, gpu)) == (
+        "x86_64 CPU, 2 cores, torch 2.13.0+cpu + NVIDIA H200, torch 2.11.0+cu130")
+
+
+def test_a_run_that_recorded_no_sitting_falls_back_to_its_configured_device(tmp_path):
+    assert trained_on(write_run_log(tmp_path / "old", "cuda")) == "cuda, device unrecorded"
+    (tmp_path / "bare").mkdir()
+    assert trained_on(tmp_path / "bare") == "unknown device, device unrecorded"
 
 
 def test_extra_test_arguments_parse_name_folder_and_format():

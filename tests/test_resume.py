@@ -49,7 +49,8 @@ def reference(tiny_data, tmp_path_factory) -> Path:
 
 
 def assert_same_training(run: Path, reference: Path) -> None:
-    """Same final weights, optimiser state, sampler position and logs (up to wall-clock times)."""
+    """Same final weights, optimiser state, sampler position and logs (up to wall-clock times and
+    the record of each sitting: two here, the second from where the first stopped)."""
     final, expected = read_state(list_states(run)[0]), read_state(list_states(reference)[0])
     assert final["update"] == expected["update"] == 16
     for name, tensor in expected["model"].items():
@@ -66,7 +67,14 @@ def assert_same_training(run: Path, reference: Path) -> None:
         lines = (path / "metrics.jsonl").read_text().splitlines()
         return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]
 
-    assert records(run) == records(reference)
+    def sittings(path: Path) -> list[int]:
+        return [record["update"] for record in records(path) if record["event"] == "start"]
+
+    def training(path: Path) -> list[dict]:
+        return [record for record in records(path) if record["event"] != "start"]
+
+    assert training(run) == training(reference)
+    assert sittings(reference) == [0] and len(sittings(run)) == 2 and 0 == sittings(run)[0] < sittings(run)[1]
     csv_rows = [[line.split(",")[:-1] for line in (path / "metrics.csv").read_text().splitlines()]
                 for path in (run, reference)]
     assert csv_rows[0] == csv_rows[1]

@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+import vocalfront
 from vocalfront.cli import main
 from vocalfront.data.augment import AugmentConfig
 from vocalfront.data.remix import InstrumentalPool, RemixConfig
@@ -307,6 +308,10 @@ def test_tiny_run_writes_logs_checkpoints_and_a_loadable_model(tiny_data, tmp_pa
     updates = [r for r in records if r["event"] == "update"]
     validations = [r for r in records if r["event"] == "validation"]
     assert [r["update"] for r in updates] == list(range(1, 9))
+    (start,) = [r for r in records if r["event"] == "start"]
+    assert records[0] is start and start["update"] == 0 and start["device"] == "cpu"
+    assert "CPU" in start["device_name"] and start["torch"] == torch.__version__
+    assert start["vocalfront"] == vocalfront.__version__ and start["threads"] >= 1
     assert all(math.isfinite(r["loss"]) and r["lr"] == 1e-3 for r in updates)
     assert [(r["epoch"], r["update"]) for r in validations] == [(1, 4), (2, 8)]
     assert set(validations[0]["valid"]) >= {"error", "f_measure", "auroc", "threshold"}

@@ -6,7 +6,7 @@ written atomically. ``results.csv`` has one row per run (:data:`RUN_COLUMNS`, th
 ``<test>_<metric>`` for each extra test set); ``results.md`` has per-front-end mean ± sd, paired
 differences to the baseline and for the experiment file's further ``comparisons``, with 95 % t
 intervals and p-values (:mod:`.stats`), how far the learnable front-ends moved, the settings, the
-command, versions, machine and time.
+command, where the runs trained (:func:`trained_on`), the versions and machine of the report, and time.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import math
 import os
 import platform
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,7 @@ from .stats import (
 
 MOVEMENT = ("centre", "bandwidth", "averaging", "free_correction")
 """Quantities of :func:`vocalfront.frontends.inspect.movement_summary`."""
-RUN_COLUMNS = ("frontend", "seed", "version", "updates", "train_time_s", *METRICS, "threshold",
+RUN_COLUMNS = ("frontend", "seed", "version", "trained_on", "updates", "train_time_s", *METRICS, "threshold",
                *(f"moved_{name}_{stat}" for name in MOVEMENT for stat in ("median", "max")))
 COMPARED = (("auroc", "AUROC"), ("error", "error %"), ("f_measure", "F-measure %"))
 """Metrics of the summary and paired tables, main one first."""
@@ -74,7 +74,8 @@ def collect_rows(experiment: Experiment, out_dir: str | Path) -> list[dict[str, 
         if evaluation is None:
             continue
         row = {"frontend": evaluation["frontend"], "seed": int(evaluation["seed"]),
-               "version": evaluation.get("version", "unrecorded"), "updates": evaluation["updates"],
+               "version": evaluation.get("version", "unrecorded"), "trained_on": trained_on(run_dir),
+               "updates": evaluation["updates"],
                "train_time_s": evaluation["train_time_s"],
                "threshold": evaluation["valid"]["threshold"]}
         row.update({metric: metric_value(evaluation["valid"][metric]) for metric in METRICS})
@@ -85,6 +86,21 @@ def collect_rows(experiment: Experiment, out_dir: str | Path) -> list[dict[str, 
     order = {name: index for index, name in enumerate(experiment.frontends)}
     rows.sort(key=lambda row: (order.get(row["frontend"], len(order)), row["frontend"], row["seed"]))
     return rows
+
+
+def trained_on(run_dir: Path) -> str:
+    """Where a run trained: ``device_name, torch VERSION`` of each sitting (the ``start`` entries
+    of ``metrics.jsonl``), joined by `` + `` where sittings differ; for a run that recorded none,
+    its configuration's ``train.device`` followed by ``, device unrecorded``."""
+    sittings = [entry for entry in read_metrics(run_dir) if entry.get("event") == "start"]
+    if sittings:
+        names = (f"{entry['device_name']}, torch {entry['torch']}" for entry in sittings)
+        return " + ".join(dict.fromkeys(names))
+    try:
+        device = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["train"]["device"]
+    except (OSError, ValueError, KeyError, TypeError):
+        device = "unknown device"
+    return f"{device}, device unrecorded"
 
 
 def extra_test_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -148,7 +164,6 @@ def _header(experiment: Experiment, rows: Sequence[Mapping[str, Any]], command: 
     config = experiment.training_config(experiment.frontends[0], 0)
     compute = sum(metric_value(row["train_time_s"]) for row in rows)
     sitting = f"; this sitting's runs took {_duration(wall_seconds)} (wall time)" if wall_seconds else ""
-    threads = config.train.num_threads or torch.get_num_threads()
     return "\n".join([
         f"# Front-end comparison: profile `{experiment.profile}`", "",
         f"- Command: `{command or 'n/a'}`",
@@ -160,18 +175,18 @@ def _header(experiment: Experiment, rows: Sequence[Mapping[str, Any]], command: 
         "validation clips, which are also the clips scored here (our only held-out singers), so "
         "error, precision, recall, F-measure and specificity are **optimistic**; AUROC (unsmoothed "
         "probabilities, no threshold) is the main comparison metric.",
-        f"- Versions: vocalfront {__version__} (report; runs evaluated with {_run_versions(rows)}), "
-        f"torch {torch.__version__}, numpy {np.__version__}, scipy {scipy.__version__}, "
-        f"Python {platform.python_version()}",
-        f"- Machine: {platform.machine()}, {os.cpu_count()} cores, {platform.platform()}; torch "
-        f"threads {threads}",
+        f"- Trained on: {_counted(row['trained_on'] for row in rows)}; evaluated with vocalfront "
+        f"{_counted(row['version'] for row in rows)}",
+        f"- This report: vocalfront {__version__}, torch {torch.__version__}, numpy {np.__version__}, "
+        f"scipy {scipy.__version__}, Python {platform.python_version()}; {platform.machine()}, "
+        f"{os.cpu_count()} cores, {platform.platform()}",
         f"- Time: {_duration(compute)} of training and validation in the {len(rows)} finished runs"
         f"{sitting}"])
 
 
-def _run_versions(rows: Sequence[Mapping[str, Any]]) -> str:
-    """``0.2.0 (6 runs), unrecorded (1 run)``: the vocalfront versions that evaluated the runs."""
-    counts = Counter(row["version"] for row in rows)
+def _counted(values: Iterable[str]) -> str:
+    """``0.2.0 (6 runs), unrecorded (1 run)``: the distinct values of the runs, counted."""
+    counts = Counter(values)
     return ", ".join(f"{version} ({count} run{'s' * (count != 1)})" for version, count in counts.items())
 
 

@@ -3,10 +3,11 @@
 :func:`train` runs a whole configuration in a run folder::
 
     config.json        the resolved configuration
-    metrics.jsonl      one JSON object per update (``event: "update"``: update, loss, lr, time)
-                       and per epoch (``event: "validation"``: pooled validation metrics,
-                       threshold, mean training loss, the learnable front-end parameters
-                       and how far they moved from their initial values)
+    metrics.jsonl      one JSON object per sitting (``event: "start"``: where it trains,
+                       :func:`training_environment`), per update (``event: "update"``:
+                       update, loss, lr, time) and per epoch (``event: "validation"``: pooled
+                       validation metrics, threshold, mean training loss, the learnable
+                       front-end parameters and how far they moved from their initial values)
     metrics.csv        one row per epoch: the validation summary
     state-<n>.pt       full training state after ``n`` updates (the newest two are kept)
     best.pt, last.pt   detectors (:func:`~vocalfront.model.save_detector`) of the best epoch by
@@ -44,6 +45,8 @@ import dataclasses
 import io
 import json
 import math
+import os
+import platform
 import random
 import time
 import warnings
@@ -58,6 +61,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from .. import __version__
 from ..data.readers import ClipDataset, JamendoDataset, LabelledFolder
 from ..data.remix import InstrumentalPool
 from ..data.split import mir1k_split
@@ -293,6 +297,16 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def training_environment(device: torch.device) -> dict[str, Any]:
+    """Where a sitting of a run trains: ``device`` (``cpu``, ``cuda:N``), ``device_name`` (the
+    GPU's name, or the CPU's architecture and core count), torch ``threads`` and the ``torch``
+    and ``vocalfront`` versions."""
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{platform.machine()} CPU, {os.cpu_count()} cores")
+    return {"device": str(device), "device_name": name, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "vocalfront": __version__}
+
+
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Dotted keys whose values differ between two config dictionaries (resume-free keys ignored)."""
     flat_old, flat_new = _flatten(old), _flatten(new)
@@ -444,6 +458,9 @@ class Trainer:
         with self.logs or contextlib.nullcontext(), tqdm(
                 total=train_config.updates, initial=self.update, unit="update",
                 disable=not self.progress, dynamic_ncols=True) as bar:
+            if self.logs is not None:
+                self.logs.record({"event": "start", "update": self.update,
+                                  "world_size": self.env.world_size, **training_environment(self.device)})
             while self.update < train_config.updates:
                 started = time.perf_counter()
                 loss = self._step()
