@@ -11,7 +11,13 @@ from scipy import stats
 
 from vocalfront.errors import VocalfrontError
 from vocalfront.experiment import load_experiment
-from vocalfront.experiment.report import RUN_COLUMNS, results_markdown
+from vocalfront.experiment.report import (
+    RUN_COLUMNS,
+    cross_experiment_markdown,
+    read_results_csv,
+    results_csv,
+    results_markdown,
+)
 from vocalfront.experiment.stats import (
     WILCOXON_MIN_PAIRS,
     paired_difference,
@@ -163,3 +169,36 @@ def test_malformed_comparisons_are_one_line_errors(tmp_path, comparisons):
     path.write_text(f'[experiment]\nfrontends = ["mel", "fb"]\ncomparisons = {comparisons}\n[profile.p]\n')
     with pytest.raises(VocalfrontError, match=r"comparisons must be|unknown or no front-ends \['cqt'\]"):
         load_experiment(path, "p")
+
+
+def test_results_csv_reads_back_as_the_rows_it_was_written_from(tmp_path):
+    rows = fabricated_rows({"mel": {0: 0.9, 1: 0.8}})
+    rows[0]["trained_on"] = "NVIDIA H200, torch 2.11.0+cu130"
+    path = tmp_path / "results.csv"
+    path.write_text(results_csv(rows))
+    back = read_results_csv(path)
+    assert [(row["frontend"], row["seed"], row["auroc"]) for row in back] == [
+        ("mel", 0.0, 0.9), ("mel", 1.0, 0.8)]
+    assert back[0]["trained_on"] == "NVIDIA H200, torch 2.11.0+cu130" and back[0]["threshold"] is None
+
+
+@pytest.mark.parametrize("text", ["", "a,b\n1,2\n", "\x00\xff"])
+def test_a_file_that_is_no_results_table_is_a_one_line_error(tmp_path, text):
+    path = tmp_path / "results.csv"
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(VocalfrontError, match=r"results\.csv: (not a results\.csv|unreadable)"):
+        read_results_csv(path)
+
+
+def test_two_experiments_are_compared_run_by_run_per_front_end_and_pooled():
+    cpu = fabricated_rows({"mel": {0: 0.90, 1: 0.91, 2: 0.92}, "fb": {0: 0.93, 1: 0.94, 2: 0.95},
+                           "fb-free": {0: 0.5}})
+    gpu = fabricated_rows({"mel": {0: 0.91, 1: 0.93, 2: 0.95}, "fb": {0: 0.93, 1: 0.94, 2: 0.95}})
+    markdown = cross_experiment_markdown(cpu, gpu, "cpu", "gpu")
+    half_width = T_975_DF2 * 0.01 / math.sqrt(3)  # mel differences 0.01, 0.02, 0.03: mean 0.02, sd 0.01
+    assert f"| mel | AUROC | 3 | +0.0200 | [{0.02 - half_width:+.4f}, {0.02 + half_width:+.4f}] |" in markdown
+    assert "| fb | AUROC | 3 | +0.0000 |" in markdown
+    assert "| all | AUROC | 6 | +0.0100 |" in markdown  # 0.01, 0.02, 0.03, 0, 0, 0
+    assert "fb-free" not in markdown  # only in one experiment
+    with pytest.raises(VocalfrontError, match="no front-end in common"):
+        cross_experiment_markdown(cpu, fabricated_rows({"fb-learn-cf": {0: 0.9}}), "cpu", "gpu")

@@ -144,6 +144,50 @@ def _csv_cell(value: Any) -> Any:
     return f"{value:.6g}" if isinstance(value, float) else value
 
 
+def read_results_csv(path: str | Path) -> list[dict[str, Any]]:
+    """The run rows of a ``results.csv`` (:func:`results_csv`): numeric cells as floats, empty ones
+    ``None``, the rest (front-end, version, where it trained) as text."""
+    path = Path(path)
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise VocalfrontError(f"{path}: unreadable results table ({error})") from None
+    if not rows or not {"frontend", "seed"} <= set(rows[0]):
+        raise VocalfrontError(f"{path}: not a results.csv of vocalfront experiment (no run rows)")
+    return [{key: _csv_value(value) if key not in ("frontend", "version", "trained_on") else value
+             for key, value in row.items()} for row in rows]
+
+
+def _csv_value(text: str) -> float | None:
+    try:
+        return float(text) if text else None
+    except ValueError:
+        return None
+
+
+def cross_experiment_markdown(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
+                              name_a: str, name_b: str) -> str:
+    """The same runs in two experiments (e.g. trained on a CPU and on a GPU): per front-end both
+    have, and pooled over them (``all``), the paired difference ``name_b − name_a`` by seed."""
+    common = [name for name in dict.fromkeys(row["frontend"] for row in rows_a)
+              if any(row["frontend"] == name for row in rows_b)]
+    if not common:
+        raise VocalfrontError(f"{name_a} and {name_b} have no front-end in common")
+    rows = []
+    for name, side in ((name_a, rows_a), (name_b, rows_b)):
+        for row in (row for row in side if row["frontend"] in common):
+            pooled_seed = int(row["seed"]) * len(common) + common.index(row["frontend"])
+            rows += [{**row, "frontend": f"{row['frontend']} {name}"},
+                     {**row, "frontend": f"all {name}", "seed": pooled_seed}]
+    pairs = [(frontend, f"{frontend} {name_b}", f"{frontend} {name_a}") for frontend in [*common, "all"]]
+    return "\n".join([
+        f"# {name_b} − {name_a}: the same front-ends and seeds in two experiments", "",
+        f"Paired by front-end and seed (`all`: every such pair), {name_b} − {name_a}, 95 % t interval, "
+        "two-sided p-values. Error and F-measure in percentage points.", "",
+        _paired_table(rows, pairs, "", "front-end"), ""])
+
+
 # --------------------------------------------------------------------------------- markdown
 def results_markdown(experiment: Experiment, rows: Sequence[Mapping[str, Any]], figures: Sequence[Path],
                      out_dir: Path, command: str = "", wall_seconds: float | None = None,

@@ -158,4 +158,5 @@ def _wilcoxon_p(differences: np.ndarray) -> float | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # ties and zeros: scipy's normal approximation
+        warnings.simplefilter("ignore", RuntimeWarning)  # all zero: scipy divides 0 by 0, gives NaN
         return float(stats.wilcoxon(differences).pvalue)
