@@ -81,6 +81,24 @@ def test_silence_gives_finite_log_features_and_gradients(frontends, name):
         assert parameter.grad is None or bool(torch.isfinite(parameter.grad).all())
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_flow_after_inference_on_the_same_parameters(frontends, name):
+    """Validation under ``torch.inference_mode``, then a training step on a signal of the same
+    length: whatever the first call planned or cached must not block backpropagation (to the
+    waveform and to any learnable parameter)."""
+    frontend = frontends[name]
+    time = torch.arange(66150) / DEFAULT_GRID.sample_rate  # a length no other test here uses
+    waveform = (0.3 * torch.sin(2 * np.pi * 440 * time) + 0.01 * torch.cos(7 * time))[None]
+    with torch.inference_mode():
+        validated = frontend(waveform)
+    waveform.requires_grad_()
+    energies = frontend(waveform)
+    inputs = [waveform, *(p for p in frontend.parameters() if p.requires_grad)]
+    grads = torch.autograd.grad(energies.sum(), inputs)
+    assert torch.allclose(energies.detach(), validated)
+    assert all(bool(torch.isfinite(grad).all()) and bool(grad.abs().sum() > 0) for grad in grads)
+
+
 def test_unknown_front_end_name_lists_the_available_ones():
     with pytest.raises(ValueError, match=r"available: .*fb"):
         build_frontend("sincnet")

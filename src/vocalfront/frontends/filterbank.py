@@ -253,12 +253,15 @@ class FilterBank(FrontEnd):
     # ----------------------------------------------------------------- planning
     def _plan(self, num_frames: int) -> _Plan:
         """Integer structure of the computation for the current (detached) parameters; planned
-        on the CPU, its tensors then moved to the module's device."""
-        frames = min(num_frames, self.block_frames)
-        with torch.no_grad():
-            lower, _, upper = self.band_edges_hz().cpu()
-            first, last = self._triangle_bins(lower, upper)
-            sizes = self.averaging_sizes().cpu()
+        on the CPU, its tensors then moved to the module's device. Plans are ordinary tensors
+        even when made under ``torch.inference_mode`` (validation): training reuses them."""
+        with torch.inference_mode(False), torch.no_grad():
+            return self._make_plan(min(num_frames, self.block_frames))
+
+    def _make_plan(self, frames: int) -> _Plan:
+        lower, _, upper = self.band_edges_hz().cpu()
+        first, last = self._triangle_bins(lower, upper)
+        sizes = self.averaging_sizes().cpu()
         hop, window = self.grid.hop, self.grid.window
         low, high = support_edges(first, last, self.support_bins, window)
         # |y|² has frequencies beyond the width between the roll-offs only where both of its
@@ -343,7 +346,9 @@ class FilterBank(FrontEnd):
     def _group_weights(self, plan: _Plan, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per group: filter values ``(G, J)`` (complex) and averaging kernels ``(G, taps)``."""
         trainable = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
-        key = (plan.key, dtype, tuple(p._version for p in self.parameters()))
+        # weights made under inference mode cannot enter autograd later: cached apart
+        key = (plan.key, dtype, torch.is_inference_mode_enabled(),
+               tuple(p._version for p in self.parameters()))
         if not trainable and key in self._weight_cache:
             return self._weight_cache[key]
         lower, centre, upper = self.band_edges_hz()
