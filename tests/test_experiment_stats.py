@@ -193,12 +193,14 @@ def test_a_file_that_is_no_results_table_is_a_one_line_error(tmp_path, text):
 def test_two_experiments_are_compared_run_by_run_per_front_end_and_pooled():
     cpu = fabricated_rows({"mel": {0: 0.90, 1: 0.91, 2: 0.92}, "fb": {0: 0.93, 1: 0.94, 2: 0.95},
                            "fb-free": {0: 0.5}})
-    gpu = fabricated_rows({"mel": {0: 0.91, 1: 0.93, 2: 0.95}, "fb": {0: 0.93, 1: 0.94, 2: 0.95}})
+    gpu = fabricated_rows({"mel": {0: 0.91, 1: 0.93, 2: 0.95}, "fb": {0: 0.93, 1: 0.94, 2: 0.95, 3: 0.6}})
     markdown = cross_experiment_markdown(cpu, gpu, "cpu", "gpu")
     half_width = T_975_DF2 * 0.01 / math.sqrt(3)  # mel differences 0.01, 0.02, 0.03: mean 0.02, sd 0.01
     assert f"| mel | AUROC | 3 | +0.0200 | [{0.02 - half_width:+.4f}, {0.02 + half_width:+.4f}] |" in markdown
-    assert "| fb | AUROC | 3 | +0.0000 |" in markdown
+    assert "| fb | AUROC | 3 | +0.0000 |" in markdown and "| 3 |\n" in markdown  # fb seed 3 unpaired
     assert "| all | AUROC | 6 | +0.0100 |" in markdown  # 0.01, 0.02, 0.03, 0, 0, 0
+    (pooled,) = [line for line in markdown.splitlines() if line.startswith("| all | AUROC |")]
+    assert pooled.endswith("| - |")  # fb seed 3, in one experiment only, is not pooled
     assert "fb-free" not in markdown  # only in one experiment
     with pytest.raises(VocalfrontError, match="no front-end in common"):
         cross_experiment_markdown(cpu, fabricated_rows({"fb-learn-cf": {0: 0.9}}), "cpu", "gpu")

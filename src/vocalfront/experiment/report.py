@@ -169,17 +169,21 @@ def _csv_value(text: str) -> float | None:
 def cross_experiment_markdown(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
                               name_a: str, name_b: str) -> str:
     """The same runs in two experiments (e.g. trained on a CPU and on a GPU): per front-end both
-    have, and pooled over them (``all``), the paired difference ``name_b − name_a`` by seed."""
+    have, and pooled over every (front-end, seed) both have (``all``), the paired difference
+    ``name_b − name_a`` by seed."""
     common = [name for name in dict.fromkeys(row["frontend"] for row in rows_a)
               if any(row["frontend"] == name for row in rows_b)]
     if not common:
         raise VocalfrontError(f"{name_a} and {name_b} have no front-end in common")
+    runs = [{(row["frontend"], int(row["seed"])) for row in side} for side in (rows_a, rows_b)]
+    both = runs[0] & runs[1]
     rows = []
     for name, side in ((name_a, rows_a), (name_b, rows_b)):
         for row in (row for row in side if row["frontend"] in common):
-            pooled_seed = int(row["seed"]) * len(common) + common.index(row["frontend"])
-            rows += [{**row, "frontend": f"{row['frontend']} {name}"},
-                     {**row, "frontend": f"all {name}", "seed": pooled_seed}]
+            rows.append({**row, "frontend": f"{row['frontend']} {name}"})
+            if (row["frontend"], int(row["seed"])) in both:  # pooled: one seed number per pair
+                pooled_seed = int(row["seed"]) * len(common) + common.index(row["frontend"])
+                rows.append({**row, "frontend": f"all {name}", "seed": pooled_seed})
     pairs = [(frontend, f"{frontend} {name_b}", f"{frontend} {name_a}") for frontend in [*common, "all"]]
     return "\n".join([
         f"# {name_b} − {name_a}: the same front-ends and seeds in two experiments", "",
