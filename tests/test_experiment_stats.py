@@ -201,6 +201,7 @@ def test_two_experiments_are_compared_run_by_run_per_front_end_and_pooled():
     assert "| all | AUROC | 6 | +0.0100 |" in markdown  # 0.01, 0.02, 0.03, 0, 0, 0
     (pooled,) = [line for line in markdown.splitlines() if line.startswith("| all | AUROC |")]
     assert pooled.endswith("| - |")  # fb seed 3, in one experiment only, is not pooled
+    assert "Per run, |gpu − cpu| in AUROC: mean 0.0100, largest 0.0300 (6 pairs)." in markdown
     assert "fb-free" not in markdown  # only in one experiment
     with pytest.raises(VocalfrontError, match="no front-end in common"):
         cross_experiment_markdown(cpu, fabricated_rows({"fb-learn-cf": {0: 0.9}}), "cpu", "gpu")

@@ -185,11 +185,14 @@ def cross_experiment_markdown(rows_a: Sequence[Mapping[str, Any]], rows_b: Seque
                 pooled_seed = int(row["seed"]) * len(common) + common.index(row["frontend"])
                 rows.append({**row, "frontend": f"all {name}", "seed": pooled_seed})
     pairs = [(frontend, f"{frontend} {name_b}", f"{frontend} {name_a}") for frontend in [*common, "all"]]
+    sizes = np.abs(paired_difference(rows, f"all {name_b}", f"all {name_a}", "auroc").differences)
+    spread = (f"Per run, |{name_b} − {name_a}| in AUROC: mean {sizes.mean():.4f}, largest "
+              f"{sizes.max():.4f} ({sizes.size} pairs).") if sizes.size else ""
     return "\n".join([
         f"# {name_b} − {name_a}: the same front-ends and seeds in two experiments", "",
         f"Paired by front-end and seed (`all`: every such pair), {name_b} − {name_a}, 95 % t interval, "
         "two-sided p-values. Error and F-measure in percentage points.", "",
-        _paired_table(rows, pairs, "", "front-end"), ""])
+        _paired_table(rows, pairs, "", "front-end"), "", spread, ""])
 
 
 # --------------------------------------------------------------------------------- markdown
