@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import platform
@@ -35,7 +34,7 @@ from ..frontends import FilterBank, build_frontend, inspect
 from ..model import load_checkpoint
 from ..plotting import save_figure
 from ..scoring import METRICS
-from ..training import Config, config_from_dict
+from ..training import Config
 from .runner import (
     EVALUATED_MODEL,
     RUNS_FOLDER,
@@ -44,6 +43,7 @@ from .runner import (
     metric_value,
     read_evaluation,
     read_metrics,
+    read_run_config,
 )
 from .stats import (
     WILCOXON_MIN_PAIRS,
@@ -97,8 +97,8 @@ def trained_on(run_dir: Path) -> str:
         names = (f"{entry['device_name']}, torch {entry['torch']}" for entry in sittings)
         return " + ".join(dict.fromkeys(names))
     try:
-        device = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))["train"]["device"]
-    except (OSError, ValueError, KeyError, TypeError):
+        device = read_run_config(run_dir).train.device
+    except VocalfrontError:
         device = "unknown device"
     return f"{device}, device unrecorded"
 
@@ -238,7 +238,7 @@ def _header(experiment: Experiment, rows: Sequence[Mapping[str, Any]], command: 
 def _counted(values: Iterable[str]) -> str:
     """``0.2.0 (6 runs), unrecorded (1 run)``: the distinct values of the runs, counted."""
     counts = Counter(values)
-    return ", ".join(f"{version} ({count} run{'s' * (count != 1)})" for version, count in counts.items())
+    return ", ".join(f"{value} ({count} run{'s' * (count != 1)})" for value, count in counts.items())
 
 
 def _training_text(config: Config) -> str:
@@ -466,10 +466,7 @@ def _running_mean(values: np.ndarray, width: int) -> np.ndarray:
 def _run_frontends(out_dir: Path, frontend: str, seed: int) -> tuple[FilterBank, FilterBank] | None:
     """``(designed, learned)`` front-ends of a run, ``None`` if it is not a filter bank."""
     run_dir = out_dir / RUNS_FOLDER / Experiment.run_name(frontend, seed)
-    try:
-        config = config_from_dict(json.loads((run_dir / "config.json").read_text(encoding="utf-8")))
-    except (OSError, ValueError) as error:
-        raise VocalfrontError(f"{run_dir / 'config.json'}: unreadable run configuration ({error})") from None
+    config = read_run_config(run_dir)
     learned = load_checkpoint(run_dir / EVALUATED_MODEL)[0].frontend
     if not isinstance(learned, FilterBank):
         return None

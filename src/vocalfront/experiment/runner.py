@@ -349,17 +349,22 @@ def check_run_config(run_dir: Path, config: Config) -> None:
     """Refuse a run folder whose ``config.json`` differs from ``config`` (beyond the settings
     that may change on resume, :data:`vocalfront.training.trainer.RESUME_FREE_KEYS`; keys missing
     from an older ``config.json`` count as their defaults)."""
-    path = run_dir / "config.json"
-    if not path.is_file():
+    if not (run_dir / "config.json").is_file():
         return
-    try:  # read back through Config, so that keys added to it since then take their defaults
-        stored = config_to_dict(config_from_dict(json.loads(path.read_text(encoding="utf-8"))))
-    except (OSError, ValueError) as error:
-        raise VocalfrontError(f"{path}: unreadable run configuration ({error})") from None
-    changed = config_differences(stored, config_to_dict(config))
+    changed = config_differences(config_to_dict(read_run_config(run_dir)), config_to_dict(config))
     if changed:
         raise VocalfrontError(f"{run_dir}: made with a different configuration ({', '.join(changed[:4])} "
                               "differ); use another --out or remove that folder")
+
+
+def read_run_config(run_dir: Path) -> Config:
+    """A run's ``config.json``, read back through :class:`Config` (keys added to it since the run
+    was made take their defaults); an unreadable one is a :class:`VocalfrontError`."""
+    path = run_dir / "config.json"
+    try:
+        return config_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        raise VocalfrontError(f"{path}: unreadable run configuration ({error})") from None
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
