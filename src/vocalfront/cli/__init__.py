@@ -3,6 +3,10 @@
 Each sub-command lives in its own module of this package with two functions:
 ``add_arguments(parser)`` and ``run(args) -> int`` (the exit status). Errors meant for users
 (:class:`ValueError`, :class:`OSError`) are printed on one line, without a traceback.
+
+Start-up stays fast (``vocalfront --help``, ``--version`` and argument errors do not import
+torch): only the chosen sub-command's module is imported to build its options, and those
+modules import the heavy parts of the library inside ``run``.
 """
 
 from __future__ import annotations
@@ -10,6 +14,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Sequence
+
+from .. import __version__
 
 # sub-command name -> (module in this package, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -22,22 +29,58 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vocalfront", description=__doc__.splitlines()[0])
-    from .. import __version__
+def version_text() -> str:
+    """``vocalfront 0.3.0.dev0 (packaged model default.pt, sha256 1a2b3c4d5e6f)``: the package
+    version and the packaged model's digest, so two different packaged models never print the
+    same text."""
+    from ..models import default_model_path
+    from ..provenance import file_digest
 
-    parser.add_argument("--version", action="version", version=f"vocalfront {__version__}")
+    path = default_model_path()
+    model = f"packaged model {path.name}, sha256 {file_digest(path)}" if path.is_file() \
+        else "no packaged model"
+    return f"vocalfront {__version__} ({model})"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``: print :func:`version_text` and exit (computed only when asked for)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str = argparse.SUPPRESS, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="print the version and the packaged model's digest, then exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(version_text())
+        parser.exit()
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``vocalfront`` parser; only ``command``'s options are added (``None``: every command's).
+
+    The other sub-commands are still listed (name and help), so ``--help`` and choice errors are
+    complete without importing their modules.
+    """
+    parser = argparse.ArgumentParser(prog="vocalfront", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f".{module_name}", __name__)
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(command_parser)
-        command_parser.set_defaults(_run=module.run)
+        if command is None or command == name:
+            module = importlib.import_module(f".{module_name}", __name__)
+            module.add_arguments(command_parser)
+            command_parser.set_defaults(_run=module.run)
     return parser
 
 
+def chosen_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in ``argv`` (the first word not starting with ``-``), if known."""
+    words = [word for word in argv if not word.startswith("-")]
+    return words[0] if words and words[0] in COMMANDS else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)

@@ -15,10 +15,16 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import VocalfrontError
-from ..experiment import PROFILES, Experiment, load_experiment, parse_extra_test, run_experiment, write_report
-from ..frontends import available_frontends
+
+if TYPE_CHECKING:
+    from ..experiment import Experiment
+
+PROFILES = ("tiny", "quick", "full")
+"""Profiles of ``experiments/paper.toml``, named in the help text;
+:data:`vocalfront.experiment.runner.PROFILES` owns them (a test checks)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=None, metavar="N",
                         help="seeds 0..N-1 per front-end (default: the profile's)")
     parser.add_argument("--frontends", default=None, metavar="A,B,...",
-                        help=f"subset of front-ends (of: {', '.join(available_frontends())})")
+                        help="subset of the experiment file's front-ends, e.g. mel,fb (default: all)")
     parser.add_argument("--extra-test", action="append", default=[], metavar="NAME=DIR[:FORMAT]",
                         help="also score on this labelled dataset with the validation threshold "
                         "(FORMAT auto|mir1k|jamendo|folder; repeatable)")
@@ -54,6 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..experiment import load_experiment, parse_extra_test, run_experiment, write_report
+
     started = time.perf_counter()
     overrides = list(args.overrides)
     for key, value in (("data.root", args.data), ("data.cache_dir", args.cache),
