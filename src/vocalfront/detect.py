@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,23 +33,30 @@ from .grid import FrameGrid
 from .inference import predict_waveform
 from .model import Detector, load_checkpoint
 from .models import require_default_model
+from .postprocessing import DEFAULT_MIN_DURATION, DEFAULT_MIN_GAP, DEFAULT_THRESHOLD, PostProcessing
+from .provenance import Provenance, make_provenance
 from .segments import Segment, frames_to_segments
-
-DEFAULT_THRESHOLD = 0.5
-"""Decision threshold of a model that stores none (e.g. a bare :class:`Detector`)."""
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
 
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A detector with its decision settings: ``threshold`` on smoothed probabilities and the
-    median filter length ``smoothing`` in frames; ``source`` is the file it came from."""
+    """A detector with its decision settings: ``threshold`` on smoothed probabilities, the
+    median filter length ``smoothing`` in frames, ``min_duration`` and ``min_gap`` in seconds
+    (:mod:`vocalfront.postprocessing`); ``source`` is the file it came from."""
 
     detector: Detector
     threshold: float = DEFAULT_THRESHOLD
     smoothing: int = SMOOTHING_FRAMES
     source: str | None = None
+    min_duration: float = DEFAULT_MIN_DURATION
+    min_gap: float = DEFAULT_MIN_GAP
+
+    @property
+    def postprocessing(self) -> PostProcessing:
+        """The decision settings as one checked record."""
+        return PostProcessing(self.threshold, self.smoothing, self.min_duration, self.min_gap)
 
 
 ModelInput = str | Path | Detector | LoadedModel | None
@@ -64,8 +71,9 @@ def load_model(model: ModelInput = None) -> LoadedModel:
     ``model`` is a detector file (read once per process and reused while the file is unchanged),
     a :class:`Detector` (threshold 0.5, 56-frame smoothing), a :class:`LoadedModel` (returned as
     is) or ``None`` for the packaged default (:class:`~vocalfront.models.MissingModelError` if
-    there is none). File settings come from the file's ``extra``: ``threshold`` and
-    ``median_filter``, with the same defaults when missing.
+    there is none). File settings come from the file's ``extra`` record
+    (:meth:`~vocalfront.postprocessing.PostProcessing.from_record`: ``threshold``,
+    ``median_filter``, ``min_duration``, ``min_gap``; the defaults there when missing).
     """
     if isinstance(model, LoadedModel):
         return model
@@ -91,12 +99,9 @@ def load_model(model: ModelInput = None) -> LoadedModel:
 
 def _from_file(path: Path) -> LoadedModel:
     detector, extra = load_checkpoint(path)
-    threshold = extra.get("threshold", DEFAULT_THRESHOLD)
-    smoothing = extra.get("median_filter", SMOOTHING_FRAMES)
-    if not _is_number(threshold) or not isinstance(smoothing, int) or smoothing < 0:
-        raise VocalfrontError(f"{path}: stored threshold {threshold!r} or median filter "
-                              f"{smoothing!r} is not usable")
-    return LoadedModel(detector, float(threshold), smoothing, str(path))
+    settings = PostProcessing.from_record(extra, str(path))
+    return LoadedModel(detector, settings.threshold, settings.smoothing, str(path),
+                       settings.min_duration, settings.min_gap)
 
 
 def _is_number(value: Any) -> bool:
@@ -110,7 +115,8 @@ class Detection:
     ``segments``: singing intervals in seconds, sorted and disjoint. ``probabilities``: raw
     per-frame singing probability, float32 ``(frames,)``; ``smoothed``: after the median filter,
     ``(frames,)``; frame ``b`` is singing when ``smoothed[b] > threshold``. ``frame_times``: frame
-    centres in seconds ``(frames,)``. ``duration``: signal length in seconds. Unpacks as
+    centres in seconds ``(frames,)``. ``duration``: signal length in seconds. ``provenance``:
+    version, model and post-processing that made it (set by :func:`detect`). Unpacks as
     ``segments, probabilities = detection``.
     """
 
@@ -120,6 +126,7 @@ class Detection:
     threshold: float
     frame_times: np.ndarray
     duration: float
+    provenance: Provenance | None = None
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.segments, self.probabilities))
@@ -141,8 +148,9 @@ def detect(
     model: ModelInput = None,
     threshold: float | None = None,
     smooth: int | None = None,
-    min_duration: float = 0.0,
-    min_gap: float = 0.0,
+    min_duration: float | None = None,
+    min_gap: float | None = None,
+    progress: bool = False,
 ) -> Detection:
     """Detect singing in an audio file or signal.
 
@@ -151,18 +159,20 @@ def detect(
     ``(samples, channels)`` (the shorter axis is taken as channels and averaged) at
     ``sample_rate`` Hz, which arrays need and files must not be given; integer arrays are scaled
     to [-1, 1). ``model``: see :func:`load_model`. ``threshold``: decision threshold on smoothed
-    probabilities (default: the model's). ``smooth``: median filter length in frames (default:
-    the model's, 56). ``min_gap``/``min_duration`` (seconds): fill shorter gaps between
-    segments, then drop shorter segments. Bad input raises a one-line
-    :class:`~vocalfront.errors.VocalfrontError`.
+    probabilities in [0, 1] (default: the model's). ``smooth``: median filter length in frames
+    (default: the model's, 56). ``min_gap``/``min_duration`` (seconds): fill shorter gaps between
+    segments, then drop shorter segments (default: the model's, see
+    :mod:`vocalfront.postprocessing`). ``progress``: show a progress bar for long signals.
+    Bad input raises a one-line :class:`~vocalfront.errors.VocalfrontError`.
     """
     loaded = load_model(model)
+    settings = loaded.postprocessing.override(threshold, smooth, min_duration, min_gap)
     grid = loaded.detector.grid
     samples, source = _mono_samples(audio, sample_rate, grid.sample_rate)
-    probabilities = predict_waveform(loaded.detector, samples, source=source)
-    return decide(probabilities, loaded.threshold if threshold is None else threshold,
-                  loaded.smoothing if smooth is None else smooth, grid,
-                  len(samples) / grid.sample_rate, min_duration, min_gap)
+    probabilities = predict_waveform(loaded.detector, samples, source=source, progress=progress)
+    detection = decide(probabilities, settings.threshold, settings.smoothing, grid,
+                       len(samples) / grid.sample_rate, settings.min_duration, settings.min_gap)
+    return replace(detection, provenance=make_provenance(loaded.source, settings))
 
 
 def decide(

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from .errors import AudioError, VocalfrontError
 from .model import Detector, SchlueterCNN, pad_context
@@ -26,6 +27,20 @@ CHUNK_FRAMES = 512
 """Frames per CNN chunk: small enough to stay in cache, large enough to amortise the overlap."""
 MARGIN_SAMPLES = 8192
 """Default audio margin (samples) on each side of a front-end chunk, dropped afterwards."""
+PROGRESS_DELAY = 2.0
+"""Seconds a step must run before its progress bar appears (short files stay quiet)."""
+
+
+def _steps(steps: range, progress: bool, what: str, per_step_seconds: float) -> Iterator[int]:
+    """``steps``, with a progress bar in seconds of audio when ``progress`` (stderr, transient)."""
+    if not progress:
+        yield from steps
+        return
+    with tqdm(total=round(len(steps) * per_step_seconds), desc=what, unit="s audio", leave=False,
+              delay=PROGRESS_DELAY) as bar:
+        for step in steps:
+            yield step
+            bar.update(min(per_step_seconds, bar.total - bar.n))
 
 
 @contextlib.contextmanager
@@ -42,11 +57,13 @@ def _evaluating(module: nn.Module) -> Iterator[None]:
 
 
 def frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
-                 chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
+                 chunk_frames: int = CHUNK_FRAMES, progress: bool = False,
+                 frame_rate: float = 70.0) -> torch.Tensor:
     """Per-frame logits ``(batch, frames)`` of normalised features ``(batch, n_bands, frames)``.
 
     Dense evaluation in eval mode, ``chunk_frames`` output frames at a time (each chunk reads
     ``context - 1`` extra frames of overlap); the result does not depend on ``chunk_frames``.
+    ``progress``: a progress bar in seconds of audio (``frame_rate`` frames per second).
     """
     if chunk_frames < 1:
         raise VocalfrontError(f"chunk_frames must be positive, got {chunk_frames}")
@@ -54,7 +71,8 @@ def frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
     with _evaluating(cnn):
         padded = pad_context(features, cnn.context).unsqueeze(1)
         pieces = [cnn.dense(padded[..., start : start + chunk_frames + cnn.context - 1])
-                  for start in range(0, frames, chunk_frames)]
+                  for start in _steps(range(0, frames, chunk_frames), progress, "singing",
+                                      chunk_frames / frame_rate)]
     return torch.cat(pieces, dim=-1)
 
 
@@ -98,7 +116,7 @@ def _float_segment(audio: np.ndarray | torch.Tensor, start: int, stop: int) -> t
 
 def compute_features(detector: Detector, audio: np.ndarray | torch.Tensor,
                      chunk_seconds: float = 60.0, margin: int = MARGIN_SAMPLES,
-                     source: str | None = None) -> torch.Tensor:
+                     source: str | None = None, progress: bool = False) -> torch.Tensor:
     """Normalised features ``(n_bands, frames)`` of mono ``audio`` at ``detector.grid.sample_rate``.
 
     The front-end runs on chunks of ``chunk_seconds`` worth of frames, each read with ``margin``
@@ -107,6 +125,7 @@ def compute_features(detector: Detector, audio: np.ndarray | torch.Tensor,
     window gives the one-shot result. ``frames = detector.grid.num_frames(len(audio))``.
     ``source`` (a file name) is put into error messages; features that are not finite (samples
     far beyond [-1, 1] overflow the front-end) are an :class:`~vocalfront.errors.AudioError`.
+    ``progress``: a progress bar in seconds of audio for signals that take a while.
     """
     grid = detector.grid
     _check_audio(audio, grid.window, source)
@@ -118,7 +137,7 @@ def compute_features(detector: Detector, audio: np.ndarray | torch.Tensor,
     margin_frames = math.ceil(margin / grid.hop)
     with _evaluating(detector):
         features = torch.empty(detector.cnn.n_bands, total)
-        for first in range(0, total, chunk):
+        for first in _steps(range(0, total, chunk), progress, "features", chunk / grid.frame_rate):
             stop = min(total, first + chunk)
             read_from = max(0, first - margin_frames)
             read_to = min(len(audio), grid.num_samples(stop + margin_frames))
@@ -136,14 +155,16 @@ def compute_features(detector: Detector, audio: np.ndarray | torch.Tensor,
 
 def predict_waveform(detector: Detector, audio: np.ndarray | torch.Tensor,
                      chunk_seconds: float = 60.0, margin: int = MARGIN_SAMPLES,
-                     source: str | None = None) -> np.ndarray:
+                     source: str | None = None, progress: bool = False) -> np.ndarray:
     """Singing-voice probability per frame, float32 ``(detector.grid.num_frames(len(audio)),)``.
 
     ``audio``: mono float samples at ``detector.grid.sample_rate`` Hz (22050), at least one
     window (1024 samples) long, else :class:`~vocalfront.errors.AudioError`. Frame ``b`` is
     centred at sample ``hop * b + window // 2``. Features come from :func:`compute_features`
-    (``chunk_seconds``, ``margin``, ``source`` as there), logits from :func:`frame_logits`.
+    (``chunk_seconds``, ``margin``, ``source`` as there), logits from :func:`frame_logits`;
+    ``progress`` shows a progress bar for each when they take a while.
     """
-    features = compute_features(detector, audio, chunk_seconds, margin, source)
-    logits = frame_logits(detector.cnn, features.unsqueeze(0))[0]
+    features = compute_features(detector, audio, chunk_seconds, margin, source, progress)
+    logits = frame_logits(detector.cnn, features.unsqueeze(0), progress=progress,
+                          frame_rate=detector.grid.frame_rate)[0]
     return torch.sigmoid(logits).numpy()

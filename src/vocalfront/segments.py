@@ -17,9 +17,15 @@ lab        ``song.lab``          ``start end sing|nosing`` lines covering the wh
 audacity   ``song.audacity.txt`` Audacity label track: ``start<TAB>end<TAB>singing``, 6 decimals
 csv        ``song.csv``          header ``start,end,label``, one row per singing segment
 json       ``song.json``         ``{"file", "duration", "segments": [{start, end, label}],
-                                 "threshold"}``
+                                 "threshold", "provenance"}``
 frames     ``song.frames.csv``   header ``time,probability``, one row per frame (frame centres)
+provenance ``song.provenance``   what made the outputs (:mod:`vocalfront.provenance`): written
+           ``.json``             beside ``lab`` and ``audacity`` files, which cannot hold it
 ========== ===================== ===========================================================
+
+Given a :class:`~vocalfront.provenance.Provenance`, the CSV writers put it on a first line
+``# vocalfront 0.3.0, model default.pt (sha256 ...), threshold 0.343, ...`` above the header, and
+the JSON writer as a ``provenance`` object.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ import numpy as np
 from .errors import VocalfrontError
 from .fileio import write_text_atomic
 from .grid import DEFAULT_GRID, FrameGrid
+from .provenance import Provenance
 
 SING = "sing"
 """Label of singing segments."""
@@ -49,12 +56,17 @@ FORMATS = ("lab", "audacity", "csv", "json")
 """Segment formats accepted by :func:`format_segments` and :func:`write_segments`."""
 FRAMES_FORMAT = "frames"
 """Name of the per-frame probability CSV for :func:`output_path`."""
+PROVENANCE_FORMAT = "provenance"
+"""Name of the provenance side file for :func:`output_path`."""
+WITHOUT_COMMENTS = ("lab", "audacity")
+"""Formats that cannot carry the provenance inside; it goes to a side file beside them."""
 _SUFFIXES = {
     "lab": ".lab",
     "audacity": ".audacity.txt",
     "csv": ".csv",
     "json": ".json",
     FRAMES_FORMAT: ".frames.csv",
+    PROVENANCE_FORMAT: ".provenance.json",
 }
 
 _TOLERANCE = 1e-9
@@ -197,10 +209,17 @@ def format_audacity(segments: Sequence[Segment]) -> str:
     return "".join(f"{s.start:.6f}\t{s.end:.6f}\t{AUDACITY_LABEL}\n" for s in segments)
 
 
-def format_csv(segments: Sequence[Segment]) -> str:
-    """CSV with header ``start,end,label`` and one row per segment, seconds with 6 decimals."""
+def _comment(provenance: Provenance | None) -> str:
+    """The ``# ...`` line that CSV writers put above their header (empty without provenance)."""
+    return "" if provenance is None else f"# {provenance.to_line()}\n"
+
+
+def format_csv(segments: Sequence[Segment], provenance: Provenance | None = None) -> str:
+    """CSV with header ``start,end,label`` and one row per segment, seconds with 6 decimals;
+    a ``#`` comment line with the ``provenance`` above the header when given."""
     check_segments(segments)
-    buffer = io.StringIO()
+    buffer = io.StringIO(_comment(provenance))
+    buffer.seek(0, io.SEEK_END)
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["start", "end", "label"])
     writer.writerows([f"{s.start:.6f}", f"{s.end:.6f}", s.label] for s in segments)
@@ -212,11 +231,14 @@ def format_json(
     duration: float | None = None,
     source: str | Path | None = None,
     threshold: float | None = None,
+    provenance: Provenance | None = None,
 ) -> str:
-    """JSON object ``{"file", "duration", "segments": [{"start", "end", "label"}], "threshold"}``.
+    """JSON object ``{"file", "duration", "segments": [{"start", "end", "label"}], "threshold",
+    "provenance"}``.
 
-    Times in seconds rounded to 6 decimals; ``file`` (the audio path as given), ``duration`` and
-    ``threshold`` (the decision threshold on the probabilities) are ``null`` when not given.
+    Times in seconds rounded to 6 decimals; ``file`` (the audio path as given), ``duration``,
+    ``threshold`` (the decision threshold on the probabilities) and ``provenance``
+    (:meth:`~vocalfront.provenance.Provenance.to_dict`) are ``null`` when not given.
     """
     check_segments(segments, duration)
     document = {
@@ -226,6 +248,7 @@ def format_json(
             {"start": round(s.start, 6), "end": round(s.end, 6), "label": s.label} for s in segments
         ],
         "threshold": None if threshold is None else float(threshold),
+        "provenance": None if provenance is None else provenance.to_dict(),
     }
     return json.dumps(document, indent=2) + "\n"
 
@@ -236,17 +259,19 @@ def format_segments(
     duration: float | None = None,
     source: str | Path | None = None,
     threshold: float | None = None,
+    provenance: Provenance | None = None,
 ) -> str:
     """Text of ``segments`` in ``format`` (one of :data:`FORMATS`); ``source`` and ``threshold``
-    are used by ``json`` only, ``duration`` (seconds) by ``lab`` and ``json``."""
+    are used by ``json`` only, ``duration`` (seconds) by ``lab`` and ``json``, ``provenance`` by
+    ``csv`` and ``json`` (the others need :func:`format_provenance` beside them)."""
     if format == "lab":
         return format_lab(segments, duration)
     if format == "audacity":
         return format_audacity(segments)
     if format == "csv":
-        return format_csv(segments)
+        return format_csv(segments, provenance)
     if format == "json":
-        return format_json(segments, duration, source, threshold)
+        return format_json(segments, duration, source, threshold, provenance)
     raise VocalfrontError(f"unknown segment format {format!r}; choose from {', '.join(FORMATS)}")
 
 
@@ -257,15 +282,27 @@ def write_segments(
     duration: float | None = None,
     source: str | Path | None = None,
     threshold: float | None = None,
+    provenance: Provenance | None = None,
 ) -> None:
     """Write :func:`format_segments` output to ``path`` atomically (complete file or none)."""
-    write_text_atomic(path, format_segments(segments, format, duration, source, threshold))
+    write_text_atomic(path, format_segments(segments, format, duration, source, threshold, provenance))
 
 
-def format_frame_probabilities(probabilities: np.ndarray, grid: FrameGrid = DEFAULT_GRID) -> str:
+def format_provenance(provenance: Provenance, source: str | Path | None, outputs: Sequence[Path]) -> str:
+    """JSON side file ``{"file", "outputs", "provenance"}``: what made the ``outputs`` (file
+    names) of the audio file ``source``."""
+    document = {"file": None if source is None else str(source),
+                "outputs": [Path(output).name for output in outputs],
+                "provenance": provenance.to_dict()}
+    return json.dumps(document, indent=2) + "\n"
+
+
+def format_frame_probabilities(probabilities: np.ndarray, grid: FrameGrid = DEFAULT_GRID,
+                               provenance: Provenance | None = None) -> str:
     """CSV with header ``time,probability``: frame centre (seconds) and probability, 6 decimals.
 
-    ``probabilities``: shape ``(frames,)`` on ``grid``.
+    ``probabilities``: shape ``(frames,)`` on ``grid``. ``provenance``: a ``#`` comment line
+    above the header when given.
     """
     probabilities = np.asarray(probabilities, dtype=float)
     if probabilities.ndim != 1:
@@ -274,21 +311,22 @@ def format_frame_probabilities(probabilities: np.ndarray, grid: FrameGrid = DEFA
         )
     times = grid.frame_times(len(probabilities))
     rows = "".join(f"{t:.6f},{p:.6f}\n" for t, p in zip(times, probabilities, strict=True))
-    return "time,probability\n" + rows
+    return _comment(provenance) + "time,probability\n" + rows
 
 
 def write_frame_probabilities(
-    path: str | Path, probabilities: np.ndarray, grid: FrameGrid = DEFAULT_GRID
+    path: str | Path, probabilities: np.ndarray, grid: FrameGrid = DEFAULT_GRID,
+    provenance: Provenance | None = None,
 ) -> None:
     """Write :func:`format_frame_probabilities` output to ``path`` atomically."""
-    write_text_atomic(path, format_frame_probabilities(probabilities, grid))
+    write_text_atomic(path, format_frame_probabilities(probabilities, grid, provenance))
 
 
 def output_path(input_path: str | Path, out_dir: str | Path | None, format: str) -> Path:
     """Where the ``format`` output for ``input_path`` goes: in ``out_dir`` (or beside the input
     when ``None``), named after the input's stem, e.g. ``song.wav`` → ``song.audacity.txt``.
 
-    ``format`` is one of :data:`FORMATS` or :data:`FRAMES_FORMAT`.
+    ``format`` is one of :data:`FORMATS`, :data:`FRAMES_FORMAT` or :data:`PROVENANCE_FORMAT`.
     """
     if format not in _SUFFIXES:
         choices = ", ".join(_SUFFIXES)

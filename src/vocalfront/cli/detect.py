@@ -4,6 +4,11 @@ Every file gets its outputs (default: ``song.lab``) beside it or in ``--out``, e
 atomically, and one line on stdout: ``song.wav: 4 segments, 37.5 % singing``; when a single file
 is processed its segments are listed too. Files that fail are reported at the end (on stderr)
 and the exit status is then 1; the other files are still processed.
+
+Post-processing (threshold, median filter, ``--min-duration``, ``--min-gap``) defaults to the
+model file's record (:mod:`vocalfront.postprocessing`); every output records what made it
+(:mod:`vocalfront.provenance`). Heavy modules (torch) are imported in :func:`run`, so that
+``--help`` and argument errors are instant.
 """
 
 from __future__ import annotations
@@ -11,19 +16,31 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-from tqdm import tqdm
-
-from ..audio import load_audio
-from ..batch import check_unique_outputs, collect_audio_files, parse_shard, run_batch, shard
-from ..detect import Detection, LoadedModel, detect, load_model
 from ..errors import VocalfrontError
-from ..plotting import plot_timeline
-from ..segments import FORMATS, FRAMES_FORMAT, output_path, write_frame_probabilities, write_segments
+from ..segments import (
+    FORMATS,
+    FRAMES_FORMAT,
+    PROVENANCE_FORMAT,
+    WITHOUT_COMMENTS,
+    Segment,
+    format_provenance,
+    output_path,
+    write_frame_probabilities,
+    write_segments,
+)
+from .options import non_negative_seconds, probability
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..detect import Detection, LoadedModel
 
 PLOT_SUFFIX = ".timeline.png"
 """File name ending of the ``--plot`` figure (``song.wav`` → ``song.timeline.png``)."""
+REFERENCE_SUFFIXES = (".lab", ".txt", ".csv")
+"""Ground-truth label files looked for beside a song (or in ``--reference DIR``), in this order."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,35 +51,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="write outputs here (default: beside each input file)")
     parser.add_argument("--format", default="lab", metavar="LIST",
-                        help=f"comma-separated output formats from {','.join(FORMATS)} (default: lab)")
+                        help=f"comma-separated output formats from {','.join(FORMATS)} (default: lab; "
+                        "lab and audacity get a song.provenance.json beside them)")
     parser.add_argument("--frames", action="store_true",
                         help="also write the raw per-frame probabilities (song.frames.csv)")
     parser.add_argument("--plot", action="store_true",
-                        help=f"also draw a timeline figure (song{PLOT_SUFFIX})")
-    parser.add_argument("--threshold", type=float, default=None, metavar="X",
-                        help="decision threshold on smoothed probabilities (default: the model's)")
-    parser.add_argument("--min-duration", type=float, default=0.0, metavar="SECONDS",
-                        help="drop singing segments shorter than this (default: 0)")
-    parser.add_argument("--min-gap", type=float, default=0.0, metavar="SECONDS",
-                        help="join segments separated by less than this (default: 0)")
+                        help=f"also draw a timeline figure (song{PLOT_SUFFIX}); a ground-truth label "
+                        "file beside the song (song.lab) is drawn under it")
+    parser.add_argument("--reference", type=Path, default=None, metavar="FILE_OR_DIR",
+                        help="ground truth for --plot: a label file (one input), or a folder of "
+                        "label files named after the songs (song.lab, .txt or .csv)")
+    parser.add_argument("--threshold", type=probability, default=None, metavar="X",
+                        help="decision threshold in [0, 1] on smoothed probabilities "
+                        "(default: the model's)")
+    parser.add_argument("--min-duration", type=non_negative_seconds, default=None, metavar="SECONDS",
+                        help="drop singing segments shorter than this (default: the model's; "
+                        "0.75 s for the packaged one)")
+    parser.add_argument("--min-gap", type=non_negative_seconds, default=None, metavar="SECONDS",
+                        help="join segments separated by less than this (default: the model's; "
+                        "0.2 s for the packaged one)")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="process only shard I of N of the sorted file list (e.g. 0/4), "
                         "for job arrays")
     parser.add_argument("--skip-existing", action="store_true",
                         help="skip files whose outputs all exist (resume an interrupted batch)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="torch CPU threads (default: torch's choice)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..batch import check_unique_outputs, collect_audio_files, parse_shard, run_batch, shard
+    from ..detect import load_model
+
     formats = parse_formats(args.format)
     set_threads(args.threads)
     files = collect_audio_files(args.paths)
     if args.shard is not None:
         files = shard(files, *parse_shard(args.shard))
+    check_reference(args.reference, len(files))
+    progress = not args.no_progress and sys.stderr.isatty()
     job = DetectJob(load_model(args.model), args.out, formats, args.frames, args.plot,
-                    args.threshold, args.min_duration, args.min_gap, list_segments=len(files) == 1)
+                    args.threshold, args.min_duration, args.min_gap, list_segments=len(files) == 1,
+                    reference=args.reference, progress=progress)
     check_unique_outputs(files, lambda file: job.outputs(file)[0])
     report = run_batch(files, job.process, job.outputs_exist, args.skip_existing,
                        progress=not args.no_progress)
@@ -75,6 +106,8 @@ def set_threads(threads: int | None) -> None:
     if threads is not None:
         if threads < 1:
             raise VocalfrontError(f"--threads must be at least 1, got {threads}")
+        import torch
+
         torch.set_num_threads(threads)
 
 
@@ -87,43 +120,118 @@ def parse_formats(text: str) -> tuple[str, ...]:
     return formats
 
 
+def check_reference(reference: Path | None, files: int) -> None:
+    """``--reference`` must be a folder, or a file when one song is processed."""
+    if reference is None:
+        return
+    if reference.is_file() and files > 1:
+        raise VocalfrontError(f"--reference {reference}: a single label file fits one input, got "
+                              f"{files}; give a folder of label files named after the songs")
+    if not reference.exists():
+        raise VocalfrontError(f"--reference {reference}: no such file or folder")
+
+
 class DetectJob:
-    """Detect singing in one file and write its outputs (the ``process`` of a batch)."""
+    """Detect singing in one file and write its outputs (the ``process`` of a batch).
+
+    ``threshold``, ``min_duration``, ``min_gap``: ``None`` takes the model's. ``reference``: a
+    ground-truth label file or folder for the plot (``None``: a label file beside the song, if
+    it is not one of this job's outputs).
+    """
 
     def __init__(self, model: LoadedModel, out: Path | None, formats: tuple[str, ...],
-                 frames: bool, plot: bool, threshold: float | None, min_duration: float,
-                 min_gap: float, list_segments: bool):
+                 frames: bool, plot: bool, threshold: float | None, min_duration: float | None,
+                 min_gap: float | None, list_segments: bool, reference: Path | None = None,
+                 progress: bool = False):
         self.model, self.out, self.formats = model, out, formats
         self.frames, self.plot, self.threshold = frames, plot, threshold
         self.min_duration, self.min_gap, self.list_segments = min_duration, min_gap, list_segments
+        self.reference, self.progress = reference, progress
 
     def outputs(self, file: Path) -> list[Path]:
-        """Every file this job writes for ``file``: the formats, then frames and plot if asked."""
+        """Every file this job writes for ``file``: the formats, then frames, plot and the
+        provenance side file (for formats that cannot hold it) if any."""
         paths = [output_path(file, self.out, name) for name in self.formats]
         if self.frames:
             paths.append(output_path(file, self.out, FRAMES_FORMAT))
         if self.plot:
             paths.append(paths[0].with_name(file.stem + PLOT_SUFFIX))
+        if any(name in WITHOUT_COMMENTS for name in self.formats):
+            paths.append(output_path(file, self.out, PROVENANCE_FORMAT))
         return paths
 
     def outputs_exist(self, file: Path) -> bool:
         return all(path.is_file() for path in self.outputs(file))
 
     def process(self, file: Path) -> None:
+        from tqdm import tqdm
+
+        from ..audio import load_audio
+        from ..detect import detect
+
         grid = self.model.detector.grid
         samples = load_audio(file, grid.sample_rate)
         detection = detect(samples, grid.sample_rate, self.model, self.threshold,
-                           min_duration=self.min_duration, min_gap=self.min_gap)
-        paths = self.outputs(file)
-        for name, path in zip(self.formats, paths[: len(self.formats)], strict=True):
-            write_segments(path, detection.segments, name, detection.duration, file,
-                           detection.threshold)
-        if self.frames:
-            write_frame_probabilities(paths[len(self.formats)], detection.probabilities, grid)
-        if self.plot:
-            plot_timeline(paths[-1], detection.smoothed, detection.threshold, detection.segments,
-                          grid, title=f"{file.name} (median-smoothed)", waveform=samples)
+                           min_duration=self.min_duration, min_gap=self.min_gap,
+                           progress=self.progress)
+        self.write(file, detection, samples)
         tqdm.write(describe(file, detection, self.list_segments))
+
+    def write(self, file: Path, detection: Detection, samples: np.ndarray) -> None:
+        """Write every output of ``file`` from its ``detection`` (``samples``: for the plot)."""
+        grid, provenance = self.model.detector.grid, detection.provenance
+        paths = self.outputs(file)
+        for name, path in zip(self.formats, paths, strict=False):
+            write_segments(path, detection.segments, name, detection.duration, file,
+                           detection.threshold, provenance)
+        rest = iter(paths[len(self.formats):])
+        if self.frames:
+            write_frame_probabilities(next(rest), detection.probabilities, grid, provenance)
+        if self.plot:
+            from ..plotting import plot_timeline
+
+            plot_timeline(next(rest), detection.smoothed, detection.threshold, detection.segments,
+                          grid, title=f"{file.name} (median-smoothed probability)", waveform=samples,
+                          reference=self.reference_segments(file, detection.duration),
+                          subtitle="" if provenance is None else provenance.to_line())
+        side_file = next(rest, None)
+        if side_file is not None and provenance is not None:
+            from ..fileio import write_text_atomic
+
+            write_text_atomic(side_file, format_provenance(provenance, file, paths[:-1]))
+
+    def reference_file(self, file: Path) -> Path | None:
+        """The ground-truth label file of ``file``: ``--reference`` (a file, or the folder's
+        ``STEM.lab|.txt|.csv``), else such a file beside the song that this job did not write."""
+        if self.reference is not None and self.reference.is_file():
+            return self.reference
+        folder = file.parent if self.reference is None else self.reference
+        ours = set(self.outputs(file)) | _written_by_vocalfront(file.parent, file.stem)
+        candidates = [folder / (file.stem + suffix) for suffix in REFERENCE_SUFFIXES]
+        return next((path for path in candidates if path.is_file() and path not in ours), None)
+
+    def reference_segments(self, file: Path, duration: float) -> list[Segment] | None:
+        """Singing segments of :meth:`reference_file` (``None`` without one)."""
+        path = self.reference_file(file)
+        if path is None:
+            return None
+        from ..data.labels import SINGING_LABELS, read_segments
+
+        segments = read_segments(path, strict=False, duration=duration)
+        return [s for s in segments if s.label.lower() in SINGING_LABELS]
+
+
+def _written_by_vocalfront(folder: Path, stem: str) -> set[Path]:
+    """Files that an earlier ``vocalfront detect`` wrote for ``stem`` in ``folder`` (listed by its
+    provenance side file), so that they are never taken for ground truth."""
+    import json
+
+    side_file = output_path(folder / stem, None, PROVENANCE_FORMAT)
+    try:
+        names = json.loads(side_file.read_text(encoding="utf-8")).get("outputs", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {folder / name for name in names if isinstance(name, str)}
 
 
 def describe(file: Path, detection: Detection, list_segments: bool = False) -> str:

@@ -1,0 +1,100 @@
+"""How a detector's per-frame probabilities become singing segments, and who decides it.
+
+Four settings, applied in this order by :func:`vocalfront.detect.decide`:
+
+- ``smoothing``: median filter length in frames (56 = 0.8 s at 70 frames per second);
+- ``threshold``: a frame is singing when its smoothed probability is strictly above it, in [0, 1];
+- ``min_gap`` (seconds): gaps between segments shorter than this are filled;
+- ``min_duration`` (seconds): segments shorter than this are then dropped.
+
+The model file owns them: :func:`~vocalfront.model.save_detector`'s ``extra`` record holds
+``threshold`` and ``median_filter`` (written by training) and, optionally, ``min_duration`` and
+``min_gap``. A record without a key falls back to the ``DEFAULT_*`` values here; options of the
+command line and arguments of the API override single settings (:meth:`PostProcessing.override`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .errors import VocalfrontError
+from .evaluation import SMOOTHING_FRAMES
+
+DEFAULT_THRESHOLD = 0.5
+"""Threshold of a model whose record stores none (e.g. a bare :class:`~vocalfront.model.Detector`)."""
+DEFAULT_SMOOTHING = SMOOTHING_FRAMES
+"""Median filter length in frames (56 = 0.8 s, the protocol's) of a model whose record stores none."""
+DEFAULT_MIN_DURATION = 0.75
+"""Seconds; shortest segment kept when the model's record stores none. Chosen on the MIR-1K
+validation singers with the packaged model (MODEL_CARD.md, "Decision"): frame error 14.16 % with
+these two limits, 14.24 % without; 1 s costs 0.2 points."""
+DEFAULT_MIN_GAP = 0.2
+"""Seconds; shortest gap kept between segments when the model's record stores none (chosen as
+:data:`DEFAULT_MIN_DURATION`; 0.3 s costs 0.03 points, 1 s 0.8): breaths between phrases are
+filled, pauses stay."""
+
+RECORD_KEYS = {"threshold": "threshold", "smoothing": "median_filter",
+               "min_duration": "min_duration", "min_gap": "min_gap"}
+"""Setting -> key of the model file's ``extra`` record that stores it."""
+
+
+@dataclass(frozen=True)
+class PostProcessing:
+    """Decision settings: ``threshold`` (smoothed probability, in [0, 1]), ``smoothing`` (median
+    filter length, frames, 0 or 1 = none), ``min_duration`` and ``min_gap`` (seconds, >= 0)."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    smoothing: int = DEFAULT_SMOOTHING
+    min_duration: float = DEFAULT_MIN_DURATION
+    min_gap: float = DEFAULT_MIN_GAP
+
+    def __post_init__(self) -> None:
+        check_threshold(self.threshold)
+        if isinstance(self.smoothing, bool) or not isinstance(self.smoothing, int) or self.smoothing < 0:
+            raise VocalfrontError(
+                f"smoothing must be a non-negative number of frames, got {self.smoothing!r}")
+        for name in ("min_duration", "min_gap"):
+            value = getattr(self, name)
+            if not _is_number(value) or value < 0:
+                raise VocalfrontError(f"{name} must be a non-negative number of seconds, got {value!r}")
+
+    @classmethod
+    def from_record(cls, extra: Mapping[str, Any], source: str = "model") -> PostProcessing:
+        """The settings stored in a model file's ``extra`` record (missing keys: the defaults).
+
+        An unusable stored value is a :class:`VocalfrontError` naming ``source`` and the key.
+        A stored threshold a hair below 0 (the validation choice "every frame is singing" when
+        the lowest probability is 0) is read as 0.
+        """
+        stored = {name: extra[key] for name, key in RECORD_KEYS.items() if key in extra}
+        if _is_number(stored.get("threshold")) and -1e-6 < stored["threshold"] < 0:
+            stored["threshold"] = 0.0
+        try:
+            return cls(**stored)
+        except VocalfrontError as error:
+            raise VocalfrontError(f"{source}: stored post-processing is not usable: {error}") from None
+
+    def override(self, threshold: float | None = None, smoothing: int | None = None,
+                 min_duration: float | None = None, min_gap: float | None = None) -> PostProcessing:
+        """These settings with the given ones replaced (``None`` keeps this one); checked."""
+        given = {"threshold": threshold, "smoothing": smoothing, "min_duration": min_duration,
+                 "min_gap": min_gap}
+        return replace(self, **{name: value for name, value in given.items() if value is not None})
+
+    def to_record(self) -> dict[str, float | int]:
+        """The ``extra`` keys that store these settings in a model file."""
+        return {key: getattr(self, name) for name, key in RECORD_KEYS.items()}
+
+
+def check_threshold(value: Any, name: str = "threshold") -> float:
+    """``value`` as a float if it is a number in [0, 1], else a :class:`VocalfrontError`."""
+    if not _is_number(value) or not 0.0 <= value <= 1.0:
+        raise VocalfrontError(f"{name} must be a probability between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
