@@ -1,7 +1,8 @@
 """Timeline figure of a detection: singing probability, threshold and segments over time.
 
 Figures are drawn with matplotlib's object API on the Agg renderer (no display, no global pyplot
-state) and written atomically as PNG.
+state) and written atomically as PNG. Legends sit outside the data (right of the axes); time
+axes read ``m:ss`` once a signal is longer than :data:`CLOCK_AFTER` seconds.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from .errors import VocalfrontError
 from .fileio import atomic_write
@@ -21,6 +23,11 @@ from .grid import DEFAULT_GRID, FrameGrid
 from .segments import Segment
 
 _SEGMENT_STYLE = {"facecolor": "tab:orange", "alpha": 0.3, "linewidth": 0, "zorder": 0}
+_REFERENCE_STYLE = {"facecolor": "tab:green", "alpha": 0.8, "linewidth": 0}
+CLOCK_AFTER = 60.0
+"""Seconds; longer time axes are labelled ``m:ss`` instead of seconds."""
+_LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.005, 1.0), "fontsize": "small", "borderaxespad": 0.0}
+"""Legend placement: outside the axes, to their right, so it never covers the data."""
 
 
 def plot_timeline(
@@ -31,31 +38,89 @@ def plot_timeline(
     grid: FrameGrid = DEFAULT_GRID,
     title: str = "",
     waveform: np.ndarray | None = None,
+    reference: Sequence[Segment] | None = None,
+    subtitle: str = "",
 ) -> None:
     """Write a PNG: per-frame singing probability with the threshold line and shaded segments.
 
     ``probabilities``: shape ``(frames,)`` on ``grid``, plotted at the frame centres (seconds).
     ``segments``: singing segments in seconds. ``waveform``: optional mono signal, shape
     ``(samples,)`` at ``grid.sample_rate`` Hz, drawn above as its peak envelope per hop.
+    ``reference``: ground-truth singing segments (seconds), drawn below as a lane beside the
+    detected one. ``subtitle``: a small line under the title (e.g. the provenance).
     """
+    figure = timeline_figure(probabilities, threshold, segments, grid, title, waveform, reference,
+                             subtitle)
+    save_figure(figure, path_png)
+
+
+def timeline_figure(
+    probabilities: np.ndarray,
+    threshold: float,
+    segments: Sequence[Segment],
+    grid: FrameGrid = DEFAULT_GRID,
+    title: str = "",
+    waveform: np.ndarray | None = None,
+    reference: Sequence[Segment] | None = None,
+    subtitle: str = "",
+) -> Figure:
+    """The figure that :func:`plot_timeline` writes (same arguments, without the path)."""
     probabilities = _one_dimensional(probabilities, "probabilities")
-    rows = 1 if waveform is None else 2
-    figure = Figure(figsize=(12, 2 + 1.5 * rows), layout="constrained")
-    axes = figure.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
+    lanes = reference is not None
+    heights = [1.0] * (waveform is not None) + [1.0] + [0.4] * lanes
+    figure = Figure(figsize=(12, 2 + 1.5 * sum(heights)), layout="constrained")
+    axes = figure.subplots(len(heights), 1, sharex=True, squeeze=False,
+                           gridspec_kw={"height_ratios": heights})[:, 0]
     if waveform is not None:
         _plot_envelope(axes[0], _one_dimensional(waveform, "waveform"), grid)
-    _plot_probabilities(axes[-1], probabilities, threshold, grid)
-    for ax in axes:
+    probability_ax = axes[-2] if lanes else axes[-1]
+    _plot_probabilities(probability_ax, probabilities, threshold, grid)
+    for ax in axes[: len(axes) - lanes]:
         ax.broken_barh(
             [(s.start, s.duration) for s in segments],
             (0, 1),
             transform=ax.get_xaxis_transform(),
             **_SEGMENT_STYLE,
         )
-        ax.margins(x=0)
-        ax.set_xlim(left=0)
-    axes[0].set_title(title)
-    save_figure(figure, path_png)
+    if lanes:
+        _plot_lanes(axes[-1], segments, reference)
+    end = max(grid.frame_times(len(probabilities))[-1] if len(probabilities) else 0.0,
+              *(s.end for s in [*segments, *(reference or [])]), 1e-3)
+    for ax in axes:
+        ax.set_xlim(0, end)
+        ax.label_outer()
+    _time_axis(axes[-1], end)
+    figure.suptitle(title)
+    if subtitle:
+        axes[0].set_title(subtitle, fontsize="small", loc="left", color="0.3")
+    return figure
+
+
+def _time_axis(ax: Axes, end: float) -> None:
+    """Seconds up to :data:`CLOCK_AFTER`, ``m:ss`` beyond (ticks on whole seconds)."""
+    if end <= CLOCK_AFTER:
+        ax.set_xlabel("time (s)")
+        return
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 1.5, 3, 6, 10]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: clock(value)))
+    ax.set_xlabel("time (m:ss)")
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour on) of a non-negative time in seconds, rounded down."""
+    whole = int(max(seconds, 0.0))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _plot_lanes(ax: Axes, segments: Sequence[Segment], reference: Sequence[Segment]) -> None:
+    """Two lanes: the detected segments (top) and the ground truth (bottom)."""
+    ax.broken_barh([(s.start, s.duration) for s in segments], (1.1, 0.8),
+                   **{**_SEGMENT_STYLE, "alpha": 0.8, "zorder": 1})
+    ax.broken_barh([(s.start, s.duration) for s in reference], (0.1, 0.8), **_REFERENCE_STYLE)
+    ax.set(ylim=(0, 2), yticks=[0.5, 1.5], yticklabels=["ground truth", "detected"])
+    ax.tick_params(axis="y", length=0)
 
 
 def save_figure(figure: Figure, path_png: str | Path, dpi: int = 100) -> None:
@@ -83,9 +148,9 @@ def plot_theory(path_png: str | Path, results: Sequence, bounds: dict[str, np.nd
                   ylabel="‖FB − MS‖ / ‖MS‖ per band", title="feature error, hop 315")
     bounds_ax.set(xscale="log", xlabel="band centre (Hz)", ylabel="‖A_MS − A_FB‖ / ‖A_MS‖",
                   title="operator-norm bound (every signal)")
+    bounds_ax.legend(**_LEGEND)
     for ax in (errors_ax, bounds_ax):
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
     save_figure(figure, path_png)
 
 
@@ -114,12 +179,8 @@ def _plot_probabilities(
         label=f"threshold {threshold:.2f}",
     )
     handles, _ = ax.get_legend_handles_labels()
-    ax.legend(
-        handles=[*handles, Patch(**_SEGMENT_STYLE, label="singing")],
-        loc="upper right",
-        fontsize="small",
-    )
-    ax.set(ylim=(0, 1), xlabel="time (s)", ylabel="probability")
+    ax.legend(handles=[*handles, Patch(**_SEGMENT_STYLE, label="detected singing")], **_LEGEND)
+    ax.set(ylim=(0, 1), ylabel="probability")
 
 
 def _plot_envelope(ax: Axes, waveform: np.ndarray, grid: FrameGrid) -> None:

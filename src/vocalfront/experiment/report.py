@@ -403,8 +403,18 @@ def _colours(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     return {name: f"C{index % 10}" for index, name in enumerate(names)}
 
 
+METRIC_RANGE = {"auroc": (0.0, 1.0), "error": (0.0, 100.0)}
+"""Values a plotted metric can take (error in %): intervals and axes are kept inside."""
+
+
 def plot_metrics(path: Path, rows: Sequence[Mapping[str, Any]], baseline: str) -> None:
-    """AUROC and error (%) per front-end: each seed as a dot, the mean with its 95 % t interval."""
+    """Write :func:`metrics_figure` to ``path``."""
+    save_figure(metrics_figure(rows, baseline), path)
+
+
+def metrics_figure(rows: Sequence[Mapping[str, Any]], baseline: str) -> Figure:
+    """AUROC and error (%) per front-end: each seed as a dot, the mean with its 95 % t interval
+    (cut to the values the metric can take: with few seeds the t interval reaches beyond them)."""
     names = list(dict.fromkeys(row["frontend"] for row in rows))
     figure = Figure(figsize=(max(6.0, 1.1 * len(names) + 2), 6.5), layout="constrained")
     axes = figure.subplots(2, 1, sharex=True)
@@ -412,7 +422,9 @@ def plot_metrics(path: Path, rows: Sequence[Mapping[str, Any]], baseline: str) -
         scale = 1.0 if metric == "auroc" else 100.0
         for x, name in enumerate(names):
             values = [scale * v for v in values_by_seed(rows, name, metric).values()]
+            bottom, top = METRIC_RANGE[metric]
             low, high = t_interval(values)
+            low, high = max(low, bottom), min(high, top)
             mean = summarize(values).mean
             colour = "tab:red" if name == baseline else "tab:blue"
             ax.plot(np.full(len(values), x + 0.15), values, "o", color="0.5", markersize=3)
@@ -421,10 +433,13 @@ def plot_metrics(path: Path, rows: Sequence[Mapping[str, Any]], baseline: str) -
             else:
                 ax.plot(x, mean, "s", color=colour)
         ax.set(ylabel=label)
+        bottom, top = ax.get_ylim()
+        ax.set_ylim(max(bottom, METRIC_RANGE[metric][0]), min(top, METRIC_RANGE[metric][1]))
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0].set_title("validation clips: per seed (grey), mean with 95 % t interval")
+    axes[0].set_title(f"validation clips: per seed (grey), mean with 95 % t interval "
+                      f"(red: the baseline, {baseline})")
     axes[-1].set_xticks(range(len(names)), names, rotation=30, ha="right")
-    save_figure(figure, path)
+    return figure
 
 
 def plot_curves(path: Path, out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> None:
