@@ -55,6 +55,11 @@ def write_songs(folder: Path, count: int, seconds: float = 1.5) -> list[Path]:
     return paths
 
 
+def uncommented(path: Path) -> list[str]:
+    """The lines of a CSV output without its ``#`` provenance comment."""
+    return [line for line in path.read_text().splitlines() if not line.startswith("#")]
+
+
 def detect(*args: str | Path) -> int:
     return main(["detect", *map(str, args), "--no-progress"])
 
@@ -68,18 +73,18 @@ def test_every_format_is_written_by_atomic_rename(tmp_path, model_file, monkeypa
     assert detect(tmp_path / "in", "--model", model_file, "--out", out, "--format",
                   ",".join(FORMATS), "--frames", "--plot") == 0
     names = {"song0.lab", "song0.audacity.txt", "song0.csv", "song0.json", "song0.frames.csv",
-             "song0.timeline.png"}
+             "song0.timeline.png", "song0.provenance.json"}
     expected = {out / name.replace("song0", song.stem) for song in songs for name in names}
     assert set(out.iterdir()) == expected
     assert set(renamed) == expected
     document = json.loads((out / "song1.json").read_text())
-    rows = list(csv.DictReader((out / "song1.csv").open()))
+    rows = list(csv.DictReader(uncommented(out / "song1.csv")))
     assert [(s["start"], s["end"]) for s in document["segments"]] == \
         [(float(r["start"]), float(r["end"])) for r in rows]
     assert document["duration"] == pytest.approx(1.5)
     lab = (out / "song1.lab").read_text().split()
     assert lab[0] == "0.000" and lab[-2] == "1.500"
-    assert len((out / "song1.frames.csv").read_text().splitlines()) == 1 + DEFAULT_GRID.num_frames(
+    assert len(uncommented(out / "song1.frames.csv")) == 1 + DEFAULT_GRID.num_frames(
         int(1.5 * SR))
     assert "song0.wav: " in capsys.readouterr().out
 
@@ -104,7 +109,7 @@ def test_a_corrupt_file_fails_alone_and_the_batch_exits_with_status_1(tmp_path, 
     write_songs(tmp_path / "in", 1)
     (tmp_path / "in" / "broken.wav").write_bytes(b"RIFF but not really audio")
     assert detect(tmp_path / "in", "--model", model_file, "--out", tmp_path / "out") == 1
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song0.lab"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song0.lab", "song0.provenance.json"]
     summary = capsys.readouterr().err.splitlines()
     assert summary[0] == "1 done, 0 skipped (outputs exist), 1 failed"
     assert summary[1].startswith(f"  {tmp_path / 'in' / 'broken.wav'}: not a readable audio file")
@@ -117,8 +122,8 @@ def test_shards_split_the_files_deterministically_and_completely(tmp_path, model
         out = tmp_path / f"shard{index}"
         assert detect(tmp_path / "in", "--model", model_file, "--out", out, "--shard", f"{index}/2") == 0
         produced.append({p.name for p in out.iterdir()})
-    assert produced[0] == {"song0.lab", "song2.lab", "song4.lab"}
-    assert produced[1] == {"song1.lab", "song3.lab"}
+    assert {name for name in produced[0] if name.endswith(".lab")} == {"song0.lab", "song2.lab", "song4.lab"}
+    assert {name for name in produced[1] if name.endswith(".lab")} == {"song1.lab", "song3.lab"}
 
 
 def test_skip_existing_skips_files_whose_outputs_all_exist(tmp_path, model_file, capsys):
@@ -147,12 +152,13 @@ def test_rerunning_an_interrupted_batch_finishes_the_rest(tmp_path, model_file, 
 
     monkeypatch.setattr(DetectJob, "process", killed_at_second_file)
     assert detect(tmp_path / "in", "--model", model_file, "--out", out) == 130
-    assert [p.name for p in out.iterdir()] == ["song0.lab"]
+    assert sorted(p.name for p in out.iterdir()) == ["song0.lab", "song0.provenance.json"]
     monkeypatch.setattr(DetectJob, "process", process)
     capsys.readouterr()
     assert detect(tmp_path / "in", "--model", model_file, "--out", out, "--skip-existing") == 0
     assert capsys.readouterr().err.startswith("2 done, 1 skipped")
-    assert sorted(p.name for p in out.iterdir()) == ["song0.lab", "song1.lab", "song2.lab"]
+    labels = sorted(p.name for p in out.iterdir() if p.suffix == ".lab")
+    assert labels == ["song0.lab", "song1.lab", "song2.lab"]
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -221,13 +227,13 @@ def test_evaluate_scores_the_test_singers_with_a_threshold_from_the_validation_s
     pooled = metrics["pooled"]
     assert pooled["frames"] == 2 * DEFAULT_GRID.num_frames(2 * SR)
     assert pooled["error"] == pytest.approx(1 - pooled["accuracy"])
-    rows = list(csv.DictReader((tmp_path / "per_file.csv").open()))
+    rows = list(csv.DictReader(uncommented(tmp_path / "per_file.csv")))
     assert [row["name"] for row in rows] == ["heycat_3_01", "heycat_3_02"]
     assert sum(int(row["tp"]) for row in rows) == pooled["tp"]
 
 
-def test_a_threshold_below_every_probability_calls_every_frame_singing(mir1k, model_file, tmp_path):
-    assert evaluate("--model", model_file, "--data", mir1k, "--threshold-from", "-1",
+def test_a_threshold_of_zero_calls_every_frame_singing(mir1k, model_file, tmp_path):
+    assert evaluate("--model", model_file, "--data", mir1k, "--threshold-from", "0",
                     "--split", "all", "--out", tmp_path) == 0
     pooled = json.loads((tmp_path / "metrics.json").read_text())["pooled"]
     labels = np.concatenate([item.labels for item in Mir1kDataset(mir1k)])

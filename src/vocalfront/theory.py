@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from scipy.sparse.linalg import LinearOperator, eigsh
+from tqdm import tqdm
 
 from .frontends import FilterBank, MelSpectrogram, build_frontend
 from .frontends.design import averaging_reach, support_filter
@@ -95,31 +96,37 @@ def compare_features(mel: torch.Tensor, fb: torch.Tensor) -> tuple[float, float,
 
 
 def measure_signals(signals: dict[str, np.ndarray], designs: Sequence[str] = tuple(DESIGNS),
-                    hops: Sequence[int] = (315, 630, 1260)) -> list[SignalResult]:
-    """Feature errors of every design on every signal at every hop."""
+                    hops: Sequence[int] = (315, 630, 1260), progress: bool = False) -> list[SignalResult]:
+    """Feature errors of every design on every signal at every hop (``progress``: a bar over
+    the hop x signal pairs on stderr)."""
     results = []
-    for hop in hops:
-        mel = MelSpectrogram(hop=hop)
-        banks = {name: build_frontend(name, hop=hop) for name in designs}
-        for signal_name, audio in signals.items():
-            x = torch.from_numpy(np.asarray(audio, dtype=np.float64))[None]
-            with torch.inference_mode():
-                reference = mel(x)[0]
-                for name, bank in banks.items():
-                    relative, log_error, bands = compare_features(reference, bank(x)[0])
-                    results.append(SignalResult(name, signal_name, hop, relative, log_error, bands))
+    with tqdm(total=len(hops) * len(signals), desc="features", unit="signal",
+              disable=not progress) as bar:
+        for hop in hops:
+            mel = MelSpectrogram(hop=hop)
+            banks = {name: build_frontend(name, hop=hop) for name in designs}
+            for signal_name, audio in signals.items():
+                x = torch.from_numpy(np.asarray(audio, dtype=np.float64))[None]
+                with torch.inference_mode():
+                    reference = mel(x)[0]
+                    for name, bank in banks.items():
+                        relative, log_error, bands = compare_features(reference, bank(x)[0])
+                        results.append(SignalResult(name, signal_name, hop, relative, log_error, bands))
+                bar.update()
     return results
 
 
-def operator_bounds(bank: FilterBank, domain: int = 4096, grid: int = 16384) -> np.ndarray:
+def operator_bounds(bank: FilterBank, domain: int = 4096, grid: int = 16384,
+                    progress: bool = False, name: str = "bounds") -> np.ndarray:
     """Per band ``‖A_MS - A_FB‖ / ‖A_MS‖`` (operator norms on real signals of ``domain`` samples
-    centred on a frame). ``grid`` is the circular FFT length used to apply the operators."""
+    centred on a frame). ``grid`` is the circular FFT length used to apply the operators.
+    ``progress``: a bar over the bands on stderr, labelled ``name``."""
     bins, weights = bank.triangle_table()
     window = bank.grid.window
     with torch.no_grad():
         sizes = bank.averaging_sizes().numpy()
     bounds = np.empty(bank.n_bands)
-    for b in range(bank.n_bands):
+    for b in tqdm(range(bank.n_bands), desc=name, unit="band", disable=not progress):
         used = weights[b] > 0
         ms_op, fb_op = _band_operators(bins[b, used], weights[b, used], sizes[b], bank, window,
                                        domain, grid)

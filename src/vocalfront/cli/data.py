@@ -7,8 +7,11 @@ import sys
 from pathlib import Path
 
 from ..audio import CACHE_ENV
-from ..data.check import check_dataset
 from ..data.labels import DEFAULT_TOLERANCE
+from ..errors import VocalfrontError
+
+MIR1K_SOURCE = "http://mirlab.org/dataset/public/MIR-1K.zip"
+"""Where MIR-1K can be downloaded (research use; see README, "Data")."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "check", help="list every problem of a dataset (exit status 1), or summarise it",
         description="Load every clip and label file of a dataset folder. Lists each problem "
         "with file and line and exits with status 1, or prints clips, minutes and vocal "
-        "fraction per split.",
+        f"fraction per split. MIR-1K can be downloaded from {MIR1K_SOURCE}.",
     )
     check.add_argument("directory", type=Path, help="dataset folder")
     check.add_argument("--format", choices=("auto", "mir1k", "jamendo", "folder"), default="auto",
@@ -35,6 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    if not args.directory.is_dir():
+        what = "is a file, not a folder" if args.directory.exists() else "no such folder"
+        raise VocalfrontError(f"{args.directory}: {what}; give the dataset folder (MIR-1K: the "
+                              f"folder that holds Wavfile/, from {MIR1K_SOURCE})")
+    from ..data.check import check_dataset
+
     report = check_dataset(args.directory, args.format, cache_dir=args.cache,
                            tolerance=args.tolerance, progress=sys.stderr.isatty())
     print(report.to_text())

@@ -1,7 +1,8 @@
 """``vocalfront evaluate --model FILE --data DIR``: frame-wise metrics of a detector on a dataset.
 
 The protocol of Schlüter & Grill (2015): every frame is predicted, the curves are median-smoothed
-(56 frames), the threshold maximising accuracy is chosen on validation clips and frozen, and the
+(the model's median filter, 56 frames unless its file says otherwise; ``--smooth``), the
+threshold maximising accuracy is chosen on validation clips and frozen, and the
 evaluated clips are scored pooled over all frames (error, precision, recall, F-measure,
 specificity; AUROC of the unsmoothed probabilities) and per file.
 
@@ -10,7 +11,9 @@ Splits (``--split``): MIR-1K ``train``/``valid`` are the fixed singer split of
 MIR-1K); Jamendo splits come from ``filelists/<split>``; ``all`` is every clip. The default
 evaluates ``test`` when the dataset has test clips, else (folders without splits) ``all``.
 The threshold comes from the dataset's ``valid`` split, or from ``--valid-data``, when there is
-one, else from the model file; ``--threshold-from`` overrides that.
+one, else from the model file; ``--threshold-from`` overrides that. ``metrics.json`` and
+``per_file.csv`` record what made them (:mod:`vocalfront.provenance`). Heavy modules (torch) are
+imported in :func:`run`, so that ``--help`` and argument errors are instant.
 """
 
 from __future__ import annotations
@@ -22,26 +25,23 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..audio import CACHE_ENV
-from ..detect import load_model
 from ..errors import VocalfrontError
-from ..evaluation import SMOOTHING_FRAMES, EvaluationReport, evaluate_files
 from ..fileio import json_safe, write_text_atomic
-from ..scoring import (
-    METRICS,
-    READERS,
-    open_dataset,
-    pick_threshold,
-    predict,
-    resolve_split,
-    select,
-    validation_clips,
-)
 from .detect import set_threads
+from .options import non_negative_frames
+
+if TYPE_CHECKING:
+    from ..evaluation import EvaluationReport
+    from ..provenance import Provenance
 
 SPLITS = ("auto", "test", "valid", "train", "all")
+DATASET_FORMATS = ("auto", "mir1k", "jamendo", "folder")
+"""``--format`` choices: detected, or one of :data:`vocalfront.scoring.READERS` (a test checks)."""
+METRICS = ("error", "precision", "recall", "f_measure", "specificity", "auroc")
+"""Columns of the tables; :data:`vocalfront.scoring.METRICS` owns them (a test checks)."""
 CSV_COLUMNS = ("name", "frames", "tp", "fp", "tn", "fn", "accuracy", *METRICS)
 
 
@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, default=None, metavar="FILE",
                         help="detector file (default: the packaged model)")
     parser.add_argument("--data", type=Path, required=True, metavar="DIR", help="dataset folder")
-    parser.add_argument("--format", choices=("auto", *READERS), default="auto",
+    parser.add_argument("--format", choices=DATASET_FORMATS, default="auto",
                         help="dataset layout (default: detected)")
     parser.add_argument("--split", choices=SPLITS, default="auto",
                         help="clips to score (default: test if the dataset has test clips, else all)")
@@ -58,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: valid when there are validation clips, else model)")
     parser.add_argument("--valid-data", type=Path, default=None, metavar="DIR",
                         help="validation clips in another folder of the same format (all its clips)")
-    parser.add_argument("--smooth", type=int, default=SMOOTHING_FRAMES, metavar="FRAMES",
-                        help=f"median filter length (default: {SMOOTHING_FRAMES} = 0.8 s)")
+    parser.add_argument("--smooth", type=non_negative_frames, default=None, metavar="FRAMES",
+                        help="median filter length (default: the model's, as detect uses it; "
+                        "56 = 0.8 s when its file stores none)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="write metrics.json and per_file.csv here")
     parser.add_argument("--per-file", action="store_true", help="also print the per-file table")
@@ -70,10 +71,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.smooth < 0:
-        raise VocalfrontError(f"--smooth must be a non-negative number of frames, got {args.smooth}")
+    from ..detect import load_model
+    from ..evaluation import evaluate_files
+    from ..provenance import make_provenance
+    from ..scoring import open_dataset, pick_threshold, predict, resolve_split, select, validation_clips
+
+    source = resolve_threshold_source(args.threshold_from, have_valid=True)  # checked before work
     set_threads(args.threads)
     model = load_model(args.model)
+    smooth = model.smoothing if args.smooth is None else args.smooth
     dataset, fmt = open_dataset(args.data, args.format, args.cache)
     split = resolve_split(dataset, fmt, args.split)
     valid = validation_clips(dataset, fmt, args.valid_data, args.cache)
@@ -81,28 +87,44 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     tested = predict(model, dataset, select(dataset, fmt, split), progress, "testing")
     if not tested.names:
-        raise VocalfrontError(f"{args.data}: no clip of split '{split}' could be evaluated")
-    threshold, how = pick_threshold(source, model, valid, args.smooth, progress)
+        raise VocalfrontError(nothing_evaluated(args.data, split, tested.failed))
+    threshold, how = pick_threshold(source, model, valid, smooth, progress)
     if source == "valid" and valid is not None and valid[0] is dataset and split in ("valid", "all"):
         how += " - the evaluated clips include them, so the scores are optimistic"
-    report = evaluate_files(tested.probabilities, tested.labels, threshold, tested.names, args.smooth)
+    report = evaluate_files(tested.probabilities, tested.labels, threshold, tested.names, smooth)
+    provenance = make_provenance(model.source, model.postprocessing.override(
+        min(max(threshold, 0.0), 1.0), smooth))  # a validation choice can be a hair below 0
     clips = f"{len(tested.names)} clip{'' if len(tested.names) == 1 else 's'}"
     print(f"{args.data} ({fmt}, split {split}): {clips}; threshold "
-          f"{threshold:.4f} ({how}); median filter {args.smooth} frames")
+          f"{threshold:.4f} ({how}); median filter {smooth} frames")
     print(markdown_table([("pooled", report.pooled)], "set"))
     if args.per_file:
         print("\n" + markdown_table([(row["name"], row) for row in report.files], "file"))
     if args.out is not None:
         write_results(args.out, report, {"model": model.source, "data": str(args.data), "format": fmt,
                                          "split": split, "threshold_from": how,
-                                         "failed": tested.failed})
+                                         "failed": tested.failed}, provenance)
     for line in tested.failed:
         print(f"skipped {line}", file=sys.stderr)
     return 1 if tested.failed else 0
 
 
+def nothing_evaluated(data: Path, split: str, failed: list[str]) -> str:
+    """The error when no clip of ``split`` could be scored: why (the first failure), and what to
+    do when the label files are missing."""
+    if not failed:
+        return f"{data}: no clip of split '{split}' could be evaluated"
+    message = (f"{data}: none of the {len(failed)} clips of split '{split}' could be evaluated; "
+               f"first: {failed[0]}")
+    if any("label" in line and "not found" in line for line in failed):
+        message += (" - evaluate needs ground truth: a label file beside each song (song.lab with "
+                    "'start end sing' lines, .txt or .csv), or a MIR-1K or Jamendo folder")
+    return message
+
+
 def resolve_threshold_source(text: str | None, have_valid: bool) -> str | float:
-    """``valid``, ``model`` or a number from ``--threshold-from`` (default: valid if possible)."""
+    """``valid``, ``model`` or a number in [0, 1] from ``--threshold-from`` (default: valid if
+    possible)."""
     if text is None:
         return "valid" if have_valid else "model"
     if text in ("valid", "model"):
@@ -114,8 +136,9 @@ def resolve_threshold_source(text: str | None, have_valid: bool) -> str | float:
         value = float(text)
     except ValueError:
         raise VocalfrontError(f"--threshold-from {text!r}: expected valid, model or a number") from None
-    if not math.isfinite(value):
-        raise VocalfrontError(f"--threshold-from {text!r}: the threshold must be finite")
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise VocalfrontError(f"--threshold-from {text!r}: the threshold must be a probability "
+                              "between 0 and 1")
     return value
 
 
@@ -135,13 +158,18 @@ def markdown_table(rows: list[tuple[str, dict[str, Any]]], first: str) -> str:
     return "\n".join(lines)
 
 
-def write_results(out: Path, report: EvaluationReport, info: dict[str, Any]) -> None:
-    """``out/metrics.json`` (settings, threshold, pooled metrics) and ``out/per_file.csv``."""
+def write_results(out: Path, report: EvaluationReport, info: dict[str, Any],
+                  provenance: Provenance | None = None) -> None:
+    """``out/metrics.json`` (settings, threshold, pooled metrics, provenance) and
+    ``out/per_file.csv`` (a ``#`` provenance line above the header when given)."""
     document = {**info, "threshold": report.threshold, "smoothing": report.smoothing,
                 "clips": len(report.files),
-                "pooled": {key: json_safe(value) for key, value in report.pooled.items()}}
+                "pooled": {key: json_safe(value) for key, value in report.pooled.items()},
+                "provenance": None if provenance is None else provenance.to_dict()}
     write_text_atomic(out / "metrics.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
     buffer = io.StringIO()
+    if provenance is not None:
+        buffer.write(f"# {provenance.to_line()}\n")
     writer = csv.DictWriter(buffer, CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     writer.writerows({key: "" if json_safe(value) is None else value for key, value in row.items()}

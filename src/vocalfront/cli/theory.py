@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
-
-import numpy as np
-
-from ..audio import load_audio
-from ..frontends import build_frontend
-from ..plotting import plot_theory
-from ..theory import DESIGNS, measure_signals, operator_bounds, reference_signals, summary_table, worst_bands
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -23,9 +17,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hops", type=int, nargs="+", default=[315, 630, 1260])
     parser.add_argument("--no-bounds", action="store_true", help="skip the operator-norm bounds")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="plot per-band errors and bounds")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..audio import load_audio
+    from ..frontends import build_frontend
+    from ..plotting import plot_theory
+    from ..theory import (
+        DESIGNS,
+        measure_signals,
+        operator_bounds,
+        reference_signals,
+        summary_table,
+        worst_bands,
+    )
+
+    progress = not args.no_progress and sys.stderr.isatty()
     signals = reference_signals(args.seconds)
     for path in args.audio:
         signals[Path(path).name] = load_audio(path).astype(np.float64)
@@ -35,9 +45,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{args.mir1k}: no clips in Wavfile/")
         mixtures = [load_audio(clip, mix="sum").astype(np.float64) for clip in clips]
         signals[f"MIR-1K ({len(clips)} clips)"] = np.concatenate(mixtures)
-    results = measure_signals(signals, hops=args.hops)
+    results = measure_signals(signals, hops=args.hops, progress=progress)
     banks = {name: build_frontend(name) for name in DESIGNS}
-    bounds = {} if args.no_bounds else {name: operator_bounds(bank) for name, bank in banks.items()}
+    bounds = {} if args.no_bounds else {
+        name: operator_bounds(bank, progress=progress, name=f"bounds {name}") for name, bank in banks.items()}
     print(summary_table(results, bounds))
     print()
     print(worst_bands(results, banks["fb"]))
