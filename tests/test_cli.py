@@ -15,6 +15,7 @@ import torch
 from vocalfront.cli import main
 from vocalfront.cli.detect import DetectJob
 from vocalfront.data.readers import Mir1kDataset
+from vocalfront.detect import load_model
 from vocalfront.frontends import BandNorm, LogCompression, build_frontend
 from vocalfront.grid import DEFAULT_GRID
 from vocalfront.model import Detector, SchlueterCNN, save_detector
@@ -263,3 +264,79 @@ def test_an_unreadable_clip_is_skipped_reported_and_fails_the_run(model_file, tm
     captured = capsys.readouterr()
     assert "split test): 2 clips" in captured.out
     assert "skipped " in captured.err and "heycat_4_01.wav" in captured.err
+
+
+def test_evaluate_smooths_with_the_models_median_filter(mir1k, tmp_path, capsys):
+    detector = Detector(build_frontend("mel", n_bands=25), LogCompression(), BandNorm(25),
+                        SchlueterCNN(n_bands=25, context=25)).eval()
+    path = tmp_path / "short-median.pt"
+    save_detector(path, detector, {"threshold": 0.5, "median_filter": 7})
+    assert evaluate("--model", path, "--data", mir1k, "--split", "all", "--threshold-from", "model",
+                    "--out", tmp_path) == 0
+    assert "median filter 7 frames" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["smoothing"] == 7 == metrics["provenance"]["smoothing"]
+    assert (tmp_path / "per_file.csv").read_text().startswith("# vocalfront ")
+
+
+def test_evaluate_without_label_files_says_they_are_missing(model_file, tmp_path, capsys):
+    write_songs(tmp_path, 2)
+    assert evaluate("--model", model_file, "--data", tmp_path, "--format", "folder") == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "none of the 2 clips of split 'all' could be evaluated; first: " in error
+    assert "evaluate needs ground truth: a label file beside each song" in error
+
+
+def test_a_label_file_beside_the_song_is_the_plots_ground_truth_unless_we_wrote_it(model_file, tmp_path):
+    (song,) = write_songs(tmp_path / "in", 1)
+    truth = song.with_suffix(".lab")
+    truth.write_text("0.0 0.5 nosing\n0.5 1.5 sing\n")
+    elsewhere = DetectJob(load_model(model_file), tmp_path / "out", ("lab",), False, True, None, None, None,
+                          False)
+    assert elsewhere.reference_file(song) == truth
+    assert [(s.start, s.end) for s in elsewhere.reference_segments(song, 1.5)] == [(0.5, 1.5)]
+    beside = DetectJob(load_model(model_file), None, ("lab",), False, True, None, None, None, False)
+    assert beside.reference_file(song) is None  # song.lab is this job's own output
+    assert detect(song, "--model", model_file, "--out", tmp_path / "out", "--plot") == 0
+    assert (tmp_path / "out" / "song0.timeline.png").is_file()
+
+
+def test_labels_written_by_an_earlier_run_are_not_taken_for_ground_truth(model_file, tmp_path):
+    (song,) = write_songs(tmp_path, 1)
+    assert detect(song, "--model", model_file) == 0  # writes song0.lab and its side file beside
+    job = DetectJob(load_model(model_file), tmp_path / "out", ("json",), False, True, None, None, None,
+                    False)
+    assert job.reference_file(song) is None
+
+
+def test_a_reference_file_fits_a_single_input_only(model_file, tmp_path, capsys):
+    write_songs(tmp_path / "in", 2)
+    (tmp_path / "truth.lab").write_text("0 1 sing\n")
+    truth = tmp_path / "truth.lab"
+    assert detect(tmp_path / "in", "--model", model_file, "--plot", "--reference", truth) == 2
+    assert "a single label file fits one input" in capsys.readouterr().err
+
+
+def test_long_files_show_progress_inside_the_file(model_file, monkeypatch, capsys):
+    monkeypatch.setattr(importlib.import_module("vocalfront.inference"), "PROGRESS_DELAY", 0.0)
+    from vocalfront.inference import predict_waveform
+
+    predict_waveform(load_model(model_file).detector, tone_bursts(10.0).astype(np.float32),
+                     chunk_seconds=2.0, progress=True)
+    bars = capsys.readouterr().err
+    assert "features" in bars and "singing" in bars and "s audio" in bars
+
+
+def test_help_texts_name_the_values_their_owners_hold():
+    from vocalfront import scoring
+    from vocalfront.cli import evaluate as evaluate_cli
+    from vocalfront.cli import experiment as experiment_cli
+    from vocalfront.cli import train as train_cli
+    from vocalfront.experiment import runner
+    from vocalfront.training import config
+
+    assert ("auto", *scoring.READERS) == evaluate_cli.DATASET_FORMATS
+    assert evaluate_cli.METRICS == scoring.METRICS
+    assert experiment_cli.PROFILES == runner.PROFILES
+    assert train_cli.DATA_ENV == config.DATA_ENV

@@ -47,3 +47,13 @@ def test_theory_command_prints_the_table_for_every_design(capsys):
     for design in ("| fb | 315 |", "| fb-gauss | 315 |", "| fb-noavg | 315 |"):
         assert design in out
     assert "worst bands" in out
+
+
+def test_measuring_shows_progress_when_asked(capsys):
+    from vocalfront.theory import measure_signals, reference_signals
+
+    signals = dict(list(reference_signals(1.0).items())[:1])
+    measure_signals(signals, designs=["fb"], hops=[315], progress=True)
+    assert "features" in capsys.readouterr().err
+    measure_signals(signals, designs=["fb"], hops=[315])
+    assert capsys.readouterr().err == ""

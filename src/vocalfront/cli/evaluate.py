@@ -116,7 +116,7 @@ def nothing_evaluated(data: Path, split: str, failed: list[str]) -> str:
         return f"{data}: no clip of split '{split}' could be evaluated"
     message = (f"{data}: none of the {len(failed)} clips of split '{split}' could be evaluated; "
                f"first: {failed[0]}")
-    if any("label" in line and "not found" in line for line in failed):
+    if any("no label file" in line or "label file not found" in line for line in failed):
         message += (" - evaluate needs ground truth: a label file beside each song (song.lab with "
                     "'start end sing' lines, .txt or .csv), or a MIR-1K or Jamendo folder")
     return message

@@ -1,0 +1,164 @@
+"""What made an output: the provenance record, model-owned post-processing, and a CLI that
+starts without torch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+import vocalfront
+from vocalfront import __version__
+from vocalfront.cli import main
+from vocalfront.detect import load_model
+from vocalfront.errors import VocalfrontError
+from vocalfront.frontends import BandNorm, LogCompression, build_frontend
+from vocalfront.grid import DEFAULT_GRID
+from vocalfront.model import Detector, SchlueterCNN, save_detector
+from vocalfront.postprocessing import DEFAULT_MIN_DURATION, DEFAULT_MIN_GAP, PostProcessing
+from vocalfront.provenance import IN_MEMORY, make_provenance
+
+SR = DEFAULT_GRID.sample_rate
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def signal(seconds: float = 3.0) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * SR)) / SR
+    return (0.05 * rng.standard_normal(len(t)) + 0.4 * ((t // 0.5) % 2) * np.sin(2 * np.pi * 440 * t)
+            ).astype(np.float32)
+
+
+def tiny_detector() -> Detector:
+    torch.manual_seed(0)
+    detector = Detector(build_frontend("mel", n_bands=25), LogCompression(), BandNorm(25),
+                        SchlueterCNN(n_bands=25, context=25))
+    with torch.no_grad():
+        detector.norm.fit(detector.compression(detector.frontend(torch.from_numpy(signal())[None])))
+    return detector.eval()
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    """A model whose record stores every post-processing setting."""
+    path = tmp_path_factory.mktemp("model") / "stored.pt"
+    save_detector(path, tiny_detector(), {"threshold": 0.4, "median_filter": 9, "min_duration": 0.25,
+                                          "min_gap": 0.125})
+    return path
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("songs") / "song.wav"
+    sf.write(path, signal(), SR)
+    return path
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={"PYTHONPATH": str(SRC), "PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["detect", "--help"],
+                                  ["detect", "song.wav", "--threshold", "1.5"], ["evaluate", "--help"],
+                                  ["train", "--help"], ["experiment", "--help"], ["theory", "--help"],
+                                  ["data", "check", "--help"], ["no-such-command"]])
+def test_help_version_and_argument_errors_do_not_import_torch(argv):
+    result = run_python(
+        "import sys\nfrom vocalfront.cli import main\n"
+        f"try:\n    main({argv!r})\nexcept SystemExit as exit:\n    code = exit.code\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch', code, file=sys.stderr)")
+    assert result.stderr.rstrip().endswith("no torch 0" if "--help" in argv or "--version" in argv
+                                           else "no torch 2"), result.stderr
+
+
+def test_version_names_the_packaged_models_digest(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    from vocalfront.models import default_model_path
+
+    path = default_model_path()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else None
+    assert capsys.readouterr().out == (f"vocalfront {__version__} (packaged model default.pt, sha256 "
+                                       f"{digest})\n" if digest else f"vocalfront {__version__} (no "
+                                       "packaged model)\n")
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan", "x"])
+def test_a_threshold_outside_zero_to_one_is_a_usage_error_before_any_work(value, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        main(["detect", str(tmp_path / "missing.wav"), "--threshold", value])
+    assert exit.value.code == 2
+    assert "--threshold" in capsys.readouterr().err
+
+
+def test_the_model_record_owns_the_post_processing_and_options_override_it(model_file):
+    assert load_model(model_file).postprocessing == PostProcessing(0.4, 9, 0.25, 0.125)
+    result = vocalfront.detect(signal(), SR, model=model_file)
+    assert result.provenance.to_dict() | {} == {
+        "version": __version__, "model": "stored.pt",
+        "model_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest()[:12],
+        "threshold": 0.4, "smoothing": 9, "min_duration": 0.25, "min_gap": 0.125}
+    assert all(s.duration >= 0.25 for s in result.segments)
+    overridden = vocalfront.detect(signal(), SR, model=model_file, threshold=0.6, min_gap=0.0)
+    assert (overridden.provenance.threshold, overridden.provenance.min_gap) == (0.6, 0.0)
+    assert overridden.provenance.min_duration == 0.25
+
+
+def test_a_record_without_post_processing_falls_back_to_non_zero_defaults(tmp_path):
+    path = tmp_path / "bare.pt"
+    save_detector(path, tiny_detector(), {"threshold": 0.3})
+    settings = load_model(path).postprocessing
+    assert (settings.min_duration, settings.min_gap) == (DEFAULT_MIN_DURATION, DEFAULT_MIN_GAP)
+    assert DEFAULT_MIN_DURATION > 0 and DEFAULT_MIN_GAP > 0
+    detection = vocalfront.detect(signal(), SR, model=tiny_detector())
+    assert detection.provenance.model == IN_MEMORY and detection.provenance.model_sha256 is None
+
+
+@pytest.mark.parametrize("extra", [{"threshold": 1.5}, {"median_filter": -1}, {"min_gap": "0.2"},
+                                   {"min_duration": float("nan")}])
+def test_unusable_stored_post_processing_is_an_error_naming_the_file(tmp_path, extra):
+    path = tmp_path / "odd.pt"
+    save_detector(path, tiny_detector(), extra)
+    with pytest.raises(VocalfrontError, match=f"{path}: stored post-processing is not usable"):
+        load_model(path)
+
+
+def test_a_threshold_outside_zero_to_one_is_refused_by_the_api(model_file):
+    with pytest.raises(VocalfrontError, match="threshold must be a probability between 0 and 1"):
+        vocalfront.detect(signal(), SR, model=model_file, threshold=1.5)
+
+
+def test_every_output_records_the_same_provenance(model_file, song, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["detect", str(song), "--model", str(model_file), "--out", str(out), "--format",
+                 "lab,audacity,csv,json", "--frames", "--no-progress"]) == 0
+    record = json.loads((out / "song.json").read_text())["provenance"]
+    expected = make_provenance(model_file, PostProcessing(0.4, 9, 0.25, 0.125))
+    assert record == expected.to_dict()
+    for name in ("song.csv", "song.frames.csv"):
+        assert (out / name).read_text().splitlines()[0] == f"# {expected.to_line()}"
+    side = json.loads((out / "song.provenance.json").read_text())
+    assert side["provenance"] == record
+    assert set(side["outputs"]) == {"song.lab", "song.audacity.txt", "song.csv", "song.json",
+                                    "song.frames.csv"}
+
+
+def test_a_json_only_run_writes_no_side_file(model_file, song, tmp_path, capsys):
+    assert main(["detect", str(song), "--model", str(model_file), "--out", str(tmp_path), "--format",
+                 "json", "--no-progress"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.json"]
+
+
+def test_the_provenance_line_names_version_model_digest_and_settings(model_file):
+    line = make_provenance(model_file, PostProcessing(0.343, 56, 0.75, 0.2)).to_line()
+    digest = hashlib.sha256(model_file.read_bytes()).hexdigest()[:12]
+    assert line == (f"vocalfront {__version__}, model stored.pt (sha256 {digest}), threshold 0.343, "
+                    "median 56 frames, min duration 0.75 s, min gap 0.2 s")
