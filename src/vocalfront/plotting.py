@@ -176,7 +176,7 @@ def _plot_probabilities(
         color="tab:red",
         linestyle="--",
         linewidth=0.8,
-        label=f"threshold {threshold:.2f}",
+        label=f"threshold {threshold:.3f}",
     )
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=[*handles, Patch(**_SEGMENT_STYLE, label="detected singing")], **_LEGEND)
