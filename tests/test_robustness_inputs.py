@@ -166,7 +166,8 @@ def test_a_batch_of_the_whole_corpus_completes_the_good_files_and_lists_exactly_
     assert {line.split(": ", 1)[0] for line in captured.out.splitlines()} == \
         {str(folder / name) for name in accepted}
     assert {p.name for p in out.iterdir()} == \
-        {f"{Path(name).stem}{suffix}" for name in accepted for suffix in (".lab", ".json")}
+        {f"{Path(name).stem}{suffix}" for name in accepted
+         for suffix in (".lab", ".json", ".provenance.json")}
     record_property("batch_files", len(REGULAR))
     record_property("batch_failed", failed)
 

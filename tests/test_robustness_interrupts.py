@@ -34,6 +34,8 @@ FILES = 8
 SECONDS = 20.0
 """Length of each input (s): long enough that a file takes a visible fraction of a second."""
 FORMATS = ("lab", "json")
+OUTPUTS = (*FORMATS, "provenance.json")
+"""Files written per song: the formats, and the provenance side file beside the ``.lab``."""
 fileio_module = importlib.import_module("vocalfront.fileio")
 TEMPORARY = re.compile(r"^\..+\.tmp$")
 """Name of an :func:`~vocalfront.fileio.atomic_write` temporary file (hidden)."""
@@ -72,18 +74,20 @@ def assert_only_complete_outputs(out: Path, seen: dict[str, int] | None = None) 
     files of interrupted writes); returns the stems with all their outputs. ``seen`` (name ->
     modification time) remembers files already checked, so polling stays cheap."""
     seen = {} if seen is None else seen
-    expected_names = {f"song{index}.{name}" for index in range(FILES) for name in FORMATS}
+    expected_names = {f"song{index}.{name}" for index in range(FILES) for name in OUTPUTS}
     for path in out.iterdir() if out.exists() else ():
         if TEMPORARY.match(path.name) or seen.get(path.name) == path.stat().st_mtime_ns:
             continue
         assert path.name in expected_names, path.name
-        if path.suffix == ".json":
+        if path.name.endswith(".provenance.json"):
+            assert json.loads(path.read_text())["provenance"]["model"] == "tiny.pt"
+        elif path.suffix == ".json":
             assert json.loads(path.read_text())["duration"] == SECONDS
         else:
             assert read_segments(path, duration=SECONDS)[-1].end == SECONDS
         seen[path.name] = path.stat().st_mtime_ns
     return {stem for stem in (name.split(".")[0] for name in seen)
-            if all(f"{stem}.{fmt}" in seen for fmt in FORMATS)}
+            if all(f"{stem}.{name}" in seen for name in OUTPUTS)}
 
 
 def assert_cache_entries_load(cache: Path) -> None:
