@@ -178,8 +178,8 @@ def test_missing_default_model_is_a_one_line_error(tmp_path, monkeypatch, capsys
 
 # ----------------------------------------------------------------------------- evaluate
 MIR1K_RATE = 16000
-CLIPS = {"abjones_1_01": 0, "davidson_1_01": 1, "yifen_2_01": 2, "heycat_3_01": 3, "heycat_3_02": 4}
-"""Clip → seed. abjones trains, davidson/yifen validate, heycat (no split of ours) is the test set."""
+CLIPS = {"Kenshin_1_01": 0, "davidson_1_01": 1, "yifen_2_01": 2, "heycat_3_01": 3, "heycat_3_02": 4}
+"""Clip → seed. Kenshin trains, davidson/yifen validate, heycat (no split of ours) is the test set."""
 
 
 def make_mir1k(root: Path, seconds: float = 2.0) -> Path:

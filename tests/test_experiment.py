@@ -156,7 +156,7 @@ def test_evaluation_is_the_last_model_with_the_validation_threshold(finished):
     folder = run_dir(finished["out"], "mel", 0)
     stored = json.loads((folder / "evaluation.json").read_text())
     model = load_model(folder / "last.pt")
-    _, valid = mir1k_split(finished["data"])
+    valid = mir1k_split(finished["data"]).valid
     predictions = predict(model, valid, valid.clips, False, "validation")
     threshold = choose_threshold([median_smooth(p, 5) for p in predictions.probabilities], predictions.labels)
     report = evaluate_files(predictions.probabilities, predictions.labels, threshold, smoothing=5)
