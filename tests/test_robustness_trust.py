@@ -4,12 +4,21 @@ any input and no value gives a traceback. Each test covers one case of
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
-from robustness_corpus import TRUST_CASES
+import soundfile as sf
+from robustness_corpus import SR, TRUST_CASES, reference_signal
+from test_detect import tiny_detector
 from test_process_lock import hold_in_another_process
 from test_training import make_tiny_mir1k, tiny_config
 
+from vocalfront.batch import collect_audio_files
+from vocalfront.cli import main
+from vocalfront.cli.detect import DetectJob
 from vocalfront.errors import VocalfrontError
+from vocalfront.evaluation import MAX_SMOOTHING
+from vocalfront.model import save_detector
 from vocalfront.training import prepare_run, train
 from vocalfront.training.trainer import LOCK_FILE
 
@@ -69,3 +78,80 @@ def test_a_second_training_in_a_locked_run_folder_stops_before_touching_it(tiny_
         holder.kill()
         holder.communicate()
     assert [path.name for path in tmp_path.iterdir()] == [LOCK_FILE]
+
+
+@pytest.fixture(scope="module")
+def model_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_detector(path, tiny_detector())
+    return path
+
+
+@pytest.fixture
+def song(tmp_path) -> Path:
+    path = tmp_path / "in" / "song.wav"
+    path.parent.mkdir()
+    sf.write(path, reference_signal(), SR)
+    return path
+
+
+def one_line_error(capsys, command: str) -> str:
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith(f"vocalfront {command}: error: ")
+    return captured.err
+
+
+@pytest.mark.parametrize("args", [[""], ["{song}", "--out", ""], ["{song}", "--out="],
+                                  ["{song}", "--model", ""]],
+                         ids=["path", "out", "out-equals", "model"])
+def test_an_empty_path_is_refused_not_taken_as_the_current_folder(args, song, model_file, capsys,
+                                                                  monkeypatch, trust_case):
+    trust_case(3)
+    monkeypatch.chdir(song.parent)
+    args = [arg.format(song=song) for arg in args]
+    assert main(["detect", *args, "--no-progress"]) == 2
+    assert "empty" in one_line_error(capsys, "detect")
+    assert [path.name for path in song.parent.iterdir()] == ["song.wav"]
+
+
+def test_an_empty_path_is_refused_by_collect_audio_files(song, monkeypatch, trust_case):
+    trust_case(3)
+    monkeypatch.chdir(song.parent)
+    with pytest.raises(VocalfrontError, match="empty path"):
+        collect_audio_files([""])
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--min-duration", "-1"], "--min-duration -1.0: must be a number from 0"),
+    (["--min-duration", "nan"], "--min-duration nan: must be a number from 0"),
+    (["--min-gap", "inf"], "--min-gap inf: must be a number from 0"),
+    (["--min-gap", "nan"], "--min-gap nan: must be a number from 0"),
+    (["--threshold", "nan"], "--threshold nan: must be a number from 0 to 1"),
+    (["--threshold", "inf"], "--threshold inf: must be a number from 0 to 1"),
+    (["--threshold", "1.5"], "--threshold 1.5: must be a number from 0 to 1"),
+    (["--threads", "100000"], "--threads 100000: must be a whole number from 1 to "),
+    (["--out", "{song}"], "--out {song}: exists and is not a folder"),
+])
+def test_detect_options_are_checked_before_any_file_is_processed(args, message, song, model_file,
+                                                                 capsys, monkeypatch, trust_case):
+    trust_case(8)
+    monkeypatch.setattr(DetectJob, "process", lambda self, file: pytest.fail("a file was processed"))
+    args = [arg.format(song=song) for arg in args]
+    assert main(["detect", str(song), "--model", str(model_file), "--no-progress", *args]) == 2
+    assert message.format(song=song) in one_line_error(capsys, "detect")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--smooth", str(10**12)], f"--smooth {10**12}: must be a whole number from 0 to {MAX_SMOOTHING}"),
+    (["--out", "{song}"], "--out {song}: exists and is not a folder"),
+    (["--threads", "100000"], "--threads 100000: must be a whole number from 1 to "),
+])
+def test_evaluate_options_are_checked_before_the_evaluation(args, message, song, model_file, capsys,
+                                                            trust_case):
+    trust_case(8)
+    args = [arg.format(song=song) for arg in args]
+    # the dataset does not exist: an option error proves the options came first
+    assert main(["evaluate", "--model", str(model_file), "--data", str(song.parent / "nowhere"),
+                 "--no-progress", *args]) == 2
+    assert message.format(song=song) in one_line_error(capsys, "evaluate")

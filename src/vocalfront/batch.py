@@ -29,10 +29,14 @@ def collect_audio_files(
 
     A file is taken as it is, whatever its extension; a folder is searched recursively for files
     whose extension is in ``extensions``, skipping hidden files and folders (names starting with
-    ``.``, such as macOS ``._song.wav`` resource forks). Raises :class:`VocalfrontError` for a path
-    that does not exist and when nothing is found.
+    ``.``, such as macOS ``._song.wav`` resource forks). Raises :class:`VocalfrontError` for an
+    empty path (``Path("")`` would be the current folder), a path that does not exist and when
+    nothing is found.
     """
-    paths = [Path(path) for path in paths]
+    given = list(paths)
+    if any(isinstance(path, str) and not path.strip() for path in given):
+        raise VocalfrontError("empty path: name a file or folder (. for the current folder)")
+    paths = [Path(path) for path in given]
     found: dict[Path, Path] = {}
     for path in paths:
         for file in _files_under(path, extensions):

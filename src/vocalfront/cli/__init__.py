@@ -1,7 +1,8 @@
 """The ``vocalfront`` command: a thin layer over the Python API.
 
 Each sub-command lives in its own module of this package with two functions:
-``add_arguments(parser)`` and ``run(args) -> int`` (the exit status). Errors meant for users
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit status), and may list its checked
+options in ``OPTIONS`` (see :mod:`.options`: checked before ``run``). Errors meant for users
 (:class:`ValueError`, :class:`OSError`) are printed on one line, without a traceback.
 """
 
@@ -10,6 +11,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+from .options import check_arguments, check_options
 
 # sub-command name -> (module in this package, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -32,14 +35,17 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(f".{module_name}", __name__)
         command_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(command_parser)
-        command_parser.set_defaults(_run=module.run)
+        command_parser.set_defaults(_run=module.run, _options=getattr(module, "OPTIONS", {}))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     try:
+        check_arguments(argv)
+        check_options(vars(args), args._options)
         return int(args._run(args) or 0)
     except (ValueError, OSError) as error:
         print(f"vocalfront {args.command}: error: {error}", file=sys.stderr)
