@@ -4,6 +4,9 @@ any input and no value gives a traceback. Each test covers one case of
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -155,3 +158,26 @@ def test_evaluate_options_are_checked_before_the_evaluation(args, message, song,
     assert main(["evaluate", "--model", str(model_file), "--data", str(song.parent / "nowhere"),
                  "--no-progress", *args]) == 2
     assert message.format(song=song) in one_line_error(capsys, "evaluate")
+
+
+TERMINATED_IN_A_WRITE = """
+import os, signal, sys
+from vocalfront.cli import main
+fsync = os.fsync
+def terminated_while_writing(fd):  # SIGTERM arrives while an output's temporary file exists
+    os.kill(os.getpid(), signal.SIGTERM)
+    fsync(fd)
+os.fsync = terminated_while_writing
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_sigterm_during_detection_leaves_no_temporary_file(song, model_file, tmp_path, trust_case):
+    trust_case(9)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-c", TERMINATED_IN_A_WRITE, "detect", str(song),
+                             "--model", str(model_file), "--out", str(out), "--no-progress",
+                             "--threads", "1"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 128 + signal.SIGTERM, result.stderr[-2000:]
+    assert result.stderr.splitlines()[-1] == "vocalfront detect: terminated"
+    assert list(out.iterdir()) == []  # no hidden .song.lab.*.tmp
