@@ -4,18 +4,22 @@ any input and no value gives a traceback. Each test covers one case of
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from robustness_corpus import SR, TRUST_CASES, reference_signal
 from test_detect import tiny_detector
 from test_process_lock import hold_in_another_process
 from test_training import make_tiny_mir1k, tiny_config
 
+import vocalfront
 from vocalfront.batch import collect_audio_files
 from vocalfront.cli import main
 from vocalfront.cli.detect import DetectJob
@@ -181,3 +185,46 @@ def test_sigterm_during_detection_leaves_no_temporary_file(song, model_file, tmp
     assert result.returncode == 128 + signal.SIGTERM, result.stderr[-2000:]
     assert result.stderr.splitlines()[-1] == "vocalfront detect: terminated"
     assert list(out.iterdir()) == []  # no hidden .song.lab.*.tmp
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return tiny_detector()
+
+
+def test_detect_takes_numpy_scalars_as_numbers(detector, trust_case):
+    trust_case(7)
+    signal = reference_signal().astype(np.float32)
+    expected = vocalfront.detect(signal, SR, detector, threshold=0.5, smooth=5)
+    result = vocalfront.detect(signal, np.int64(SR), detector, threshold=np.float32(0.5),
+                               smooth=np.int64(5))
+    np.testing.assert_array_equal(result.smoothed, expected.smoothed)
+    assert result.segments == expected.segments
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_detect_takes_half_precision_tensors(dtype, detector, trust_case):
+    trust_case(7)
+    signal = torch.from_numpy(reference_signal()).to(dtype)
+    expected = vocalfront.detect(signal.float(), SR, detector)
+    np.testing.assert_array_equal(vocalfront.detect(signal, SR, detector).probabilities,
+                                  expected.probabilities)
+    np.testing.assert_array_equal(vocalfront.detect(signal.numpy() if dtype == torch.float16
+                                                    else signal.float().numpy(), SR,
+                                                    detector).probabilities, expected.probabilities)
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    ({"sample_rate": 1}, "sample_rate must be a whole number of Hz from 1000, got 1"),
+    ({"sample_rate": 999.0}, "from 1000"),
+    ({"smooth": 10**9}, f"smoothing must be a whole number of frames from 0 to {MAX_SMOOTHING}"),
+    ({"smooth": -1}, "smoothing must be a whole number of frames"),
+    ({"threshold": float("nan")}, "threshold must be a number from 0 to 1"),
+    ({"threshold": np.float64(2.0)}, "threshold must be a number from 0 to 1"),
+])
+def test_detect_refuses_values_out_of_range_in_one_line(arguments, message, detector, trust_case):
+    trust_case(7)
+    arguments = {"sample_rate": SR, **arguments}
+    with pytest.raises(VocalfrontError, match=re.escape(message)) as caught:
+        vocalfront.detect(reference_signal(), model=detector, **arguments)
+    assert "\n" not in str(caught.value)

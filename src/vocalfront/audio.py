@@ -39,8 +39,8 @@ AUDIO_EXTENSIONS = (
 RESAMPLE_QUALITY = "VHQ"
 """soxr quality preset used by :func:`resample`."""
 MIN_FILE_RATE = 1000
-"""Lowest sample rate (Hz) accepted in a file: a damaged header claiming 1 Hz would otherwise turn
-a few kilobytes into gigabytes of resampled audio."""
+"""Lowest sample rate (Hz) accepted in a file or for an array: a damaged header claiming 1 Hz
+would otherwise turn a few kilobytes into gigabytes of resampled audio."""
 _CACHE_VERSION = 1  # bump when decoding or resampling changes, so old entries are not reused
 _HASH_CHUNK = 1 << 20
 _known_hashes: dict[tuple[str, int, int, int], str] = {}
