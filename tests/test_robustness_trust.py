@@ -23,8 +23,9 @@ import vocalfront
 from vocalfront.batch import collect_audio_files
 from vocalfront.cli import main
 from vocalfront.cli.detect import DetectJob
-from vocalfront.errors import VocalfrontError
+from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.evaluation import MAX_SMOOTHING
+from vocalfront.frontends import BandNorm, build_frontend
 from vocalfront.model import save_detector
 from vocalfront.training import prepare_run, train
 from vocalfront.training.trainer import LOCK_FILE
@@ -228,3 +229,55 @@ def test_detect_refuses_values_out_of_range_in_one_line(arguments, message, dete
     with pytest.raises(VocalfrontError, match=re.escape(message)) as caught:
         vocalfront.detect(reference_signal(), model=detector, **arguments)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["mel", "fb"])
+def test_a_front_end_refuses_an_empty_batch_in_one_line(name, trust_case):
+    trust_case(6)
+    with pytest.raises(AudioError, match="empty batch"):
+        build_frontend(name, n_bands=8)(torch.zeros(0, 4096))
+
+
+@pytest.mark.parametrize("name", ["mel", "fb"])
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_a_front_end_computes_half_precision_input_in_float32(name, dtype, trust_case):
+    trust_case(6)
+    frontend = build_frontend(name, n_bands=8)
+    signal = torch.from_numpy(reference_signal(0.5)).to(dtype)
+    energies = frontend(signal)
+    assert energies.dtype == torch.float32
+    torch.testing.assert_close(energies, frontend(signal.float()))
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"hop": 0}, "hop must be a whole number from 16 to 22050, got 0"),
+    ({"hop": -315}, "hop must be a whole number from 16"),
+    ({"hop": 1}, "hop must be a whole number from 16"),
+    ({"window": 0}, "window must be a whole number from 16 to 16384, got 0"),
+    ({"window": 3}, "window must be a whole number from 16"),
+    ({"window": 2**28}, "window must be a whole number from 16 to 16384"),
+    ({"n_bands": 0}, "n_bands must be a whole number from 1 to 1024, got 0"),
+    ({"n_bands": -4}, "n_bands must be a whole number"),
+    ({"n_bands": 2000}, "n_bands must be a whole number from 1 to 1024"),
+    ({"n_bands": 2.5}, "n_bands must be a whole number from 1 to 1024, got 2.5"),
+    ({"sample_rate": 0}, "sample_rate must be a whole number from 1000"),
+    ({"sample_rate": 10**9}, "sample_rate must be a whole number from 1000 to 384000"),
+    ({"fmin": float("nan")}, "fmin must be a number of Hz from 0 to 11025"),
+    ({"fmin": 5000.0, "fmax": 1000.0}, "fmin must be below fmax"),
+    ({"fmax": 20000.0}, "fmax must be a number of Hz from 0 to 11025"),
+    ({"hop_size": 315}, "has no option 'hop_size'"),
+])
+@pytest.mark.parametrize("name", ["mel", "fb"])
+def test_front_end_parameters_out_of_range_are_one_line_errors(name, options, message, trust_case):
+    trust_case(6)
+    with pytest.raises(VocalfrontError, match=re.escape(message)) as caught:
+        build_frontend(name, **{"n_bands": 8, **options})
+    assert "\n" not in str(caught.value)
+
+
+def test_band_norm_refuses_to_fit_a_single_frame(trust_case):
+    trust_case(6)
+    norm = BandNorm(4)
+    with pytest.raises(VocalfrontError, match="at least 2 frames per band, got 1"):
+        norm.fit(torch.rand(1, 4, 1))
+    assert torch.isfinite(norm(torch.rand(1, 4, 3))).all()

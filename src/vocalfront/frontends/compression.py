@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..errors import VocalfrontError
+
 
 class LogCompression(nn.Module):
     """``log(max(x, floor))``; Schlüter's floor is 1e-7. Shape-preserving."""
@@ -57,11 +59,14 @@ class BandNorm(nn.Module):
 
     @torch.no_grad()
     def fit(self, features: torch.Tensor | list[torch.Tensor]) -> None:
-        """Set mean and std per band from ``(batch, n_bands, frames)`` or a list of ``(n_bands, frames)``."""
+        """Set mean and std per band from ``(batch, n_bands, frames)`` or a list of ``(n_bands, frames)``;
+        fewer than two values per band (no spread to measure) is a :class:`VocalfrontError`."""
         if isinstance(features, list):
             flat = torch.cat([f.reshape(self.n_bands, -1) for f in features], dim=1)
         else:
             flat = features.transpose(0, 1).reshape(self.n_bands, -1)
+        if flat.shape[1] < 2:
+            raise VocalfrontError(f"BandNorm.fit needs at least 2 frames per band, got {flat.shape[1]}")
         flat = flat.double()
         self.mean.copy_(flat.mean(dim=1))
         self.std.copy_(flat.std(dim=1).clamp_min(self.eps))
