@@ -4,6 +4,7 @@ any input and no value gives a traceback. Each test covers one case of
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -23,10 +24,11 @@ import vocalfront
 from vocalfront.batch import collect_audio_files
 from vocalfront.cli import main
 from vocalfront.cli.detect import DetectJob
+from vocalfront.detect import load_model
 from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.evaluation import MAX_SMOOTHING
 from vocalfront.frontends import BandNorm, build_frontend
-from vocalfront.model import save_detector
+from vocalfront.model import MAX_FILE_BYTES, save_detector
 from vocalfront.training import prepare_run, train
 from vocalfront.training.trainer import LOCK_FILE
 
@@ -281,3 +283,62 @@ def test_band_norm_refuses_to_fit_a_single_frame(trust_case):
     with pytest.raises(VocalfrontError, match="at least 2 frames per band, got 1"):
         norm.fit(torch.rand(1, 4, 1))
     assert torch.isfinite(norm(torch.rand(1, 4, 3))).all()
+
+
+def edited_model(source: Path, folder: Path, edit) -> Path:
+    """A copy of the detector file ``source`` with its payload changed by ``edit(payload)``."""
+    payload = torch.load(source, weights_only=True)
+    edit(payload)
+    path = folder / "edited.pt"
+    torch.save(payload, path)
+    return path
+
+
+def setting(part: str, key: str, value):
+    return lambda payload: payload["config"][part].__setitem__(key, value)
+
+
+MODEL_EDITS = {
+    "extra-is-a-string": (lambda payload: payload.__setitem__("extra", "oops"),
+                          "config, state_dict and extra must be tables"),
+    "window-2**28": (setting("frontend", "window", 2**28), "window must be a whole number from 16"),
+    "hop-1": (setting("frontend", "hop", 1), "hop must be a whole number from 16"),
+    "sample-rate-1e9": (setting("frontend", "sample_rate", 1e9), "sample_rate must be a whole number"),
+    "context-200001": (setting("cnn", "context", 200001), "odd number of frames up to 1023"),
+    "dropout-nan": (setting("cnn", "dropout", float("nan")), "dropout must be a probability"),
+    "cnn-bands-10**9": (setting("cnn", "n_bands", 10**9), "CNN n_bands must be a whole number"),
+    "log-floor-0": (setting("compression", "floor", 0.0), "floor must be a positive finite number"),
+    "median-filter-10**12": (lambda payload: payload["extra"].__setitem__("median_filter", 10**12),
+                             "stored median filter must be a whole number of frames from 0 to"),
+    "threshold-nan": (lambda payload: payload["extra"].__setitem__("threshold", float("nan")),
+                      "stored threshold must be a number from 0 to 1"),
+    "nan-weights": (lambda payload: payload["state_dict"]["cnn.units.0.conv.weight"].fill_(np.nan),
+                    r"weights are not finite \(NaN or Inf in cnn.units.0.conv.weight\)"),
+}
+
+
+@pytest.mark.parametrize("edit", MODEL_EDITS)
+def test_a_model_file_is_checked_whole_at_load(edit, model_file, tmp_path, trust_case):
+    trust_case(4)
+    change, message = MODEL_EDITS[edit]
+    path = edited_model(model_file, tmp_path, change)
+    with pytest.raises(VocalfrontError, match=message) as caught:
+        load_model(path)
+    assert str(caught.value).startswith(f"{path.resolve()}: ") and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "/dev/urandom", "fifo", "oversized"])
+def test_a_model_path_that_is_no_bounded_regular_file_is_refused_unread(special, tmp_path,
+                                                                       trust_case):
+    trust_case(4)
+    path = Path(special)
+    if special == "fifo":
+        path = tmp_path / "model.pt"
+        os.mkfifo(path)  # reading would wait for a writer for ever
+    elif special == "oversized":
+        path = tmp_path / "model.pt"
+        with path.open("wb") as handle:
+            handle.truncate(MAX_FILE_BYTES + 1)  # sparse: no disk space, no time
+    problem = "larger than any detector file" if special == "oversized" else "not a regular file"
+    with pytest.raises(VocalfrontError, match=problem):
+        load_model(path)

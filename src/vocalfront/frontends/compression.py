@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -10,12 +11,19 @@ from torch import nn
 from ..errors import VocalfrontError
 
 
+def _positive(what: str, value: Any) -> float:
+    """``value`` as a finite positive float, else a :class:`VocalfrontError` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise VocalfrontError(f"{what} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
 class LogCompression(nn.Module):
     """``log(max(x, floor))``; Schlüter's floor is 1e-7. Shape-preserving."""
 
     def __init__(self, floor: float = 1e-7):
         super().__init__()
-        self.floor = float(floor)
+        self.floor = _positive("log compression floor", floor)
 
     def forward(self, energies: torch.Tensor) -> torch.Tensor:
         return torch.log(energies.clamp_min(self.floor))
@@ -32,7 +40,7 @@ class Log1pCompression(nn.Module):
 
     def __init__(self, scale: float = 1e4, learnable: bool = False):
         super().__init__()
-        log_scale = torch.tensor(float(scale)).log()
+        log_scale = torch.tensor(_positive("log1p compression scale", scale)).log()
         self.log_scale = nn.Parameter(log_scale, requires_grad=learnable)
         self.learnable = learnable
 
