@@ -4,6 +4,7 @@ any input and no value gives a traceback. Each test covers one case of
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from robustness_corpus import SR, TRUST_CASES, reference_signal
+from robustness_corpus import SR, TRUST_CASES, reference_signal, wav_header
 from test_detect import tiny_detector
 from test_process_lock import hold_in_another_process
 from test_training import make_tiny_mir1k, tiny_config
@@ -342,3 +343,43 @@ def test_a_model_path_that_is_no_bounded_regular_file_is_refused_unread(special,
     problem = "larger than any detector file" if special == "oversized" else "not a regular file"
     with pytest.raises(VocalfrontError, match=problem):
         load_model(path)
+
+
+TWO_HOURS = 2 * 3600
+PEAK_LIMIT = 1.5 * 2**30
+"""Peak memory (bytes) allowed for detecting a 2-hour 44.1 kHz stereo file (issue 18)."""
+PEAK_CHILD = """
+import json, resource, sys, time
+from vocalfront.cli import main
+start = time.perf_counter()
+code = main(["detect", sys.argv[1], "--model", sys.argv[2], "--out", sys.argv[3], "--no-progress",
+             "--threads", "1"])
+print(json.dumps({"status": code, "seconds": time.perf_counter() - start,
+                  "peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+"""
+
+
+def test_a_two_hour_stereo_file_at_44100_hz_is_detected_in_at_most_one_and_a_half_gb(
+        tmp_path, trust_case, record_property):
+    """1.27 GB of 16-bit stereo silence (a sparse file) through the CLI in a child process: its
+    peak resident memory - interpreter, torch and model included - stays within 1.5 GB, as the
+    file is decoded, mixed and resampled block by block into one 22.05 kHz mono signal (635 MB).
+    A coarse detector (7 frames per second) keeps the CNN's time small, as in the 3-hour test."""
+    trust_case(11)
+    path = tmp_path / "two-hours.wav"
+    data_bytes = 4 * TWO_HOURS * 44100
+    with path.open("wb") as handle:
+        handle.write(wav_header(44100, channels=2, data_bytes=data_bytes))
+        handle.truncate(44 + data_bytes)
+    coarse = tiny_detector()
+    coarse.frontend = build_frontend("mel", n_bands=25, hop=3150)
+    model = tmp_path / "coarse.pt"
+    save_detector(model, coarse)
+    result = subprocess.run([sys.executable, "-c", PEAK_CHILD, str(path), str(model),
+                             str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["status"] == 0, result.stderr[-2000:]
+    record_property("two_hour_peak_mb", round(report["peak"] / 2**20))
+    record_property("two_hour_seconds", round(report["seconds"], 1))
+    assert report["peak"] <= PEAK_LIMIT, f"peak memory {report['peak'] / 2**20:.0f} MB"
