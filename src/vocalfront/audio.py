@@ -173,7 +173,9 @@ def _decode(path: Path, sample_rate: int, reduce: Reduce | None = None) -> np.nd
                 raise AudioError(path, f"sample rate {handle.samplerate} Hz is below {MIN_FILE_RATE} Hz "
                                        "(damaged header?)")
             output = _Stream(handle.samplerate, sample_rate, handle.frames)
-            for block in handle.blocks(BLOCK_FRAMES, dtype="float32", always_2d=True):
+            # read() keeps only the frames decoded; blocks() would pass on the unfilled end of
+            # its buffer when damaged data decodes short
+            while len(block := handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)):
                 if not np.isfinite(block).all():
                     raise AudioError(path, "contains NaN or Inf samples")
                 output.add(block if reduce is None else reduce(block))
