@@ -21,7 +21,13 @@ from ..detect import Detection, LoadedModel, detect, load_model
 from ..errors import VocalfrontError
 from ..plotting import plot_timeline
 from ..segments import FORMATS, FRAMES_FORMAT, output_path, write_frame_probabilities, write_segments
+from .options import Number, OutFolder, Rule
 
+OPTIONS: dict[str, Rule] = {
+    "out": OutFolder(), "threshold": Number(0, 1), "min_duration": Number(0),
+    "min_gap": Number(0), "threads": Number(1, None, whole=True),
+}
+"""Options checked before any work (:mod:`.options`)."""
 PLOT_SUFFIX = ".timeline.png"
 """File name ending of the ``--plot`` figure (``song.wav`` → ``song.timeline.png``)."""
 
@@ -71,10 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def set_threads(threads: int | None) -> None:
-    """Apply ``--threads`` (``None``: leave torch's default)."""
+    """Apply ``--threads`` (``None``: leave torch's default; checked by :data:`OPTIONS`)."""
     if threads is not None:
-        if threads < 1:
-            raise VocalfrontError(f"--threads must be at least 1, got {threads}")
         torch.set_num_threads(threads)
 
 

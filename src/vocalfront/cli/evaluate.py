@@ -27,7 +27,7 @@ from typing import Any
 from ..audio import CACHE_ENV
 from ..detect import load_model
 from ..errors import VocalfrontError
-from ..evaluation import SMOOTHING_FRAMES, EvaluationReport, evaluate_files
+from ..evaluation import MAX_SMOOTHING, SMOOTHING_FRAMES, EvaluationReport, evaluate_files
 from ..fileio import json_safe, write_text_atomic
 from ..scoring import (
     METRICS,
@@ -40,7 +40,11 @@ from ..scoring import (
     validation_clips,
 )
 from .detect import set_threads
+from .options import Number, OutFolder, Rule
 
+OPTIONS: dict[str, Rule] = {"out": OutFolder(), "smooth": Number(0, MAX_SMOOTHING, whole=True),
+                            "threads": Number(1, None, whole=True)}
+"""Options checked before any work (:mod:`.options`)."""
 SPLITS = ("auto", "test", "valid", "train", "all")
 CSV_COLUMNS = ("name", "frames", "tp", "fp", "tn", "fn", "accuracy", *METRICS)
 
@@ -70,8 +74,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.smooth < 0:
-        raise VocalfrontError(f"--smooth must be a non-negative number of frames, got {args.smooth}")
     set_threads(args.threads)
     model = load_model(args.model)
     dataset, fmt = open_dataset(args.data, args.format, args.cache)

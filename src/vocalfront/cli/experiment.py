@@ -19,6 +19,10 @@ from pathlib import Path
 from ..errors import VocalfrontError
 from ..experiment import PROFILES, Experiment, load_experiment, parse_extra_test, run_experiment, write_report
 from ..frontends import available_frontends
+from .options import Number, Rule
+
+OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True)}
+"""Options checked before any work (:mod:`.options`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

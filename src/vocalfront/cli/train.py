@@ -13,6 +13,10 @@ from pathlib import Path
 from ..training import load_config, resolve_config, train
 from ..training.config import DATA_ENV
 from ..training.distributed import environment
+from .options import Number, Rule
+
+OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True)}
+"""Options checked before any work (:mod:`.options`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

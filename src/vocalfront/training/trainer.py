@@ -68,7 +68,7 @@ from ..data.remix import InstrumentalPool, RemixConfig
 from ..data.solo import GtsingerDataset, SsvdDataset
 from ..data.split import mir1k_split
 from ..errors import VocalfrontError
-from ..fileio import json_safe, write_text_atomic
+from ..fileio import json_safe, process_lock, write_text_atomic
 from ..frontends import BandNorm, FilterBank, build_compression, build_frontend, inspect
 from ..inference import compute_features
 from ..model import Detector, SchlueterCNN, load_checkpoint, save_detector
@@ -86,6 +86,9 @@ RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.device", "train.num_threa
 a different thread count only breaks bitwise equality with an uninterrupted run)."""
 RUN_FILES = ("config.json", "metrics.jsonl", "metrics.csv", "best.pt", "last.pt", "model.pt")
 """Files of a run besides the state files (removed when a run starts over)."""
+LOCK_FILE = ".lock"
+"""Held (``flock``, :func:`~vocalfront.fileio.process_lock`) by the process that trains in a run
+folder, and by an experiment bringing the run up to date."""
 CSV_COLUMNS = ("epoch", "update", "train_loss", "valid_error", "valid_f_measure", "valid_auroc",
                "threshold", "time")
 SAMPLER_STREAM, NORM_STREAM, GLOBAL_SAMPLER_STREAM = 1, 2, 3
@@ -662,38 +665,85 @@ class Trainer:
                            float(self.best["error"]), tuple(self.problems))
 
 
+def read_run_config(run_dir: Path) -> Config:
+    """A run's ``config.json``, read back through :class:`Config` (keys added to it since the run
+    was made take their defaults); an unreadable one is a :class:`VocalfrontError`."""
+    path = run_dir / "config.json"
+    try:
+        return config_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        raise VocalfrontError(f"{path}: unreadable run configuration ({error})") from None
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """Refuse ``run_dir`` unless it is free for a run: missing, or without any of
+    :data:`RUN_FILES`, or a vocalfront run folder (its ``config.json`` reads as a :class:`Config`).
+
+    Read-only, so it runs before the folder's lock is taken: a folder that is not a run gets
+    no file written into it.
+    """
+    present = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not present:
+        return
+    if not (run_dir / "config.json").is_file():
+        raise VocalfrontError(f"{run_dir}: not a vocalfront run folder (it holds {', '.join(present)} "
+                              "but no config.json); use another --out")
+    try:
+        read_run_config(run_dir)
+    except VocalfrontError as error:
+        raise VocalfrontError(f"{error}; not a vocalfront run folder, use another --out") from None
+
+
 def _start_over(run_dir: Path) -> None:
-    """Remove a previous run's state files from ``run_dir``, and its other files (``RUN_FILES``)
-    if it is a run folder (has ``config.json``); nothing else."""
-    others = [run_dir / name for name in RUN_FILES] if (run_dir / "config.json").is_file() else []
-    for path in [*list_states(run_dir), *others]:
+    """Remove a previous run's state files and its other files (:data:`RUN_FILES`) from
+    ``run_dir`` (a folder :func:`check_run_folder` accepted); nothing else."""
+    for path in [*list_states(run_dir), *(run_dir / name for name in RUN_FILES)]:
         path.unlink(missing_ok=True)
+
+
+def _refuse_another_run(run_dir: Path, stored: Config, new: dict[str, Any]) -> None:
+    changed = config_differences(config_to_dict(stored), new)
+    if changed:
+        raise VocalfrontError(
+            f"{run_dir}: holds a run with a different config ({', '.join(changed[:5])} differ); "
+            "use another --out, or --no-resume to start over")
 
 
 def prepare_run(config: Config, run_dir: str | Path, resume: bool | None = None) -> dict[str, Any] | None:
     """Set up ``run_dir`` for ``config``; the training state to resume from, or ``None``.
 
     ``resume=None`` resumes when the folder holds a state of the same configuration (up to
-    :data:`RESUME_FREE_KEYS`) and refuses a different one; ``True`` likewise (starting afresh
-    if there is no state); ``False`` deletes the previous run's files and starts over.
-    Writes ``config.json``.
+    :data:`RESUME_FREE_KEYS`) and refuses a different one, also one that has a ``config.json``
+    but no state yet; ``True`` likewise (starting afresh if there is no state); ``False``
+    deletes the previous run's files and starts over. A folder that is not a run
+    (:func:`check_run_folder`) is refused whatever ``resume`` says. Writes ``config.json``.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_folder(run_dir)
     new = config_to_dict(config)
     state = None if resume is False else load_latest_state(run_dir)
     if state is not None:
         # read back with today's defaults for keys added since (an unreadable config fails here)
-        stored = config_to_dict(config_from_dict(state["config"]))
-        changed = config_differences(stored, new)
-        if changed:
-            raise VocalfrontError(
-                f"{run_dir}: holds a run with a different config ({', '.join(changed[:5])} differ); "
-                "use another --out, or --no-resume to start over")
+        _refuse_another_run(run_dir, config_from_dict(state["config"]), new)
     else:
+        if resume is not False and (run_dir / "config.json").is_file():
+            _refuse_another_run(run_dir, read_run_config(run_dir), new)
         _start_over(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.json", json.dumps(new, indent=2) + "\n")
     return state
+
+
+def _lock_run(run_dir: Path, stack: contextlib.ExitStack) -> None:
+    """Hold ``run_dir``'s :data:`LOCK_FILE` until ``stack`` closes; another holder is an error.
+
+    The folder is checked first (:func:`check_run_folder`), so no lock file lands in a folder
+    that is not a run."""
+    check_run_folder(run_dir)
+    holder = stack.enter_context(process_lock(run_dir / LOCK_FILE))
+    if holder is not None:
+        raise VocalfrontError(f"{run_dir}: another training is running in this folder ({holder}); "
+                              "wait for it to end or use another --out")
 
 
 def train(config: Config, run_dir: str | Path, resume: bool | None = None, progress: bool = True,
@@ -701,20 +751,26 @@ def train(config: Config, run_dir: str | Path, resume: bool | None = None, progr
     """Train ``config`` (with ``data.root`` resolved, see :func:`~.config.resolve_config`) in
     ``run_dir``, resuming an interrupted run there (see :func:`prepare_run`).
 
-    ``train.num_threads`` > 0 sets torch's thread count. ``callback(update)`` runs after every
-    update (tests interrupt runs with it).
+    The run folder is locked (:data:`LOCK_FILE`) for the whole training: a second training in
+    the same folder stops with an error before touching it. ``train.num_threads`` > 0 sets
+    torch's thread count. ``callback(update)`` runs after every update (tests interrupt runs
+    with it).
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1, see :mod:`.distributed`), every process calls
-    this: they join a process group for the run, process 0 prepares the run folder and hands
-    the state to resume to the others, and only process 0 shows progress and writes files;
-    all return the same result.
+    this: they join a process group for the run, process 0 locks and prepares the run folder
+    and hands the state to resume to the others, and only process 0 shows progress and writes
+    files; all return the same result.
     """
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
+    run_dir = Path(run_dir)
     env = distributed.environment()
     device = distributed.training_device(config.train.device, env)
-    with distributed.process_group(env, device):
-        state = distributed.run_on_main(lambda: prepare_run(config, run_dir, resume), env)
-        return Trainer(config, Path(run_dir), state, progress and env.is_main, callback, env,
-                       device).run()
+    with distributed.process_group(env, device), contextlib.ExitStack() as lock:
+        def prepare() -> dict[str, Any] | None:
+            _lock_run(run_dir, lock)
+            return prepare_run(config, run_dir, resume)
 
+        state = distributed.run_on_main(prepare, env)
+        return Trainer(config, run_dir, state, progress and env.is_main, callback, env,
+                       device).run()
