@@ -14,10 +14,11 @@ is a correlation of the bands' dynamics (shapes ``(frames, bands)``).
 
 **Match.** A clip's fingerprint ``x`` is slid along a song's fingerprint ``y`` (all clips of one
 singer's song, concatenated with gaps): at each lag the score is the mean of ``⟨x_t, y_{t+lag}⟩``
-over the overlapping frames that are not gap, counted only where at least ``MIN_OVERLAP``
-of the clip overlaps, and at least ``MIN_OVERLAP_FRAMES`` frames (all of a shorter clip). The same recording scores close to 1 (0.9 and more on MIR-1K even with a
-different voice on the other channel); different songs score below 0.3. Clips and songs whose
-best score reaches ``MATCH_THRESHOLD`` share a backing track.
+over the overlapping frames that are not gap, counted only where at least ``MIN_OVERLAP`` of the
+clip overlaps, and at least ``MIN_OVERLAP_FRAMES`` frames (all of a shorter clip). The same
+recording scores close to 1 (0.9 and more on MIR-1K even with a different voice on the other
+channel); different songs score below 0.5. Clips and songs whose best score reaches
+``MATCH_THRESHOLD`` share a backing track.
 
 **Groups.** A song is a ``(singer, song)`` pair; songs linked by a matching clip are joined into
 one group (connected components), see :func:`song_groups`.
