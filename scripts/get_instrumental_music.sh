@@ -1,20 +1,45 @@
 #!/usr/bin/env bash
-# Fetch real instrumental music from Debian packages, for remixing the training voices over
-# (vocalfront.data.remix.InstrumentalPool). See docs/data.md.
+# Fetch real instrumental music from Debian packages, for remixing the training voices over and
+# as negative examples (vocalfront.data.remix.InstrumentalPool). See docs/data.md.
 #
 # Usage: scripts/get_instrumental_music.sh DEST [PACKAGE ...]
 #
-# Downloads each package with `apt-get download` (no installation, no root needed beyond what
-# apt-get download itself needs), unpacks it with `dpkg -x` into a temporary folder and copies
-# its audio files (.ogg, .mp3) into DEST/PACKAGE/, together with the package's copyright file
-# (the licences ask for attribution). Default packages: wesnoth-1.16-music (orchestral/folk,
-# GPL-2+), singularity-music (electronic, CC BY-SA 3.0), asc-music (rock/electronic, GPL-2+).
+# Downloads each package with `apt-get download` (nothing is installed), unpacks it with
+# `dpkg -x` into a temporary folder and copies the package's music (only the files its rule
+# below names: no sound effects, no vocal stems) into DEST/PACKAGE/, together with the package's
+# copyright file as DEST/PACKAGE/COPYRIGHT (the licences ask for attribution). Music inside a
+# game archive (.pk3, a zip file) is unpacked from it. A file name that occurs twice within a
+# package is prefixed with its folder's name (fretsonfire's songs are all called guitar.ogg).
 #
-# Every file is copied, including tracks that contain voices; InstrumentalPool skips those by
-# file name (vocalfront.data.remix.INSTRUMENTAL_EXCLUDED, documented in docs/data.md).
+# Tracks that contain voices despite the rules are skipped by InstrumentalPool by file name
+# (vocalfront.data.remix.INSTRUMENTAL_EXCLUDED, documented with the screening in docs/data.md).
 set -euo pipefail
 
-DEFAULT_PACKAGES=(wesnoth-1.16-music singularity-music asc-music)
+# package -> where its music lies in the unpacked tree (a `find -path` pattern); a pattern
+# starting with "pk3:" names a zip archive (first part) and the music inside it (second part).
+declare -A MUSIC=(
+    [wesnoth-1.16-music]='*/data/core/music/*'
+    [singularity-music]='*/singularity/music/*'
+    [asc-music]='*/asc/music/*'
+    [warzone2100-music]='*/warzone2100/music/*'
+    [ufoai-music]='pk3:*/0music.pk3:music/*'
+    [nexuiz-music]='pk3:*/music.pk3:sound/cdtracks/*'
+    [planetblupi-music-ogg]='*/planetblupi/music/*'
+    [colobot-common-sounds]='*/colobot/music/*'
+    [drascula-music]='*/drascula/audio/*'
+    [hyperrogue-music]='*/hyperrogue/music/*'
+    [pushover-data]='*/pushover/themes/*'
+    # Fret on Fire songs: only the separate guitar stem (song.ogg, the rest of the band, may
+    # hold vocals)
+    [fretsonfire-songs-muldjord]='*/songs/*/guitar.ogg'
+    [fretsonfire-songs-sectoid]='*/songs/*/guitar.ogg'
+)
+DEFAULT_PACKAGES=(
+    wesnoth-1.16-music singularity-music asc-music warzone2100-music ufoai-music nexuiz-music
+    planetblupi-music-ogg colobot-common-sounds drascula-music hyperrogue-music pushover-data
+    fretsonfire-songs-muldjord fretsonfire-songs-sectoid
+)
+AUDIO='.*\.(ogg|oga|opus|mp3|flac|wav)$'
 
 if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then
     echo "usage: $0 DEST [PACKAGE ...]  (default packages: ${DEFAULT_PACKAGES[*]})" >&2
@@ -24,8 +49,10 @@ dest=$1
 shift
 packages=("$@")
 [[ ${#packages[@]} -gt 0 ]] || packages=("${DEFAULT_PACKAGES[@]}")
-
-for tool in apt-get dpkg; do
+for package in "${packages[@]}"; do
+    [[ -n ${MUSIC[$package]:-} ]] || { echo "error: no rule for package '$package' (known: ${!MUSIC[*]})" >&2; exit 2; }
+done
+for tool in apt-get dpkg unzip; do
     command -v "$tool" >/dev/null || { echo "error: '$tool' not found (Debian/Ubuntu needed)" >&2; exit 1; }
 done
 
@@ -34,6 +61,18 @@ trap 'rm -rf "$work"' EXIT
 # As root, apt-get would hand the download to the _apt user, who cannot write into $work.
 apt_options=()
 [[ $EUID -ne 0 ]] || apt_options=(-o APT::Sandbox::User=root)
+
+# copy_music TREE PATTERN OUT: copy the audio files of TREE matching PATTERN into OUT.
+copy_music() {
+    local tree=$1 pattern=$2 out=$3 file name count=0
+    while IFS= read -r -d '' file; do
+        name=$(basename "$file")
+        [[ -e $out/$name ]] && name="$(basename "$(dirname "$file")")-$name"
+        cp "$file" "$out/$name"
+        count=$((count + 1))
+    done < <(find "$tree" -type f -path "$pattern" -regextype posix-extended -iregex "$AUDIO" -print0 | sort -z)
+    echo "$count"
+}
 
 mkdir -p "$dest"
 for package in "${packages[@]}"; do
@@ -45,13 +84,18 @@ for package in "${packages[@]}"; do
     deb=$(find "$work" -maxdepth 1 -name "${package}_*.deb" | head -n 1)
     tree="$work/$package"
     dpkg -x "$deb" "$tree"
+    rule=${MUSIC[$package]}
+    if [[ $rule == pk3:* ]]; then
+        IFS=: read -r _ archive_pattern inner <<<"$rule"
+        unpacked="$work/$package-pk3"
+        find "$tree" -type f -path "$archive_pattern" -exec unzip -q -o -d "$unpacked" {} "$inner" \;
+        tree=$unpacked
+        rule="*/$inner"
+    fi
     mkdir -p "$dest/$package"
-    count=0
-    while IFS= read -r -d '' file; do
-        cp "$file" "$dest/$package/"
-        count=$((count + 1))
-    done < <(find "$tree" -type f \( -iname '*.ogg' -o -iname '*.mp3' \) -print0 | sort -z)
-    copyright="$tree/usr/share/doc/$package/copyright"
+    count=$(copy_music "$tree" "$rule" "$dest/$package")
+    copyright="$work/$package/usr/share/doc/$package/copyright"
     [[ -f $copyright ]] && cp "$copyright" "$dest/$package/COPYRIGHT"
     echo "$package: $count audio files -> $dest/$package"
+    rm -rf "$work/$package" "$work/$package-pk3" "$deb"
 done

@@ -4,7 +4,7 @@
     python scripts/reliability_report.py                  # robustness tests + training resume
     python scripts/reliability_report.py --no-training    # without tests/test_resume.py (~30 s less)
 
-Runs ``tests/test_robustness_{inputs,properties,interrupts}.py`` (and ``tests/test_resume.py``)
+Runs ``tests/test_robustness_{inputs,properties,interrupts,trust}.py`` (and ``tests/test_resume.py``)
 with pytest in this process, collecting each test's outcome and the properties it records
 (``record_property``: corpus case, expected and actual outcome, hypothesis examples, kill points,
 long-file time and memory). The counts replace the part of the document between the two
@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-INPUTS, PROPERTIES, INTERRUPTS = (f"tests/test_robustness_{name}.py"
-                                  for name in ("inputs", "properties", "interrupts"))
+INPUTS, PROPERTIES, INTERRUPTS, TRUST = (f"tests/test_robustness_{name}.py"
+                                         for name in ("inputs", "properties", "interrupts", "trust"))
 TRAINING = "tests/test_resume.py"
 TRAINING_KILL_POINTS = {
     "test_a_run_stopped_by_an_exception_resumes_to_the_same_weights":
@@ -137,6 +137,24 @@ def _property_rows(results: list[Result]) -> list[str]:
             f"{examples} examples | {_status(checked)} |"]
 
 
+def _trust_rows(results: list[Result]) -> list[str]:
+    """One row per issue-18 case (``trust_case`` property), and the 2-hour file's peak memory."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from robustness_corpus import TRUST_CASES
+
+    rows = []
+    for number, what in TRUST_CASES.items():
+        covering = [r for r in results if str(r.properties.get("trust_case")) == str(number)]
+        rows.append(f"| Issue 18 case {number}: {what} | {len(covering)} tests | {_status(covering)} |")
+    for result in results:
+        if "two_hour_peak_mb" in result.properties:
+            props = result.properties
+            rows.append(f"| 2-hour 44.1 kHz stereo WAV (1.27 GB) through the CLI | "
+                        f"{props['two_hour_seconds']} s, peak memory {props['two_hour_peak_mb']} MB "
+                        f"(limit 1536 MB) | {_status([result])} |")
+    return rows
+
+
 def _kill_rows(interrupts: list[Result], training: list[Result] | None) -> list[str]:
     points = sum(int(r.properties.get("kill_points", 0)) for r in interrupts)
     rows = [f"| Kill points, batch detection (SIGKILL, SIGINT) | {points} | {_status(interrupts)} |"]
@@ -167,6 +185,7 @@ def summary_lines(results: list[Result], seconds: float, with_training: bool) ->
         *summary,
         *_property_rows(by_file.get(PROPERTIES, [])),
         *_kill_rows(by_file.get(INTERRUPTS, []), training),
+        *_trust_rows(by_file.get(TRUST, [])),
         f"| Known failures (`xfail(strict=True)`, listed below) | {len(known)} | "
         f"{sum(r.outcome == 'xfailed' for r in known)} still fail as recorded |",
         "",
@@ -215,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, help="also put the counts table into this README's "
                         "<!-- reliability:start --> ... <!-- reliability:end --> block")
     args = parser.parse_args(argv)
-    files = [INPUTS, PROPERTIES, INTERRUPTS] + ([] if args.no_training else [TRAINING])
+    files = [INPUTS, PROPERTIES, INTERRUPTS, TRUST] + ([] if args.no_training else [TRAINING])
     results, seconds = run_tests([str(ROOT / file) for file in files])
     for result in results:  # node ids relative to the repository, whatever the working directory
         result.nodeid = result.nodeid.removeprefix(f"{ROOT}/")

@@ -252,3 +252,20 @@ def write_silent_wav(path: Path, seconds: float, rate: int = 8000) -> None:
     with path.open("wb") as handle:
         handle.write(wav_header(rate, data_bytes=data_bytes))
         handle.truncate(44 + data_bytes)
+
+
+TRUST_CASES: dict[int, str] = {
+    1: "training never writes into a folder that is not a run, or holds another run",
+    2: "two trainings in one run folder: the second stops before touching it (folder lock)",
+    3: "an empty path argument (PATH, --out, --model) is refused, not taken as the current folder",
+    4: "model files checked whole at load: devices, pipes, size, payload, stored config ranges, "
+       "finite weights",
+    6: "front-end API: empty batch, half precision, parameter types and ranges, one-frame norm",
+    7: "detect() on arrays: numpy scalars, sample rates, low precision, smoothing length",
+    8: "CLI options checked before any file is processed, each with its allowed range",
+    9: "SIGTERM during detection leaves no temporary files (handled like SIGINT)",
+    10: "unreadable folders are reported, not skipped silently",
+    11: "a 2-hour 44.1 kHz stereo file is decoded blockwise: peak memory at most 1.5 GB",
+}
+"""Cases of issue 18 (number -> what must hold); ``tests/test_robustness_trust.py`` checks each
+(a test records its case as the ``trust_case`` property) and the reliability report counts them."""

@@ -165,7 +165,7 @@ def test_rerunning_an_interrupted_batch_finishes_the_rest(tmp_path, model_file, 
 @pytest.mark.parametrize(("args", "message"), [
     (["--format", "lab,xml"], "--format 'lab,xml': choose one or more of lab,audacity,csv,json"),
     (["--shard", "2/2"], "shard 2/2: the index must be 0 to 1"),
-    (["--threads", "0"], "--threads must be at least 1"),
+    (["--threads", "0"], "--threads 0: must be a whole number from 1 to "),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, model_file, capsys, args, message):
     (song,) = write_songs(tmp_path, 1)
@@ -185,8 +185,8 @@ def test_missing_default_model_is_a_one_line_error(tmp_path, monkeypatch, capsys
 
 # ----------------------------------------------------------------------------- evaluate
 MIR1K_RATE = 16000
-CLIPS = {"abjones_1_01": 0, "davidson_1_01": 1, "yifen_2_01": 2, "heycat_3_01": 3, "heycat_3_02": 4}
-"""Clip → seed. abjones trains, davidson/yifen validate, heycat (no split of ours) is the test set."""
+CLIPS = {"Kenshin_1_01": 0, "davidson_1_01": 1, "yifen_2_01": 2, "heycat_3_01": 3, "heycat_3_02": 4}
+"""Clip → seed. Kenshin trains, davidson/yifen validate, heycat (no split of ours) is the test set."""
 
 
 def make_mir1k(root: Path, seconds: float = 2.0) -> Path:
@@ -329,14 +329,16 @@ def test_long_files_show_progress_inside_the_file(model_file, monkeypatch, capsy
 
 
 def test_help_texts_name_the_values_their_owners_hold():
-    from vocalfront import scoring
+    from vocalfront import evaluation, scoring
     from vocalfront.cli import evaluate as evaluate_cli
     from vocalfront.cli import experiment as experiment_cli
     from vocalfront.cli import train as train_cli
+    from vocalfront.data import check
     from vocalfront.experiment import runner
     from vocalfront.training import config
 
-    assert ("auto", *scoring.READERS) == evaluate_cli.DATASET_FORMATS
+    assert ("auto", *check.READERS) == evaluate_cli.DATASET_FORMATS
     assert evaluate_cli.METRICS == scoring.METRICS
+    assert evaluate_cli.MAX_SMOOTHING == evaluation.MAX_SMOOTHING
     assert experiment_cli.PROFILES == runner.PROFILES
     assert train_cli.DATA_ENV == config.DATA_ENV

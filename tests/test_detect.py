@@ -101,7 +101,7 @@ def test_integer_arrays_are_scaled_to_unit_range(model_file):
 
 @pytest.mark.parametrize(("audio", "rate", "message"), [
     (np.zeros(30000, np.float32), None, "sample_rate .* required"),
-    (np.zeros(30000, np.float32), 0, "positive whole number"),
+    (np.zeros(30000, np.float32), 0, "whole number of Hz from 1000"),
     (np.zeros((2, 2, 30000), np.float32), SR, "shape"),
     (np.full(30000, np.nan, np.float32), SR, "NaN"),
     (np.zeros(500, np.float32), SR, "too short"),

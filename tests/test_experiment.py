@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_process_lock import hold_in_another_process
 from test_training import keep_thread_count, make_tiny_mir1k  # noqa: F401 (autouse fixture)
 
 import vocalfront
@@ -25,7 +26,6 @@ from vocalfront.evaluation import choose_threshold, evaluate_files, median_smoot
 from vocalfront.experiment import ExtraTest, load_experiment, parse_extra_test, run_experiment, run_one
 from vocalfront.experiment.report import trained_on
 from vocalfront.experiment.runner import LOCK_FILE, read_metrics
-from vocalfront.fileio import process_lock
 from vocalfront.scoring import predict
 from vocalfront.training import resolve_config, train
 
@@ -116,23 +116,30 @@ def test_rerun_skips_finished_runs(finished):
 
 def test_a_run_in_progress_in_another_process_is_left_to_it(finished):
     out = finished["out"]
-    with process_lock(run_dir(out, "mel", 1) / LOCK_FILE) as holder:  # as another command would
-        assert holder is None
+    holder = hold_in_another_process(run_dir(out, "mel", 1) / LOCK_FILE)  # as another command would
+    try:
         outcomes = run_experiment(tiny_experiment(finished["data"]), out, progress=False, log=lambda _: None)
+    finally:
+        holder.kill()
+        holder.communicate()
     assert [(o.frontend, o.seed, o.status) for o in outcomes] == [
         ("mel", 0, "skipped"), ("fb-learn-cf", 0, "skipped"),
         ("mel", 1, "busy"), ("fb-learn-cf", 1, "skipped")]
-    assert outcomes[2].message == f"in progress in process {os.getpid()} on {os.uname().nodename}"
+    assert outcomes[2].message == f"in progress in process {holder.pid} on {os.uname().nodename}"
     status, _ = run_one(tiny_experiment(finished["data"]), "mel", 1, out, progress=False)
     assert status == "skipped"  # released
 
 
 def test_command_reports_runs_in_progress_elsewhere_and_succeeds(finished, capsys):
     out = finished["out"]
-    with process_lock(run_dir(out, "fb-learn-cf", 0) / LOCK_FILE):
+    holder = hold_in_another_process(run_dir(out, "fb-learn-cf", 0) / LOCK_FILE)
+    try:
         status = main(["experiment", "--config", str(PAPER), "--data", str(finished["data"]),
                        "--out", str(out), "--profile", "tiny", "--seeds", "2",
                        "--frontends", ",".join(FRONTENDS), "--no-progress"])
+    finally:
+        holder.kill()
+        holder.communicate()
     assert status == 0
     last_line = capsys.readouterr().out.splitlines()[-1]
     assert last_line.endswith("results.md: 3 runs up to date, 1 in progress in other processes")
@@ -156,7 +163,7 @@ def test_evaluation_is_the_last_model_with_the_validation_threshold(finished):
     folder = run_dir(finished["out"], "mel", 0)
     stored = json.loads((folder / "evaluation.json").read_text())
     model = load_model(folder / "last.pt")
-    _, valid = mir1k_split(finished["data"])
+    valid = mir1k_split(finished["data"]).valid
     predictions = predict(model, valid, valid.clips, False, "validation")
     threshold = choose_threshold([median_smooth(p, 5) for p in predictions.probabilities], predictions.labels)
     report = evaluate_files(predictions.probabilities, predictions.labels, threshold, smoothing=5)

@@ -66,3 +66,13 @@ def test_the_lock_is_released_when_the_body_raises(tmp_path):
         raise RuntimeError
     with process_lock(path) as holder:
         assert holder is None
+
+
+def test_a_lock_this_process_holds_is_taken_again_without_releasing_it(tmp_path):
+    path = tmp_path / ".lock"
+    with process_lock(path) as outer:
+        with process_lock(tmp_path / "." / ".lock") as inner:  # the same file, another spelling
+            assert outer is None and inner is None
+        other = subprocess.run([sys.executable, "-c", HOLD.replace("time.sleep(60)", ""), str(path)],
+                               capture_output=True, text=True, check=True)
+        assert other.stdout.strip() == "held"  # the inner exit released nothing

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from vocalfront.data.readers import JamendoDataset, LabelledFolder, Mir1kDataset
-from vocalfront.data.split import MIR1K_TRAIN_SINGERS, MIR1K_VALID_SINGERS, mir1k_split
+from vocalfront.data.split import MIR1K_TEST_SINGERS, MIR1K_TRAIN_SINGERS, MIR1K_VALID_SINGERS, mir1k_split
 from vocalfront.errors import AudioError, LabelError, VocalfrontError
 from vocalfront.grid import DEFAULT_GRID
 
@@ -20,17 +20,21 @@ VOICE_FROM = 1.0  # seconds; synthetic clips are silent before, sung after
 def write_mir1k(root: Path, clips: dict[str, int], seconds: float = 2.0) -> None:
     """A tiny MIR-1K folder: ``clips`` maps singer → number of clips of song 1.
 
-    Left channel: a 200 Hz accompaniment throughout; right channel: a 1 kHz "voice" from
-    ``VOICE_FROM`` s on, labelled accordingly (label frame k centred at 0.02 k + 0.02 s).
+    Left channel: an accompaniment throughout, four tones whose levels step every 0.1 s, tones
+    and steps the singer's own (so no two singers share a backing track); right channel: a 1 kHz
+    "voice" from ``VOICE_FROM`` s on, labelled accordingly (label frame k centred at 0.02 k + 0.02 s).
     """
     (root / "Wavfile").mkdir(parents=True, exist_ok=True)
     (root / "vocal-nonvocalLabel").mkdir(exist_ok=True)
     t = np.arange(int(seconds * MIR1K_RATE)) / MIR1K_RATE
-    stereo = np.stack([0.3 * np.sin(2 * np.pi * 200 * t),
-                       0.4 * np.sin(2 * np.pi * 1000 * t) * (t >= VOICE_FROM)], axis=1)
+    voice = 0.4 * np.sin(2 * np.pi * 1000 * t) * (t >= VOICE_FROM)
     centres = 0.02 * np.arange(round(seconds / 0.02) - 1) + 0.02
     labels = "".join(f"{int(c >= VOICE_FROM)} \n" for c in centres)
     for singer, count in clips.items():
+        rng = np.random.default_rng(list(singer.encode()))
+        accompaniment = sum(rng.uniform(0.2, 1.0, int(seconds * 10) + 1)[(t * 10).astype(int)]
+                            * np.sin(2 * np.pi * rng.uniform(100, 4000) * t) for _ in range(4))
+        stereo = np.stack([0.1 * accompaniment, voice], axis=1)
         for n in range(1, count + 1):
             name = f"{singer}_1_{n:02d}"
             sf.write(root / "Wavfile" / f"{name}.flac", stereo, MIR1K_RATE)
@@ -186,13 +190,20 @@ def test_lenient_folder_repairs_overlaps_with_a_warning(tmp_path):
 
 
 def test_mir1k_split_is_singer_disjoint_and_leaves_out_other_singers(tmp_path):
-    singers = [*MIR1K_TRAIN_SINGERS, *MIR1K_VALID_SINGERS, "heldout"]
+    singers = [*MIR1K_TRAIN_SINGERS, *MIR1K_VALID_SINGERS, *MIR1K_TEST_SINGERS, "heldout"]
     write_mir1k(tmp_path, dict.fromkeys(singers, 2), seconds=0.1)
-    train, valid = mir1k_split(tmp_path, on_error="skip")
-    train_singers = {clip.metadata["singer"] for clip in train.clips}
-    valid_singers = {clip.metadata["singer"] for clip in valid.clips}
-    assert valid_singers == {"davidson", "yifen"}
-    assert train_singers == set(MIR1K_TRAIN_SINGERS)
-    assert not {clip.name for clip in train.clips} & {clip.name for clip in valid.clips}
-    assert (len(train), len(valid)) == (16, 4)
-    assert train.on_error == valid.on_error == "skip"
+    train, valid, test = mir1k_split(tmp_path, on_error="skip")
+    singers_of = [{clip.metadata["singer"] for clip in split.clips} for split in (train, valid, test)]
+    assert singers_of[1] == set(MIR1K_VALID_SINGERS)
+    assert singers_of[2] == set(MIR1K_TEST_SINGERS)
+    # fdps_1 shares its backing track with yifen_1 (MIR1K_SHARED_BACKING): not in training
+    assert singers_of[0] == set(MIR1K_TRAIN_SINGERS) - {"fdps"}
+    names = [{clip.name for clip in split.clips} for split in (train, valid, test)]
+    assert not (names[0] & names[1] or names[0] & names[2] or names[1] & names[2])
+    assert (len(train), len(valid), len(test)) == (10, 4, 4)
+    assert train.on_error == valid.on_error == test.on_error == "skip"
+
+
+def test_mir1k_split_without_test_singers_has_no_test_reader(tmp_path):
+    write_mir1k(tmp_path, dict.fromkeys([*MIR1K_TRAIN_SINGERS, *MIR1K_VALID_SINGERS], 1), seconds=0.1)
+    assert mir1k_split(tmp_path).test is None

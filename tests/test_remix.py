@@ -193,3 +193,36 @@ def test_max_seconds_keeps_the_middle_of_each_track():
     excerpt = pool.excerpt(np.random.default_rng(0), 1000)
     level = np.sqrt(np.mean(track.astype(np.float64) ** 2))
     np.testing.assert_allclose(excerpt * level, np.arange(2001, 3001), rtol=1e-5)
+
+
+def test_instrumental_mode_is_pool_music_alone_with_zero_labels(stems):
+    voice, accompaniment, labels = stems
+    pool = InstrumentalPool([sine(3.0, 1000.0)])
+    result = remix(voice, accompaniment, labels, np.random.default_rng(5),
+                   RemixConfig(**ONLY[RemixMode.INSTRUMENTAL]), pool)
+    assert result.mode is RemixMode.INSTRUMENTAL and not result.labels.any()
+    spectrum = np.abs(np.fft.rfft(result.audio))
+    assert np.argmax(spectrum) == pytest.approx(1000 * len(result.audio) / RATE, abs=2)  # no voice
+    with pytest.raises(VocalfrontError, match="InstrumentalPool"):
+        remix(voice, accompaniment, labels, np.random.default_rng(5),
+              RemixConfig(**ONLY[RemixMode.INSTRUMENTAL]))
+
+
+def test_a_solo_voice_over_external_music_gets_music_at_the_voice_level(stems):
+    voice, _, labels = stems
+    pool = InstrumentalPool([sine(3.0, 1000.0)])
+    result = remix(voice, np.zeros_like(voice), labels, np.random.default_rng(6),
+                   RemixConfig(**ONLY[RemixMode.EXTERNAL], gain_db_range=(0.0, 0.0)), pool)
+    music = result.audio - voice
+    assert np.sqrt(np.mean(music ** 2)) == pytest.approx(np.sqrt(np.mean(voice ** 2)), rel=1e-3)
+    np.testing.assert_array_equal(result.labels, labels)
+
+
+def test_pool_folders_hold_out_whole_subfolders(tmp_path):
+    for folder, hz in (("train-music", 300.0), ("valid-music", 500.0), ("test-music", 700.0)):
+        (tmp_path / folder).mkdir()
+        sf.write(tmp_path / folder / f"{folder}.flac", sine(2.0, hz), RATE)
+    training = InstrumentalPool(tmp_path, skip_folders=["valid-music", "test-music"])
+    held_out = InstrumentalPool(tmp_path, folders=["valid-music"])
+    assert training.names == ("train-music.flac",)
+    assert held_out.names == ("valid-music.flac",)

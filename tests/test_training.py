@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import tomllib
@@ -40,9 +41,9 @@ from vocalfront.training import (
 TINY = Path(__file__).parents[1] / "configs" / "tiny.toml"
 DEFAULT = Path(__file__).parents[1] / "configs" / "default.toml"
 MIR1K_RATE = 16000
-TINY_CLIPS = {"abjones_1_01": 2.0, "abjones_1_02": 1.5, "amy_2_01": 2.5, "amy_2_02": 0.8,
+TINY_CLIPS = {"Kenshin_1_01": 2.0, "Kenshin_1_02": 1.5, "amy_2_01": 2.5, "amy_2_02": 0.8,
               "davidson_3_01": 2.0, "yifen_4_01": 1.6}
-"""Clip name → seconds. abjones/amy are training singers, davidson/yifen validation singers;
+"""Clip name → seconds. Kenshin/amy are training singers, davidson/yifen validation singers;
 amy_2_02 is shorter than a 25-frame excerpt (0.38 s)."""
 
 
@@ -86,7 +87,8 @@ def keep_thread_count():
 def _keys(tree: dict, prefix: str = "") -> set[str]:
     keys = set()
     for key, value in tree.items():
-        if isinstance(value, dict) and key not in ("frontend_options", "compression_options"):
+        free_form = ("frontend_options", "compression_options", "source_weights")
+        if isinstance(value, dict) and key not in free_form:
             keys |= _keys(value, f"{prefix}{key}.")
         else:
             keys.add(f"{prefix}{key}")
@@ -239,6 +241,56 @@ def test_remixed_examples_over_external_music_stay_silent_outside_the_clip():
         assert not audio[row, GRID.num_samples(last + 1) + GRID.hop :].any()
         music = audio[row, first * GRID.hop : GRID.num_samples(last + 1)]
         assert np.abs(music).min() < 0.01 < np.abs(music).max()  # noise, not the positive ramp
+
+
+def test_source_weights_set_the_share_of_examples_per_source():
+    level = {"a": 0.1, "b": 0.5}
+    clips = [TrainingClip(f"{source}{i}", np.full((1, GRID.sample_rate), level[source], np.float32),
+                          np.zeros(GRID.num_frames(GRID.sample_rate), np.float32), source)
+             for source, count in (("a", 9), ("b", 1)) for i in range(count)]
+    sampler = ExampleSampler(clips, GRID, ExampleLayout(25), np.random.default_rng(0),
+                             source_weights={"a": 0.25, "b": 0.75})
+    drawn = [audio[inside.argmax() * GRID.hop + GRID.offset]
+             for audio, _, inside in (sampler.example() for _ in range(400))]
+    assert np.mean(np.isclose(drawn, 0.5)) == pytest.approx(0.75, abs=0.07)
+    with pytest.raises(VocalfrontError, match="no training clips"):
+        ExampleSampler(clips, GRID, ExampleLayout(25), np.random.default_rng(0),
+                       source_weights={"a": 1.0, "c": 1.0})
+
+
+def test_solo_voices_are_remixed_over_music_and_processed_like_produced_vocals():
+    from vocalfront.data.production import VoiceEffectsConfig
+
+    seconds = 2.0
+    times = np.arange(round(seconds * GRID.sample_rate)) / GRID.sample_rate
+    voice = (0.3 * np.sin(2 * np.pi * 440 * times)).astype(np.float32)[None, :]
+    solo = TrainingClip("solo", voice, np.ones(GRID.num_frames(voice.shape[1]), np.float32), "ssvd", True)
+    pool = InstrumentalPool([np.random.default_rng(0).standard_normal(GRID.sample_rate)])
+    only_music = RemixConfig(own=0.0, external=0.0, voice=0.0, accompaniment=0.0, instrumental=1.0)
+    over_music = RemixConfig(own=0.0, external=1.0, voice=0.0, accompaniment=0.0)
+    negatives = ExampleSampler([solo], GRID, ExampleLayout(25), np.random.default_rng(1), over_music,
+                               pool, solo_remix=only_music).sample(4)
+    assert not negatives.labels.any() and np.abs(negatives.audio).max() > 0
+    effects = VoiceEffectsConfig(reverb_probability=1.0, plate_share=0.0)
+    dry, wet = (ExampleSampler([solo], GRID, ExampleLayout(25), np.random.default_rng(2), over_music,
+                               pool, voice_effects=fx).sample(1) for fx in (None, effects))
+    assert dry.labels.any() and np.array_equal(dry.labels, wet.labels)
+    assert not np.allclose(dry.audio, wet.audio)
+    with pytest.raises(VocalfrontError, match="stems or a solo voice"):
+        ExampleSampler([ramp_clip()], GRID, ExampleLayout(25), np.random.default_rng(0), over_music, pool)
+
+
+def test_cosine_schedule_warms_up_then_decays_to_its_final_fraction():
+    from vocalfront.training.trainer import lr_factor
+
+    config = TrainConfig(updates=1000, lr_schedule="cosine", warmup_updates=100, final_lr_fraction=0.1)
+    factors = [lr_factor(config, update) for update in range(1000)]
+    assert factors[0] == pytest.approx(0.01) and factors[99] == pytest.approx(1.0)
+    assert factors[100] == pytest.approx(1.0)
+    assert factors[550] == pytest.approx(0.55, abs=0.01)
+    assert factors[999] == pytest.approx(0.1, abs=1e-3)
+    assert all(later <= earlier for earlier, later in itertools.pairwise(factors[100:]))
+    assert lr_factor(TrainConfig(), 12345) == 1.0
 
 
 def test_sampler_state_restores_the_sequence_of_examples():

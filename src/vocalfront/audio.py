@@ -19,6 +19,8 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -39,8 +41,10 @@ AUDIO_EXTENSIONS = (
 RESAMPLE_QUALITY = "VHQ"
 """soxr quality preset used by :func:`resample`."""
 MIN_FILE_RATE = 1000
-"""Lowest sample rate (Hz) accepted in a file: a damaged header claiming 1 Hz would otherwise turn
-a few kilobytes into gigabytes of resampled audio."""
+"""Lowest sample rate (Hz) accepted in a file or for an array: a damaged header claiming 1 Hz
+would otherwise turn a few kilobytes into gigabytes of resampled audio."""
+BLOCK_FRAMES = 1 << 16
+"""Frames decoded at a time (1.5 s at 44.1 kHz)."""
 _CACHE_VERSION = 1  # bump when decoding or resampling changes, so old entries are not reused
 _HASH_CHUNK = 1 << 20
 _known_hashes: dict[tuple[str, int, int, int], str] = {}
@@ -77,16 +81,13 @@ def load_channels(
     rate below :data:`MIN_FILE_RATE` and NaN/Inf samples.
     """
     path = Path(path)
-    _check_file(path)
-    if int(sample_rate) <= 0:
-        raise AudioError(path, f"sample rate must be positive, got {sample_rate}")
+    _check_request(path, sample_rate)
     cache = _cache_file(path, int(sample_rate), cache_dir)
     if cache is not None:
         cached = _read_cache(cache)
         if cached is not None:
             return cached
-    audio, rate = _decode(path)
-    audio = resample(audio, rate, int(sample_rate))
+    audio = _decode(path, int(sample_rate))
     if cache is not None:
         _write_cache(cache, audio)
     return audio
@@ -105,21 +106,26 @@ def load_audio(
     usual down-mix, keeps the level of identical channels) or their ``"sum"`` (for files whose
     channels are separate stems, such as MIR-1K's accompaniment and voice). Errors as
     :func:`load_channels`, plus a channel index out of range.
+
+    Without a cache the file is decoded, reduced to the one signal and resampled block by block
+    (:data:`BLOCK_FRAMES`): memory holds the result plus a constant, whatever the file's rate
+    and channel count (a cache entry holds every channel).
     """
     if mix not in ("mean", "sum"):
         raise AudioError(path, f"mix must be 'mean' or 'sum', got {mix!r}")
-    channels = load_channels(path, sample_rate, cache_dir)
-    if channel is None and channels.shape[0] > 1:
-        return channels.mean(axis=0) if mix == "mean" else channels.sum(axis=0)
-    if channel is None:
-        return channels[0]  # mono: no copy (a long file's signal is the largest thing in memory)
-    if not 0 <= channel < channels.shape[0]:
-        raise AudioError(
-            path,
-            f"channel {channel} out of range: the file has {channels.shape[0]} channel(s), "
-            f"numbered from 0",
-        )
-    return channels[channel].copy()
+    path = Path(path)
+    reduce = partial(_one_signal, path, channel, mix)
+    if _cache_dir(path, cache_dir) is None:
+        _check_request(path, sample_rate)
+        return _decode(path, int(sample_rate), reduce)[0]
+    return np.ascontiguousarray(reduce(load_channels(path, sample_rate, cache_dir).T)[:, 0])
+
+
+def _check_request(path: Path, sample_rate: int) -> None:
+    """Refuse a path that is no usable file (:func:`_check_file`) or a non-positive rate."""
+    _check_file(path)
+    if int(sample_rate) <= 0:
+        raise AudioError(path, f"sample rate must be positive, got {sample_rate}")
 
 
 def _check_file(path: Path) -> None:
@@ -132,15 +138,47 @@ def _check_file(path: Path) -> None:
         raise AudioError(path, "empty file (0 bytes)")
 
 
-def _decode(path: Path) -> tuple[np.ndarray, int]:
-    """Decode a file at its own rate: float32 ``(channels, samples)`` and the rate in Hz."""
+Reduce = Callable[[np.ndarray], np.ndarray]
+"""Turns a decoded block ``(frames, file channels)`` into the ``(frames, channels)`` kept."""
+
+
+def _one_signal(path: Path, channel: int | None, mix: Mix, block: np.ndarray) -> np.ndarray:
+    """The one signal :func:`load_audio` keeps of a decoded block, ``(frames, 1)``."""
+    if channel is None:
+        return block.mean(axis=1, keepdims=True) if mix == "mean" else block.sum(axis=1, keepdims=True)
+    if not 0 <= channel < block.shape[1]:
+        raise AudioError(
+            path,
+            f"channel {channel} out of range: the file has {block.shape[1]} channel(s), "
+            f"numbered from 0",
+        )
+    return block[:, channel : channel + 1]
+
+
+def _decode(path: Path, sample_rate: int, reduce: Reduce | None = None) -> np.ndarray:
+    """Decode a file block by block, reduce each block (default: keep every channel) and resample
+    it as a stream to ``sample_rate`` Hz: float32 ``(channels, samples)``.
+
+    The output is allocated once from the length the header states (grown if the data runs
+    longer), so peak memory is the output plus one block.
+    """
     if path.suffix.lower() == ".mp3" and "MP3" not in sf.available_formats():
         raise AudioError(
             path, f"MP3 is not supported by this libsndfile ({sf.__libsndfile_version__}); "
             "it needs libsndfile >= 1.1.0, or convert the file to WAV/FLAC",
         )
     try:
-        audio, rate = sf.read(path, dtype="float32", always_2d=True)
+        with sf.SoundFile(path) as handle:
+            if handle.samplerate < MIN_FILE_RATE:
+                raise AudioError(path, f"sample rate {handle.samplerate} Hz is below {MIN_FILE_RATE} Hz "
+                                       "(damaged header?)")
+            output = _Stream(handle.samplerate, sample_rate, handle.frames)
+            # read() keeps only the frames decoded; blocks() would pass on the unfilled end of
+            # its buffer when damaged data decodes short
+            while len(block := handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)):
+                if not np.isfinite(block).all():
+                    raise AudioError(path, "contains NaN or Inf samples")
+                output.add(block if reduce is None else reduce(block))
     except (sf.SoundFileError, RuntimeError) as error:
         reason = getattr(error, "error_string", None) or str(error)
         reason = reason.strip().rstrip(".")
@@ -150,21 +188,63 @@ def _decode(path: Path) -> tuple[np.ndarray, int]:
     except UnicodeEncodeError:  # soundfile passes names to libsndfile as strict UTF-8
         raise AudioError(path, "file name is not valid UTF-8 (libsndfile cannot open it); "
                                "rename the file") from None
-    if rate < MIN_FILE_RATE:
-        raise AudioError(path, f"sample rate {rate} Hz is below {MIN_FILE_RATE} Hz (damaged header?)")
-    if audio.shape[0] == 0:
+    audio = output.finish()
+    if audio is None:
         raise AudioError(path, "contains no samples")
-    if not np.isfinite(audio).all():
-        raise AudioError(path, "contains NaN or Inf samples")
-    return np.ascontiguousarray(audio.T), int(rate)
+    return audio
+
+
+class _Stream:
+    """Resampled blocks gathered into one float32 ``(channels, samples)`` array."""
+
+    def __init__(self, from_rate: int, to_rate: int, frames: int):
+        self.from_rate, self.to_rate = from_rate, to_rate
+        self.expected = max(round(frames * to_rate / from_rate), 0) + 1
+        self.resampler: soxr.ResampleStream | None = None
+        self.output: np.ndarray | None = None
+        self.filled = 0
+
+    def add(self, block: np.ndarray, last: bool = False) -> None:
+        """Append ``block`` ``(frames, channels)`` at the source rate."""
+        if self.resampler is None:
+            self.resampler = soxr.ResampleStream(self.from_rate, self.to_rate, block.shape[1],
+                                                 dtype="float32", quality=RESAMPLE_QUALITY)
+            # pages are only used once written: an over-long header costs address space only
+            self.output = np.empty((block.shape[1], self.expected), np.float32)
+        if self.from_rate != self.to_rate:
+            block = self.resampler.resample_chunk(np.ascontiguousarray(block), last=last)
+        assert self.output is not None
+        if self.filled + len(block) > self.output.shape[1]:  # the header understated the length
+            grown = np.empty((self.output.shape[0], 2 * (self.filled + len(block))), np.float32)
+            grown[:, : self.filled] = self.output[:, : self.filled]
+            self.output = grown
+        self.output[:, self.filled : self.filled + len(block)] = block.T
+        self.filled += len(block)
+
+    def finish(self) -> np.ndarray | None:
+        """Everything resampled, ``(channels, samples)``; ``None`` when no sample came."""
+        if self.output is None:
+            return None
+        if self.from_rate != self.to_rate:
+            self.add(np.zeros((0, self.output.shape[0]), np.float32), last=True)
+        if self.filled == 0:
+            return None
+        audio = self.output[:, : self.filled]
+        return audio if audio.shape[0] == 1 else np.ascontiguousarray(audio)
+
+
+def _cache_dir(path: Path, cache_dir: str | Path | None) -> Path | None:
+    """The cache directory in use (``cache_dir``, else ``$VOCALFRONT_CACHE``), or None."""
+    directory = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or None
+    return None if directory is None else Path(directory)
 
 
 def _cache_file(path: Path, sample_rate: int, cache_dir: str | Path | None) -> Path | None:
     """Cache entry for ``path`` at ``sample_rate`` Hz, or None when caching is off."""
-    directory = cache_dir if cache_dir is not None else os.environ.get(CACHE_ENV) or None
+    directory = _cache_dir(path, cache_dir)
     if directory is None:
         return None
-    return Path(directory) / f"{_content_hash(path)}-{sample_rate}hz-v{_CACHE_VERSION}.npy"
+    return directory / f"{_content_hash(path)}-{sample_rate}hz-v{_CACHE_VERSION}.npy"
 
 
 def _content_hash(path: Path) -> str:

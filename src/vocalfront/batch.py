@@ -8,6 +8,7 @@ and a rerun with ``skip_existing`` resumes where it stopped.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -29,10 +30,15 @@ def collect_audio_files(
 
     A file is taken as it is, whatever its extension; a folder is searched recursively for files
     whose extension is in ``extensions``, skipping hidden files and folders (names starting with
-    ``.``, such as macOS ``._song.wav`` resource forks). Raises :class:`VocalfrontError` for a path
-    that does not exist and when nothing is found.
+    ``.``, such as macOS ``._song.wav`` resource forks). Raises :class:`VocalfrontError` for an
+    empty path (``Path("")`` would be the current folder), a path that does not exist, a folder
+    that cannot be read (given or found below, before any file is processed) and when nothing
+    is found.
     """
-    paths = [Path(path) for path in paths]
+    given = list(paths)
+    if any(isinstance(path, str) and not path.strip() for path in given):
+        raise VocalfrontError("empty path: name a file or folder (. for the current folder)")
+    paths = [Path(path) for path in given]
     found: dict[Path, Path] = {}
     for path in paths:
         for file in _files_under(path, extensions):
@@ -51,13 +57,19 @@ def _files_under(path: Path, extensions: Sequence[str]) -> list[Path]:
     if not path.is_dir():
         raise VocalfrontError(f"{path}: not a regular file or folder (a pipe or device?)")
     suffixes = {extension.lower() for extension in extensions}
-    return [
-        file
-        for file in path.rglob("*")
-        if file.suffix.lower() in suffixes
-        and not any(part.startswith(".") for part in file.relative_to(path).parts)
-        and file.is_file()
-    ]
+    files = []
+    for folder, subfolders, names in os.walk(path, onerror=_unreadable):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        files += [Path(folder, name) for name in names
+                  if not name.startswith(".") and Path(name).suffix.lower() in suffixes
+                  and Path(folder, name).is_file()]
+    return files
+
+
+def _unreadable(error: OSError) -> None:
+    """A folder of the search that cannot be listed: an error, not a silent gap in the batch."""
+    raise VocalfrontError(f"{error.filename}: cannot read folder ({error.strerror or error}); "
+                          "fix its permissions or leave it out")
 
 
 def parse_shard(spec: str) -> tuple[int, int]:

@@ -17,7 +17,6 @@ unless given); runs of singing frames become :class:`~vocalfront.segments.Segmen
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,14 +25,21 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import load_audio, resample
+from .audio import MIN_FILE_RATE, load_audio, resample
 from .errors import AudioError, VocalfrontError
-from .evaluation import SMOOTHING_FRAMES, median_smooth
+from .evaluation import SMOOTHING_FRAMES, check_smoothing, median_smooth
 from .grid import FrameGrid
 from .inference import predict_waveform
-from .model import Detector, load_checkpoint
+from .model import Detector, ModelFileError, load_checkpoint
 from .models import require_default_model
-from .postprocessing import DEFAULT_MIN_DURATION, DEFAULT_MIN_GAP, DEFAULT_THRESHOLD, PostProcessing
+from .postprocessing import (
+    DEFAULT_MIN_DURATION,
+    DEFAULT_MIN_GAP,
+    DEFAULT_THRESHOLD,
+    PostProcessing,
+    check_threshold,
+    is_number,
+)
 from .provenance import Provenance, make_provenance
 from .segments import Segment, frames_to_segments
 
@@ -99,13 +105,12 @@ def load_model(model: ModelInput = None) -> LoadedModel:
 
 def _from_file(path: Path) -> LoadedModel:
     detector, extra = load_checkpoint(path)
-    settings = PostProcessing.from_record(extra, str(path))
+    try:
+        settings = PostProcessing.from_record(extra)
+    except VocalfrontError as error:
+        raise ModelFileError(path, str(error)) from None
     return LoadedModel(detector, settings.threshold, settings.smoothing, str(path),
                        settings.min_duration, settings.min_gap)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True, eq=False)
@@ -159,11 +164,13 @@ def detect(
     ``(samples, channels)`` (the shorter axis is taken as channels and averaged) at
     ``sample_rate`` Hz, which arrays need and files must not be given; integer arrays are scaled
     to [-1, 1). ``model``: see :func:`load_model`. ``threshold``: decision threshold on smoothed
-    probabilities in [0, 1] (default: the model's). ``smooth``: median filter length in frames
-    (default: the model's, 56). ``min_gap``/``min_duration`` (seconds): fill shorter gaps between
-    segments, then drop shorter segments (default: the model's, see
-    :mod:`vocalfront.postprocessing`). ``progress``: show a progress bar for long signals.
-    Bad input raises a one-line :class:`~vocalfront.errors.VocalfrontError`.
+    probabilities, 0 to 1 (default: the model's). ``smooth``: median filter length in frames,
+    0 to :data:`~vocalfront.evaluation.MAX_SMOOTHING` (default: the model's, 56).
+    ``min_gap``/``min_duration`` (seconds): fill shorter gaps between segments, then drop shorter
+    segments (default: the model's, see :mod:`vocalfront.postprocessing`). Numbers may be Python
+    or numpy scalars; arrays need a ``sample_rate`` of at least
+    :data:`~vocalfront.audio.MIN_FILE_RATE` Hz. ``progress``: show a progress bar for long
+    signals. Bad input raises a one-line :class:`~vocalfront.errors.VocalfrontError`.
     """
     loaded = load_model(model)
     settings = loaded.postprocessing.override(threshold, smooth, min_duration, min_gap)
@@ -186,13 +193,10 @@ def decide(
 ) -> Detection:
     """Smooth per-frame probabilities ``(frames,)`` on ``grid``, threshold them and build segments
     (clipped to ``duration`` seconds); arguments as in :func:`detect`."""
-    if not _is_number(threshold):
-        raise VocalfrontError(f"threshold must be a finite number, got {threshold!r}")
-    if isinstance(smooth, bool) or not isinstance(smooth, int) or smooth < 0:
-        raise VocalfrontError(f"smoothing must be a non-negative number of frames, got {smooth!r}")
-    smoothed = median_smooth(probabilities, smooth)
+    threshold = check_threshold(threshold)
+    smoothed = median_smooth(probabilities, check_smoothing(smooth))
     segments = frames_to_segments(smoothed > threshold, grid, min_duration, min_gap, duration)
-    return Detection(segments, np.asarray(probabilities), smoothed, float(threshold),
+    return Detection(segments, np.asarray(probabilities), smoothed, threshold,
                      grid.frame_times(len(smoothed)), float(duration))
 
 
@@ -204,13 +208,15 @@ def _mono_samples(audio: AudioInput, sample_rate: float | None,
             raise AudioError(audio, "sample_rate is only for arrays; a file carries its own rate")
         return load_audio(audio, target_rate), str(audio)
     if isinstance(audio, torch.Tensor):
-        audio = audio.detach().cpu().numpy()
+        audio = audio.detach().cpu()
+        audio = (audio.float() if audio.dtype in (torch.float16, torch.bfloat16) else audio).numpy()
     if not isinstance(audio, np.ndarray):
         raise AudioError(None, f"expected a file path, numpy array or tensor, got {type(audio).__name__}")
     if sample_rate is None:
         raise AudioError(None, "sample_rate (Hz) is required when passing an array")
-    if not _is_number(sample_rate) or sample_rate <= 0 or sample_rate != int(sample_rate):
-        raise AudioError(None, f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+    if not is_number(sample_rate) or sample_rate < MIN_FILE_RATE or sample_rate != int(sample_rate):
+        raise AudioError(None, f"sample_rate must be a whole number of Hz from {MIN_FILE_RATE}, "
+                               f"got {sample_rate!r}")
     mono = _mix_down(audio)
     if sample_rate == target_rate:
         return mono, None  # no copy: long signals stay affordable
@@ -220,8 +226,8 @@ def _mono_samples(audio: AudioInput, sample_rate: float | None,
 def _mix_down(audio: np.ndarray) -> np.ndarray:
     """Average the channels of a 1-D or 2-D array (the shorter axis is channels).
 
-    Float input keeps its dtype (1-D input is returned as it is); signed integers become float32
-    in [-1, 1).
+    Float input of 32 bits or more keeps its dtype (1-D input is returned as it is); half
+    precision becomes float32, signed integers float32 in [-1, 1).
     """
     if audio.ndim not in (1, 2) or audio.size == 0:
         raise AudioError(None, f"expected audio of shape (samples,) or (channels, samples), got "
@@ -230,6 +236,8 @@ def _mix_down(audio: np.ndarray) -> np.ndarray:
         audio = audio.astype(np.float32) / np.float32(np.iinfo(audio.dtype).max + 1)
     elif not np.issubdtype(audio.dtype, np.floating):
         raise AudioError(None, f"audio must be floating point or signed integer, got {audio.dtype}")
+    elif audio.dtype.itemsize < 4:
+        audio = audio.astype(np.float32)
     if not np.isfinite(audio).all():
         raise AudioError(None, "audio contains NaN or Inf samples")
     if audio.ndim == 2:

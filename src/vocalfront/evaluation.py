@@ -22,6 +22,18 @@ from .errors import VocalfrontError
 
 SMOOTHING_FRAMES = 56
 """Median filter length in frames (0.8 s at 70 frames per second)."""
+MAX_SMOOTHING = 10_000
+"""Longest median filter in frames (143 s at 70 frames per second; longer ones only cost time)."""
+
+
+def check_smoothing(frames: Any, what: str = "smoothing") -> int:
+    """``frames`` as a median filter length: a whole number from 0 to :data:`MAX_SMOOTHING`
+    (numpy integers included); otherwise a :class:`VocalfrontError` naming ``what``."""
+    if isinstance(frames, bool | np.bool_) or not isinstance(frames, int | np.integer) \
+            or not 0 <= frames <= MAX_SMOOTHING:
+        raise VocalfrontError(f"{what} must be a whole number of frames from 0 to {MAX_SMOOTHING}, "
+                              f"got {frames!r}")
+    return int(frames)
 
 
 def median_smooth(probabilities: np.ndarray, size: int = SMOOTHING_FRAMES) -> np.ndarray:
@@ -34,9 +46,10 @@ def median_smooth(probabilities: np.ndarray, size: int = SMOOTHING_FRAMES) -> np
     values = np.asarray(probabilities, dtype=np.float64)
     if values.ndim != 1:
         raise VocalfrontError(f"probabilities must be 1-D, got shape {values.shape}")
+    size = check_smoothing(size, "median filter length")
     if size <= 1:
         return values.copy()
-    return median_filter(values, size=int(size), mode="nearest")
+    return median_filter(values, size=size, mode="nearest")
 
 
 def _binary_labels(labels: np.ndarray, source: str = "labels") -> np.ndarray:

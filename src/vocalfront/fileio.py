@@ -16,6 +16,9 @@ try:
 except ImportError:  # Windows
     fcntl = None
 
+_held_locks: set[str] = set()
+"""Lock files this process holds (resolved paths): taking one again is a no-op."""
+
 
 @contextlib.contextmanager
 def atomic_write(path: str | Path, mode: str = "w", **open_kwargs) -> Iterator[IO]:
@@ -67,10 +70,16 @@ def process_lock(path: str | Path) -> Iterator[str | None]:
     it exits, so a killed run never leaves a stale lock. When another process holds it, nothing
     is taken and its description (``"process <pid> on <host>"``) is yielded, so the caller can
     skip the work. The file stays in place (removing a lock file races with the next locker).
-    Where ``fcntl`` is missing (Windows), no lock is taken and ``None`` is yielded.
+    The lock is re-entrant: a process that holds it already (an experiment run that trains) gets
+    ``None`` and nothing changes. Where ``fcntl`` is missing (Windows), no lock is taken and
+    ``None`` is yielded.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    key = str(path.resolve())
+    if key in _held_locks:
+        yield None
+        return
     with open(path, "a+", encoding="utf-8") as handle:
         if fcntl is None:
             yield None
@@ -85,8 +94,10 @@ def process_lock(path: str | Path) -> Iterator[str | None]:
         handle.truncate()
         handle.write(f"process {os.getpid()} on {socket.gethostname()}")
         handle.flush()
+        _held_locks.add(key)
         try:
             yield None
         finally:
+            _held_locks.discard(key)
             handle.truncate(0)
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

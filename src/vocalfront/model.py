@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import stat
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ from torch import nn
 from .errors import VocalfrontError
 from .fileio import atomic_write
 from .frontends import BandNorm, FrontEnd, build_compression, build_frontend
+from .frontends.base import MAX_BANDS
 from .grid import FrameGrid
 
 LEAKINESS = 0.01
@@ -44,8 +46,12 @@ _POOLED_UNITS = (1, 3)
 """Units followed by max-pooling (the second and fourth convolution)."""
 _FIRST_DENSE_UNIT = 4
 """Units from here on are the dense layers, each preceded by dropout."""
+MAX_CONTEXT = 1023
+"""Longest CNN excerpt in frames (14.6 s at 70 frames per second; the default is 115)."""
 FILE_FORMAT = "vocalfront-detector"
 FILE_VERSION = 1
+MAX_FILE_BYTES = 512 * 2**20
+"""Largest detector file read (bytes); the packaged model is about 6 MB."""
 
 
 def _shrink(size: int) -> int:
@@ -98,10 +104,19 @@ class SchlueterCNN(nn.Module):
     def __init__(self, n_bands: int = 80, context: int = 115, batch_norm: bool = False,
                  dropout: float = 0.5):
         super().__init__()
-        self.n_bands, self.context = int(n_bands), int(context)
-        self.batch_norm, self.dropout_p = bool(batch_norm), float(dropout)
-        if self.context % 2 != 1:
-            raise VocalfrontError(f"CNN context must be an odd number of frames, got {context}")
+        if isinstance(context, bool) or not isinstance(context, int) or not 1 <= context <= MAX_CONTEXT \
+                or context % 2 != 1:
+            raise VocalfrontError(f"CNN context must be an odd number of frames up to {MAX_CONTEXT}, "
+                                  f"got {context!r}")
+        if isinstance(dropout, bool) or not isinstance(dropout, int | float) or not 0 <= dropout < 1:
+            raise VocalfrontError(f"CNN dropout must be a probability from 0 to below 1, got {dropout!r}")
+        if isinstance(n_bands, bool) or not isinstance(n_bands, int) or not 1 <= n_bands <= MAX_BANDS:
+            raise VocalfrontError(f"CNN n_bands must be a whole number from 1 to {MAX_BANDS}, "
+                                  f"got {n_bands!r}")
+        if not isinstance(batch_norm, bool):
+            raise VocalfrontError(f"CNN batch_norm must be true or false, got {batch_norm!r}")
+        self.n_bands, self.context = n_bands, context
+        self.batch_norm, self.dropout_p = batch_norm, float(dropout)
         bands_left, frames_left = _shrink(_shrink(self.n_bands)), _shrink(_shrink(self.context))
         if min(bands_left, frames_left) < 1:
             raise VocalfrontError(
@@ -255,12 +270,15 @@ def build_detector(config: Mapping[str, Mapping[str, Any]]) -> Detector:
     missing = {"frontend", "compression", "norm", "cnn"} - set(config)
     if missing:
         raise VocalfrontError(f"detector config lacks {', '.join(sorted(missing))}")
+    if not all(isinstance(config[part], Mapping) for part in ("frontend", "compression", "norm", "cnn")):
+        raise VocalfrontError("invalid detector config: frontend, compression, norm and cnn must be "
+                              "tables of settings")
     norm_config = {key: value for key, value in config["norm"].items() if key != "name"}
     try:
         return Detector(build_frontend(**config["frontend"]),
                         build_compression(**config["compression"]),
                         BandNorm(**norm_config), SchlueterCNN(**config["cnn"]))
-    except TypeError as error:
+    except (TypeError, ValueError) as error:
         raise VocalfrontError(f"invalid detector config: {error}") from None
 
 
@@ -302,11 +320,27 @@ def save_detector(path: str | Path, detector: Detector, extra: Mapping[str, Any]
         torch.save(payload, handle)
 
 
-def _read_payload(path: Path) -> dict[str, Any]:
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of ``path``: a regular file of at most :data:`MAX_FILE_BYTES` (checked before
+    reading, so devices and pipes are never read or waited on)."""
     try:
-        data = path.read_bytes()
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelFileError(path, "not a regular file (a device, pipe or folder?)")
+        if info.st_size > MAX_FILE_BYTES:
+            raise ModelFileError(path, f"{info.st_size} bytes is larger than any detector file "
+                                       f"(at most {MAX_FILE_BYTES})")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as error:
         raise ModelFileError(path, f"cannot read: {error.strerror or error}") from None
+    if len(data) > MAX_FILE_BYTES:  # grew while read
+        raise ModelFileError(path, f"larger than any detector file (at most {MAX_FILE_BYTES} bytes)")
+    return data
+
+
+def _read_payload(path: Path) -> dict[str, Any]:
+    data = _read_bounded(path)
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as error:
@@ -317,25 +351,37 @@ def _read_payload(path: Path) -> dict[str, Any]:
         raise ModelFileError(path, "not a vocalfront detector file")
     if payload.get("version") != FILE_VERSION:
         raise ModelFileError(path, f"unsupported detector file version {payload.get('version')!r}")
+    if not isinstance(payload.get("config"), Mapping) or not isinstance(payload.get("state_dict"), Mapping) \
+            or not isinstance(payload.get("extra", {}), Mapping):
+        raise ModelFileError(path, "damaged detector file (config, state_dict and extra must be tables)")
     return payload
 
 
 def load_checkpoint(path: str | Path) -> tuple[Detector, dict[str, Any]]:
     """Read a file written by :func:`save_detector`: the detector (in eval mode) and its ``extra``.
 
-    Any problem raises :class:`ModelFileError` with a one-line message naming the file.
+    The file is checked whole before use: a regular file of at most :data:`MAX_FILE_BYTES`, the
+    schema of the payload, the types and ranges of the stored configuration (those of
+    :func:`build_detector`), weights that fit it and are finite. Any problem raises
+    :class:`ModelFileError` with a one-line message naming the file.
     """
     path = Path(path)
     payload = _read_payload(path)
     try:
         detector = build_detector(payload["config"])
+    except VocalfrontError as error:
+        raise ModelFileError(path, f"stored configuration is not usable ({error})") from None
+    try:
         detector.load_state_dict(payload["state_dict"])
-    except (VocalfrontError, RuntimeError, KeyError, AttributeError, TypeError) as error:
+    except (RuntimeError, KeyError, AttributeError, TypeError) as error:
         # load_state_dict lists the problems on the lines after a header; keep the first one
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         reason = lines[min(1, len(lines) - 1)] if lines else type(error).__name__
         raise ModelFileError(path, f"weights do not fit the stored configuration ({reason})") from None
-    return detector.eval(), payload.get("extra", {})
+    for name, tensor in detector.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(path, f"weights are not finite (NaN or Inf in {name})")
+    return detector.eval(), dict(payload.get("extra", {}))
 
 
 def load_detector(path: str | Path) -> Detector:

@@ -16,12 +16,15 @@ command line and arguments of the API override single settings (:meth:`PostProce
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
+
 from .errors import VocalfrontError
-from .evaluation import SMOOTHING_FRAMES
+from .evaluation import SMOOTHING_FRAMES, check_smoothing
 
 DEFAULT_THRESHOLD = 0.5
 """Threshold of a model whose record stores none (e.g. a bare :class:`~vocalfront.model.Detector`)."""
@@ -44,7 +47,8 @@ RECORD_KEYS = {"threshold": "threshold", "smoothing": "median_filter",
 @dataclass(frozen=True)
 class PostProcessing:
     """Decision settings: ``threshold`` (smoothed probability, in [0, 1]), ``smoothing`` (median
-    filter length, frames, 0 or 1 = none), ``min_duration`` and ``min_gap`` (seconds, >= 0)."""
+    filter length, frames, 0 or 1 = none, at most :data:`~vocalfront.evaluation.MAX_SMOOTHING`),
+    ``min_duration`` and ``min_gap`` (seconds, >= 0); checked and made Python numbers."""
 
     threshold: float = DEFAULT_THRESHOLD
     smoothing: int = DEFAULT_SMOOTHING
@@ -52,30 +56,26 @@ class PostProcessing:
     min_gap: float = DEFAULT_MIN_GAP
 
     def __post_init__(self) -> None:
-        check_threshold(self.threshold)
-        if isinstance(self.smoothing, bool) or not isinstance(self.smoothing, int) or self.smoothing < 0:
-            raise VocalfrontError(
-                f"smoothing must be a non-negative number of frames, got {self.smoothing!r}")
-        for name in ("min_duration", "min_gap"):
-            value = getattr(self, name)
-            if not _is_number(value) or value < 0:
-                raise VocalfrontError(f"{name} must be a non-negative number of seconds, got {value!r}")
+        for name in RECORD_KEYS:
+            object.__setattr__(self, name, check_setting(name, getattr(self, name)))
 
     @classmethod
-    def from_record(cls, extra: Mapping[str, Any], source: str = "model") -> PostProcessing:
+    def from_record(cls, extra: Mapping[str, Any], source: str | None = None) -> PostProcessing:
         """The settings stored in a model file's ``extra`` record (missing keys: the defaults).
 
-        An unusable stored value is a :class:`VocalfrontError` naming ``source`` and the key.
-        A stored threshold a hair below 0 (the validation choice "every frame is singing" when
-        the lowest probability is 0) is read as 0.
+        An unusable stored value is a :class:`VocalfrontError` naming the key (``stored median
+        filter ...``), after ``source`` when given. A stored threshold a hair below 0 (the
+        validation choice "every frame is singing" when the lowest probability is 0) is read as 0.
         """
         stored = {name: extra[key] for name, key in RECORD_KEYS.items() if key in extra}
-        if _is_number(stored.get("threshold")) and -1e-6 < stored["threshold"] < 0:
+        if is_number(stored.get("threshold")) and -1e-6 < stored["threshold"] < 0:
             stored["threshold"] = 0.0
         try:
-            return cls(**stored)
+            checked = {name: check_setting(name, value, "stored " + RECORD_KEYS[name].replace("_", " "))
+                       for name, value in stored.items()}
         except VocalfrontError as error:
-            raise VocalfrontError(f"{source}: stored post-processing is not usable: {error}") from None
+            raise VocalfrontError(str(error) if source is None else f"{source}: {error}") from None
+        return cls(**checked)
 
     def override(self, threshold: float | None = None, smoothing: int | None = None,
                  min_duration: float | None = None, min_gap: float | None = None) -> PostProcessing:
@@ -89,12 +89,28 @@ class PostProcessing:
         return {key: getattr(self, name) for name, key in RECORD_KEYS.items()}
 
 
-def check_threshold(value: Any, name: str = "threshold") -> float:
-    """``value`` as a float if it is a number in [0, 1], else a :class:`VocalfrontError`."""
-    if not _is_number(value) or not 0.0 <= value <= 1.0:
-        raise VocalfrontError(f"{name} must be a probability between 0 and 1, got {value!r}")
+def check_setting(name: str, value: Any, what: str | None = None) -> float | int:
+    """``value`` checked as the setting ``name`` (a field of :class:`PostProcessing`) and made a
+    Python number; otherwise a one-line :class:`VocalfrontError` naming ``what`` (default:
+    ``name``). Python and numpy numbers are accepted."""
+    what = what or name
+    if name == "threshold":
+        return check_threshold(value, what)
+    if name == "smoothing":
+        return check_smoothing(value, what)
+    if not is_number(value) or value < 0:
+        raise VocalfrontError(f"{what} must be a non-negative number of seconds, got {value!r}")
     return float(value)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def check_threshold(value: Any, what: str = "threshold") -> float:
+    """``value`` as a decision threshold: a number from 0 to 1, else a :class:`VocalfrontError`."""
+    if not is_number(value) or not 0 <= value <= 1:
+        raise VocalfrontError(f"{what} must be a number from 0 to 1, got {value!r}")
+    return float(value)
+
+
+def is_number(value: Any) -> bool:
+    """A finite real number: Python or numpy, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_) \
+        and math.isfinite(value)

@@ -11,16 +11,14 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from .data.check import detect_format
-from .data.readers import Clip, ClipDataset, JamendoDataset, LabelledFolder, Mir1kDataset
-from .data.split import mir1k_split_of
+from .data.check import READERS, detect_format
+from .data.readers import Clip, ClipDataset
+from .data.split import mir1k_split_of, singer_split
 from .detect import LoadedModel
 from .errors import VocalfrontError
 from .evaluation import choose_threshold, median_smooth
 from .inference import predict_waveform
 
-READERS: dict[str, type[ClipDataset]] = {
-    "mir1k": Mir1kDataset, "jamendo": JamendoDataset, "folder": LabelledFolder}
 METRICS = ("error", "precision", "recall", "f_measure", "specificity", "auroc")
 """Columns of the printed tables; all but ``auroc`` are shown in percent."""
 
@@ -46,9 +44,10 @@ def open_dataset(root: Path, fmt: str, cache_dir: Path | None) -> tuple[ClipData
 
 
 def split_of(fmt: str, clip: Clip) -> str | None:
-    """The split a clip belongs to: MIR-1K by singer (others are ``test``), else its metadata."""
+    """The split a clip belongs to: MIR-1K by singer and song (singers of no split are
+    ``test``; songs left out of the split, None), else its metadata."""
     if fmt == "mir1k":
-        return mir1k_split_of(clip.metadata["singer"]) or "test"
+        return mir1k_split_of(clip.metadata) if singer_split(clip.metadata["singer"]) else "test"
     return clip.metadata.get("split")
 
 

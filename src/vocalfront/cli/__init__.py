@@ -1,8 +1,10 @@
 """The ``vocalfront`` command: a thin layer over the Python API.
 
 Each sub-command lives in its own module of this package with two functions:
-``add_arguments(parser)`` and ``run(args) -> int`` (the exit status). Errors meant for users
-(:class:`ValueError`, :class:`OSError`) are printed on one line, without a traceback.
+``add_arguments(parser)`` and ``run(args) -> int`` (the exit status), and may list its checked
+options in ``OPTIONS`` (see :mod:`.options`: checked before ``run``). Errors meant for users
+(:class:`ValueError`, :class:`OSError`) are printed on one line, without a traceback; SIGTERM
+is handled like Ctrl-C (exit status 143, 130 for Ctrl-C).
 
 Start-up stays fast (``vocalfront --help``, ``--version`` and argument errors do not import
 torch): only the chosen sub-command's module is imported to build its options, and those
@@ -12,11 +14,15 @@ modules import the heavy parts of the library inside ``run``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from .. import __version__
+from .options import check_arguments, check_options
 
 # sub-command name -> (module in this package, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -68,7 +74,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         if command is None or command == name:
             module = importlib.import_module(f".{module_name}", __name__)
             module.add_arguments(command_parser)
-            command_parser.set_defaults(_run=module.run)
+            command_parser.set_defaults(_run=module.run, _options=getattr(module, "OPTIONS", {}))
     return parser
 
 
@@ -78,15 +84,43 @@ def chosen_command(argv: Sequence[str]) -> str | None:
     return words[0] if words and words[0] in COMMANDS else None
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (batch schedulers, ``kill``), raised where the process is, so that it unwinds as
+    Ctrl-C does: temporary files removed, outputs complete or absent."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Handle SIGTERM like SIGINT while the command runs (main thread only), then restore."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        with _sigterm_as_interrupt():
+            check_arguments(argv)
+            check_options(vars(args), args._options)
+            return int(args._run(args) or 0)
     except (ValueError, OSError) as error:
         print(f"vocalfront {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except Terminated:
+        print(f"vocalfront {args.command}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except KeyboardInterrupt:
         print(f"vocalfront {args.command}: interrupted", file=sys.stderr)
         return 130

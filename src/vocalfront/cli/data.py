@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..audio import CACHE_ENV
+from ..data.check import READERS
 from ..data.labels import DEFAULT_TOLERANCE
 from ..errors import VocalfrontError
 
@@ -23,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"fraction per split. MIR-1K can be downloaded from {MIR1K_SOURCE}.",
     )
     check.add_argument("directory", type=Path, help="dataset folder")
-    check.add_argument("--format", choices=("auto", "mir1k", "jamendo", "folder"), default="auto",
+    check.add_argument("--format", choices=("auto", *READERS), default="auto",
                        help="dataset layout (default: detected)")
     check.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help=f"cache decoded audio here (default: ${CACHE_ENV}, else no cache)")

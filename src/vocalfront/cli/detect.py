@@ -30,13 +30,18 @@ from ..segments import (
     write_frame_probabilities,
     write_segments,
 )
-from .options import non_negative_seconds, probability
+from .options import Number, OutFolder, Rule
 
 if TYPE_CHECKING:
     import numpy as np
 
     from ..detect import Detection, LoadedModel
 
+OPTIONS: dict[str, Rule] = {
+    "out": OutFolder(), "threshold": Number(0, 1), "min_duration": Number(0),
+    "min_gap": Number(0), "threads": Number(1, None, whole=True),
+}
+"""Options checked before any work (:mod:`.options`)."""
 PLOT_SUFFIX = ".timeline.png"
 """File name ending of the ``--plot`` figure (``song.wav`` → ``song.timeline.png``)."""
 REFERENCE_SUFFIXES = (".lab", ".txt", ".csv")
@@ -61,13 +66,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reference", type=Path, default=None, metavar="FILE_OR_DIR",
                         help="ground truth for --plot: a label file (one input), or a folder of "
                         "label files named after the songs (song.lab, .txt or .csv)")
-    parser.add_argument("--threshold", type=probability, default=None, metavar="X",
+    parser.add_argument("--threshold", type=float, default=None, metavar="X",
                         help="decision threshold in [0, 1] on smoothed probabilities "
                         "(default: the model's)")
-    parser.add_argument("--min-duration", type=non_negative_seconds, default=None, metavar="SECONDS",
+    parser.add_argument("--min-duration", type=float, default=None, metavar="SECONDS",
                         help="drop singing segments shorter than this (default: the model's; "
                         "0.75 s for the packaged one)")
-    parser.add_argument("--min-gap", type=non_negative_seconds, default=None, metavar="SECONDS",
+    parser.add_argument("--min-gap", type=float, default=None, metavar="SECONDS",
                         help="join segments separated by less than this (default: the model's; "
                         "0.2 s for the packaged one)")
     parser.add_argument("--shard", default=None, metavar="I/N",
@@ -102,10 +107,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def set_threads(threads: int | None) -> None:
-    """Apply ``--threads`` (``None``: leave torch's default)."""
+    """Apply ``--threads`` (``None``: leave torch's default; checked by :data:`OPTIONS`)."""
     if threads is not None:
-        if threads < 1:
-            raise VocalfrontError(f"--threads must be at least 1, got {threads}")
         import torch
 
         torch.set_num_threads(threads)

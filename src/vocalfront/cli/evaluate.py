@@ -6,9 +6,10 @@ threshold maximising accuracy is chosen on validation clips and frozen, and the
 evaluated clips are scored pooled over all frames (error, precision, recall, F-measure,
 specificity; AUROC of the unsmoothed probabilities) and per file.
 
-Splits (``--split``): MIR-1K ``train``/``valid`` are the fixed singer split of
-:mod:`vocalfront.data.split` and ``test`` every other singer (the held-out singers of a full
-MIR-1K); Jamendo splits come from ``filelists/<split>``; ``all`` is every clip. The default
+Splits (``--split``): MIR-1K ``train``/``valid``/``test`` are the fixed singer- and
+song-disjoint split of :mod:`vocalfront.data.split` (singers outside it count as ``test``; songs
+it leaves out are in no split); SSVD and GTSinger use their fixed recording splits, Jamendo its
+``filelists/<split>``; ``all`` is every clip. The default
 evaluates ``test`` when the dataset has test clips, else (folders without splits) ``all``.
 The threshold comes from the dataset's ``valid`` split, or from ``--valid-data``, when there is
 one, else from the model file; ``--threshold-from`` overrides that. ``metrics.json`` and
@@ -31,15 +32,21 @@ from ..audio import CACHE_ENV
 from ..errors import VocalfrontError
 from ..fileio import json_safe, write_text_atomic
 from .detect import set_threads
-from .options import non_negative_frames
+from .options import Number, OutFolder, Rule
 
 if TYPE_CHECKING:
     from ..evaluation import EvaluationReport
     from ..provenance import Provenance
 
+MAX_SMOOTHING = 10_000
+"""Longest ``--smooth``; :data:`vocalfront.evaluation.MAX_SMOOTHING` owns it (a test checks)."""
+OPTIONS: dict[str, Rule] = {"out": OutFolder(), "smooth": Number(0, MAX_SMOOTHING, whole=True),
+                            "threads": Number(1, None, whole=True)}
+"""Options checked before any work (:mod:`.options`)."""
 SPLITS = ("auto", "test", "valid", "train", "all")
-DATASET_FORMATS = ("auto", "mir1k", "jamendo", "folder")
-"""``--format`` choices: detected, or one of :data:`vocalfront.scoring.READERS` (a test checks)."""
+DATASET_FORMATS = ("auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger")
+"""``--format`` choices: detected, or one of :data:`vocalfront.data.check.READERS` (a test
+checks); written out so that start-up imports no dataset reader."""
 METRICS = ("error", "precision", "recall", "f_measure", "specificity", "auroc")
 """Columns of the tables; :data:`vocalfront.scoring.METRICS` owns them (a test checks)."""
 CSV_COLUMNS = ("name", "frames", "tp", "fp", "tn", "fn", "accuracy", *METRICS)
@@ -58,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: valid when there are validation clips, else model)")
     parser.add_argument("--valid-data", type=Path, default=None, metavar="DIR",
                         help="validation clips in another folder of the same format (all its clips)")
-    parser.add_argument("--smooth", type=non_negative_frames, default=None, metavar="FRAMES",
+    parser.add_argument("--smooth", type=int, default=None, metavar="FRAMES",
                         help="median filter length (default: the model's, as detect uses it; "
                         "56 = 0.8 s when its file stores none)")
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import VocalfrontError
+from .options import Number, Rule
 
 if TYPE_CHECKING:
     from ..experiment import Experiment
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 PROFILES = ("tiny", "quick", "full")
 """Profiles of ``experiments/paper.toml``, named in the help text;
 :data:`vocalfront.experiment.runner.PROFILES` owns them (a test checks)."""
+OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True)}
+"""Options checked before any work (:mod:`.options`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

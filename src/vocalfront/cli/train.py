@@ -10,8 +10,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from .options import Number, Rule
+
 DATA_ENV = "VOCALFRONT_DATA"
 """Named in the help text; :data:`vocalfront.training.config.DATA_ENV` owns it (a test checks)."""
+OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True)}
+"""Options checked before any work (:mod:`.options`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,8 +3,11 @@
 :func:`check_dataset` never raises for bad data: unreadable, corrupt, empty or too-short audio,
 missing or bad label files and mismatched lengths all become :class:`Problem` entries (file,
 line, problem) of the returned :class:`Report`. A clean report has a summary per split: clips,
-minutes and the fraction of singing frames (MIR-1K: the fixed train/valid singer split; Jamendo:
-its file lists, when present).
+minutes and the fraction of singing frames (MIR-1K: the fixed singer- and song-disjoint split,
+:mod:`.split`; SSVD and GTSinger: their fixed recording splits, :mod:`.solo`; Jamendo: its file
+lists, when present). For MIR-1K the check also matches every clip's accompaniment against every
+other song (:mod:`.songs`): it lists the groups of songs that share a backing track, and a group
+whose songs sit in different splits is a problem.
 """
 
 from __future__ import annotations
@@ -15,14 +18,22 @@ from typing import Literal
 
 from tqdm import tqdm
 
+from ..audio import load_channels
 from ..errors import VocalfrontError
 from ..grid import DEFAULT_GRID, FrameGrid
 from .labels import DEFAULT_TOLERANCE
 from .readers import Clip, ClipDataset, JamendoDataset, LabelledAudio, LabelledFolder, Mir1kDataset
-from .split import mir1k_split_of
+from .solo import GtsingerDataset, SsvdDataset
+from .songs import fingerprint, song_groups
+from .split import mir1k_split_of, song_splits
 
-DatasetFormat = Literal["auto", "mir1k", "jamendo", "folder"]
-FORMAT_TITLES = {"mir1k": "MIR-1K", "jamendo": "Jamendo", "folder": "labelled folder"}
+DatasetFormat = Literal["auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger"]
+FORMAT_TITLES = {"mir1k": "MIR-1K", "jamendo": "Jamendo", "folder": "labelled folder",
+                 "ssvd": "SSVD", "gtsinger": "GTSinger"}
+READERS: dict[str, type[ClipDataset]] = {
+    "mir1k": Mir1kDataset, "jamendo": JamendoDataset, "folder": LabelledFolder,
+    "ssvd": SsvdDataset, "gtsinger": GtsingerDataset}
+"""The reader of each dataset format."""
 _SPLIT_ORDER = ("train", "valid", "test")
 
 
@@ -89,6 +100,8 @@ class Report:
     bad_clips: int = 0
     problems: list[Problem] = field(default_factory=list)
     splits: list[SplitSummary] = field(default_factory=list)
+    song_groups: list[list[tuple[str, str]]] = field(default_factory=list)
+    """MIR-1K: groups of songs sharing a backing track, as ``(song, split)`` pairs."""
 
     @property
     def ok(self) -> bool:
@@ -102,7 +115,17 @@ class Report:
             summary = (f"{title}: {_count(len(self.problems), 'problem')} in {self.bad_clips} of "
                        f"{_count(self.clips, 'clip')}")
             return "\n".join([*lines, summary])
-        return "\n".join([f"{title}: {_count(self.clips, 'clip')}, no problems", *self._table()])
+        return "\n".join([f"{title}: {_count(self.clips, 'clip')}, no problems", *self._table(),
+                          *self._groups()])
+
+    def _groups(self) -> list[str]:
+        if not self.song_groups:
+            return []
+        lines = [f"songs sharing a backing track: {_count(len(self.song_groups), 'group')} "
+                 "(a song outside its group's split is left out of every split)"]
+        lines += ["  " + ", ".join(f"{song} ({split})" for song, split in group)
+                  for group in self.song_groups]
+        return lines
 
     def _table(self) -> list[str]:
         with_singers = any(split.singers for split in self.splits)
@@ -115,12 +138,16 @@ class Report:
         return rows
 
 
-def detect_format(root: str | Path) -> Literal["mir1k", "jamendo", "folder"]:
-    """``mir1k`` if ``root/Wavfile`` exists, ``jamendo`` if there are ``.lab`` files, else
-    ``folder``."""
+def detect_format(root: str | Path) -> Literal["mir1k", "jamendo", "folder", "ssvd", "gtsinger"]:
+    """``mir1k`` if ``root/Wavfile`` exists, ``ssvd`` if ``root/train_valid`` does, ``gtsinger``
+    if ``root/singing`` does, ``jamendo`` if there are ``.lab`` files, else ``folder``."""
     root = Path(root)
     if (root / Mir1kDataset.AUDIO_DIR).is_dir():
         return "mir1k"
+    if (root / SsvdDataset.FOLDERS[0]).is_dir():
+        return "ssvd"
+    if (root / GtsingerDataset.FOLDER).is_dir():
+        return "gtsinger"
     if next(root.rglob("*.lab"), None) is not None:
         return "jamendo"
     return "folder"
@@ -158,7 +185,31 @@ def check_dataset(
             splits.setdefault(name, SplitSummary(name)).add(item)
     report.clips = len(dataset)
     report.splits = _ordered_with_total(splits)
+    if isinstance(dataset, Mir1kDataset):
+        _check_songs(dataset, report, progress)
     return report
+
+
+def _check_songs(dataset: Mir1kDataset, report: Report, progress: bool) -> None:
+    """Song groups of a MIR-1K dataset from its accompaniment channels, into ``report``; a group
+    whose songs are in different splits becomes a problem."""
+    fingerprints, song_of = {}, {}
+    for clip in tqdm(dataset.clips, desc="matching songs", unit="clip", disable=not progress):
+        try:
+            stems = load_channels(clip.audio_path, dataset.grid.sample_rate, dataset.cache_dir)
+        except VocalfrontError:
+            continue  # already reported
+        fingerprints[clip.name] = fingerprint(stems[Mir1kDataset.ACCOMPANIMENT_CHANNEL],
+                                              dataset.grid.sample_rate)
+        song_of[clip.name] = f"{clip.metadata['singer']}_{clip.metadata['song']}"
+    groups, _ = song_groups(fingerprints, song_of)
+    splits = song_splits(song_of.values())
+    for group in (group for group in groups if len(group) > 1):
+        report.song_groups.append([(song, splits[song] or "left out") for song in group])
+        held = sorted({splits[song] for song in group} - {None})
+        if len(held) > 1:
+            report.problems.append(Problem(str(dataset.root), f"songs {', '.join(group)} share a "
+                                           f"backing track but lie in splits {', '.join(held)}"))
 
 
 def _count(number: int, noun: str) -> str:
@@ -168,17 +219,16 @@ def _count(number: int, noun: str) -> str:
 
 def _open(root: Path, fmt: str, **options) -> ClipDataset:
     """The reader for a format name."""
-    readers = {"mir1k": Mir1kDataset, "jamendo": JamendoDataset, "folder": LabelledFolder}
-    if fmt not in readers:
-        expected = ", ".join(["auto", *readers])
+    if fmt not in READERS:
+        expected = ", ".join(["auto", *READERS])
         raise VocalfrontError(f"unknown dataset format {fmt!r} (expected {expected})")
-    return readers[fmt](root, **options)
+    return READERS[fmt](root, **options)
 
 
 def _split_name(fmt: str, clip: Clip) -> str:
-    """The split a clip is summarised under."""
+    """The split a clip is summarised under (MIR-1K: ``other`` for clips in no split)."""
     if fmt == "mir1k":
-        return mir1k_split_of(clip.metadata["singer"]) or "other"
+        return mir1k_split_of(clip.metadata) or "other"
     return clip.metadata.get("split", "all")
 
 

@@ -156,7 +156,8 @@ class Mir1kDataset(ClipDataset):
     ``vocal-nonvocalLabel/<clip>.vocal``.
 
     Audio is stereo with the accompaniment on channel 0 (left) and the voice on channel 1 (right);
-    the mixture is their sum. ``singers`` (case-insensitive) keeps only those singers' clips.
+    the mixture is their sum. ``singers`` (case-insensitive) keeps only those singers' clips,
+    ``songs`` (``<singer>_<song>``, case-insensitive) only those songs' clips.
     Clip metadata: ``singer``, ``song``.
     """
 
@@ -166,8 +167,10 @@ class Mir1kDataset(ClipDataset):
     ACCOMPANIMENT_CHANNEL = 0
     VOICE_CHANNEL = 1
 
-    def __init__(self, root: str | Path, singers: Iterable[str] | None = None, **options: Any):
+    def __init__(self, root: str | Path, singers: Iterable[str] | None = None,
+                 songs: Iterable[str] | None = None, **options: Any):
         self.singers = None if singers is None else tuple(singers)
+        self.songs = None if songs is None else tuple(songs)
         super().__init__(root, **options)
 
     def load_stems(self, clip: Clip) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -183,18 +186,23 @@ class Mir1kDataset(ClipDataset):
         if not audio_dir.is_dir():
             raise VocalfrontError(f"{audio_dir}: MIR-1K audio folder not found")
         wanted = None if self.singers is None else {singer.lower() for singer in self.singers}
+        wanted_songs = None if self.songs is None else {song.lower() for song in self.songs}
         clips = []
         for path in sorted(audio_dir.iterdir()):
             if path.suffix.lower() not in (".wav", ".flac") or path.name.startswith("."):
                 continue
-            singer, _, song = path.stem.partition("_")
+            singer, _, rest = path.stem.partition("_")
+            song = rest.rpartition("_")[0] or rest
             if wanted is not None and singer.lower() not in wanted:
+                continue
+            if wanted_songs is not None and f"{singer}_{song}".lower() not in wanted_songs:
                 continue
             label = self.root / self.LABEL_DIR / f"{path.stem}{self.LABEL_EXT}"
             clips.append(Clip(path.stem, path, label if label.is_file() else None,
-                              {"singer": singer, "song": song.rpartition("_")[0] or song}))
+                              {"singer": singer, "song": song}))
         if not clips:
             which = "" if self.singers is None else f" of singers {', '.join(self.singers)}"
+            which += "" if self.songs is None else f" of songs {', '.join(self.songs) or '(none)'}"
             raise VocalfrontError(f"{audio_dir}: no MIR-1K clips{which} (.wav or .flac)")
         return clips
 

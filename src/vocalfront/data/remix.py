@@ -9,11 +9,15 @@ the labels follow the voice stem. One call of ``remix`` draws a mode:
   ``InstrumentalPool`` (looped or cropped to length, brought to the level of the clip's own
   accompaniment), at a random gain ``g`` likewise;
 - ``voice``: the voice alone;
-- ``accompaniment``: the accompaniment alone, labels all 0.
+- ``accompaniment``: the accompaniment alone, labels all 0;
+- ``instrumental``: an excerpt of other instrumental music alone (as in ``external``), labels
+  all 0: the intros, solos and breaks of real songs, voice-like lead instruments included.
 
 Every mode mixes ``voice * 10**(g/40) + music * 10**(-g/40)`` with one stem muted for the last
-two, so the gain is split evenly and the overall level stays about the same. Labels are unchanged
-except that ``accompaniment`` sets them to 0. Everything random comes from the
+three, so the gain is split evenly and the overall level stays about the same. Labels are
+unchanged except that ``accompaniment`` and ``instrumental`` set them to 0. A solo voice (no
+accompaniment of its own) is remixed with an all-zero accompaniment: ``own`` then equals
+``voice``, and the music of ``external`` takes the voice's level. Everything random comes from the
 ``numpy.random.Generator`` passed in.
 """
 
@@ -54,6 +58,7 @@ class RemixMode(StrEnum):
     EXTERNAL = "external"
     VOICE = "voice"
     ACCOMPANIMENT = "accompaniment"
+    INSTRUMENTAL = "instrumental"
 
 
 @dataclass(frozen=True)
@@ -61,8 +66,9 @@ class RemixConfig:
     """Mode probabilities and gain range of ``remix``.
 
     Attributes:
-        own, external, voice, accompaniment: relative weights of the modes (normalised to sum
-            to 1; 0 switches a mode off; ``external`` > 0 needs an ``InstrumentalPool``).
+        own, external, voice, accompaniment, instrumental: relative weights of the modes
+            (normalised to sum to 1; 0 switches a mode off; ``external`` or ``instrumental``
+            > 0 needs an ``InstrumentalPool``).
         gain_db_range: ``(low, high)`` voice-to-music gain in dB, drawn uniformly; 0 dB is the
             original balance.
     """
@@ -71,6 +77,7 @@ class RemixConfig:
     external: float = 0.2
     voice: float = 0.1
     accompaniment: float = 0.1
+    instrumental: float = 0.0
     gain_db_range: tuple[float, float] = (-6.0, 6.0)
 
     def __post_init__(self) -> None:
@@ -81,8 +88,13 @@ class RemixConfig:
         if low > high:
             raise VocalfrontError("remix gain_db_range must be (low, high) with low <= high")
 
+    @property
+    def needs_music(self) -> bool:
+        """Whether a mode that draws from an :class:`InstrumentalPool` has weight > 0."""
+        return self.external > 0 or self.instrumental > 0
+
     def weights(self) -> np.ndarray:
-        """Weights of the modes in ``RemixMode`` order, shape ``(4,)``."""
+        """Weights of the modes in ``RemixMode`` order, shape ``(5,)``."""
         return np.array([getattr(self, mode.value) for mode in RemixMode], dtype=float)
 
 
@@ -104,7 +116,7 @@ class Remix:
     gain_db: float
 
 
-def _rms(audio: np.ndarray) -> float:
+def rms(audio: np.ndarray) -> float:
     """Root mean square of ``audio`` (float64 accumulation)."""
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
 
@@ -118,10 +130,14 @@ class InstrumentalPool:
     of 1-D arrays (named by position). Tracks whose name is in ``exclude`` (case-insensitive
     file names, default ``INSTRUMENTAL_EXCLUDED``) are skipped, and so are silent tracks and
     files that cannot be read (logged and listed in ``failures``). Each track is scaled to an
-    RMS of 1 over its whole length, so excerpts keep the track's own dynamics. ``max_seconds``
+    RMS of 1 over its whole length, so excerpts keep the track's own dynamics. For a folder,
+    ``folders`` keeps only the tracks below those top-level subfolders (e.g. package names of
+    ``get_instrumental_music.sh``) and ``skip_folders`` leaves those out: that is how tracks
+    are held out for validation and test. ``max_seconds``
     keeps only the middle ``max_seconds`` of each track, to bound memory: all of
-    ``get_instrumental_music.sh`` (206 usable minutes) takes about 1.1 GB as float32 at
-    22050 Hz and about 70 s to decode and resample (set ``VOCALFRONT_CACHE`` to cache that).
+    ``get_instrumental_music.sh`` (1 070 usable minutes) takes about 5.7 GB as float32 at
+    22050 Hz and about 15 minutes to decode and resample on one core (``cache_dir``, default
+    ``$VOCALFRONT_CACHE``, caches the decoded audio).
     """
 
     def __init__(
@@ -130,10 +146,13 @@ class InstrumentalPool:
         exclude: Iterable[str] = INSTRUMENTAL_EXCLUDED,
         sample_rate: int = SAMPLE_RATE,
         max_seconds: float | None = None,
+        folders: Iterable[str] | None = None,
+        skip_folders: Iterable[str] = (),
+        cache_dir: str | Path | None = None,
     ):
         excluded = {name.lower() for name in exclude}
         self.failures: list[str] = []
-        candidates = self._candidates(source, sample_rate)
+        candidates = self._candidates(source, sample_rate, folders, skip_folders, cache_dir)
         tracks: dict[str, np.ndarray] = {}
         for name, load in candidates:
             if name.lower() in excluded:
@@ -151,19 +170,24 @@ class InstrumentalPool:
 
     @staticmethod
     def _candidates(
-        source: str | Path | Mapping[str, np.ndarray] | Sequence[np.ndarray], sample_rate: int
+        source: str | Path | Mapping[str, np.ndarray] | Sequence[np.ndarray], sample_rate: int,
+        folders: Iterable[str] | None, skip_folders: Iterable[str], cache_dir: str | Path | None,
     ) -> list[tuple[str, Callable[[], np.ndarray]]]:
         """``(name, load)`` pairs; ``load()`` returns the track as a float32 array."""
         if isinstance(source, str | Path):
             folder = Path(source)
             if not folder.is_dir():
                 raise AudioError(folder, "instrumental music folder not found")
+            wanted = None if folders is None else set(folders)
+            skipped = set(skip_folders)
             paths = sorted(
                 path
                 for path in folder.rglob("*")
                 if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
+                and (top := path.relative_to(folder).parts[0]) not in skipped
+                and (wanted is None or top in wanted)
             )
-            return [(path.name, partial(_load_file, path, sample_rate)) for path in paths]
+            return [(path.name, partial(_load_file, path, sample_rate, cache_dir)) for path in paths]
         named = source.items() if isinstance(source, Mapping) else enumerate(source)
         return [(str(name), partial(np.asarray, track, np.float32)) for name, track in named]
 
@@ -173,7 +197,7 @@ class InstrumentalPool:
             track = load()
             if track.ndim != 1 or len(track) == 0 or not np.all(np.isfinite(track)):
                 raise AudioError(name, "instrumental track must be a non-empty finite 1-D array")
-            level = _rms(track)
+            level = rms(track)
             if level < MIN_TRACK_RMS:
                 raise AudioError(name, "instrumental track is silent")
         except (ValueError, OSError) as error:
@@ -215,9 +239,9 @@ def _centre(track: np.ndarray, max_seconds: float | None, sample_rate: int) -> n
     return track[start : start + keep].copy()
 
 
-def _load_file(path: Path, sample_rate: int) -> np.ndarray:
-    """Read an audio file as mono float32 at ``sample_rate`` Hz."""
-    return np.asarray(load_audio(path, sample_rate=sample_rate), dtype=np.float32)
+def _load_file(path: Path, sample_rate: int, cache_dir: str | Path | None) -> np.ndarray:
+    """Read an audio file as mono float32 at ``sample_rate`` Hz (cached in ``cache_dir``)."""
+    return np.asarray(load_audio(path, sample_rate=sample_rate, cache_dir=cache_dir), dtype=np.float32)
 
 
 def remix(
@@ -243,17 +267,19 @@ def remix(
         raise AudioError(
             None, f"accompaniment has shape {accompaniment.shape}, voice {voice.shape}"
         )
-    if config.external > 0 and pool is None:
-        raise VocalfrontError("remix mode 'external' has weight > 0 but no InstrumentalPool")
+    if config.needs_music and pool is None:
+        raise VocalfrontError("remix modes 'external'/'instrumental' have weight > 0 but no "
+                              "InstrumentalPool")
     weights = config.weights()
     mode = list(RemixMode)[rng.choice(len(weights), p=weights / weights.sum())]
     gain_db = float(rng.uniform(*config.gain_db_range))
     music = accompaniment
-    if mode is RemixMode.EXTERNAL:
-        level = _rms(accompaniment)
-        music = pool.excerpt(rng, len(voice)) * np.float32(level if level > 0 else _rms(voice))
-    voice_weight = 0.0 if mode is RemixMode.ACCOMPANIMENT else 10.0 ** (gain_db / 40.0)
+    if mode in (RemixMode.EXTERNAL, RemixMode.INSTRUMENTAL):
+        level = rms(accompaniment)
+        music = pool.excerpt(rng, len(voice)) * np.float32(level if level > 0 else rms(voice) or 0.1)
+    muted = mode in (RemixMode.ACCOMPANIMENT, RemixMode.INSTRUMENTAL)
+    voice_weight = 0.0 if muted else 10.0 ** (gain_db / 40.0)
     music_weight = 0.0 if mode is RemixMode.VOICE else 10.0 ** (-gain_db / 40.0)
     audio = np.float32(voice_weight) * voice + np.float32(music_weight) * music
-    labels = np.zeros_like(labels) if mode is RemixMode.ACCOMPANIMENT else labels.copy()
+    labels = np.zeros_like(labels) if muted else labels.copy()
     return Remix(audio=audio, labels=labels, mode=mode, gain_db=gain_db)

@@ -56,7 +56,7 @@ from ..frontends import available_frontends
 from ..scoring import READERS, open_dataset, predict, resolve_split, select
 from ..training import Config, config_from_dict, config_to_dict, resolve_config, train
 from ..training.config import apply_override
-from ..training.trainer import config_differences
+from ..training.trainer import LOCK_FILE, config_differences, read_run_config
 
 PROFILES = ("tiny", "quick", "full")
 """Profiles of ``experiments/paper.toml`` (others may be defined in other files)."""
@@ -67,9 +67,6 @@ EVALUATED_MODEL = "last.pt"
 CONFIG_SECTIONS = ("data", "model", "train", "eval")
 _EXPERIMENT_KEYS = ("frontends", "baseline", "seeds", "default_profile", "frontend_options", "comparisons")
 _TOP_KEYS = ("experiment", "base", "profile")
-
-LOCK_FILE = ".lock"
-"""Held (``flock``) by the process that brings a run up to date."""
 
 Status = Literal["skipped", "trained", "evaluated", "busy", "failed"]
 
@@ -355,16 +352,6 @@ def check_run_config(run_dir: Path, config: Config) -> None:
     if changed:
         raise VocalfrontError(f"{run_dir}: made with a different configuration ({', '.join(changed[:4])} "
                               "differ); use another --out or remove that folder")
-
-
-def read_run_config(run_dir: Path) -> Config:
-    """A run's ``config.json``, read back through :class:`Config` (keys added to it since the run
-    was made take their defaults); an unreadable one is a :class:`VocalfrontError`."""
-    path = run_dir / "config.json"
-    try:
-        return config_from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError) as error:
-        raise VocalfrontError(f"{path}: unreadable run configuration ({error})") from None
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:

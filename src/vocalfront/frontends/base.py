@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
-from ..errors import AudioError
+from ..audio import MIN_FILE_RATE
+from ..errors import AudioError, VocalfrontError
 from ..grid import HOP, SAMPLE_RATE, WINDOW, FrameGrid
+
+MAX_BANDS = 1024
+"""Most bands a front-end may have."""
+MAX_SAMPLE_RATE = 384_000
+"""Highest front-end sample rate (Hz); the lowest is :data:`~vocalfront.audio.MIN_FILE_RATE`."""
+MIN_WINDOW, MAX_WINDOW = 16, 16_384
+"""Shortest and longest analysis window (samples; 0.7 ms and 0.74 s at 22050 Hz)."""
+MAX_OVERLAP = 64
+"""Most frames covering one sample: the hop is at least ``window / MAX_OVERLAP`` samples, which
+bounds the memory of frame-wise work at ``MAX_OVERLAP`` times that of the signal."""
+
+
+def whole_number(name: str, value: Any, low: int, high: int) -> int:
+    """``value`` as an ``int`` from ``low`` to ``high``: Python/numpy integers and whole floats;
+    anything else is a :class:`~vocalfront.errors.VocalfrontError` stating the range."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value) \
+            and value == int(value) and low <= value <= high:
+        return int(value)
+    raise VocalfrontError(f"front-end {name} must be a whole number from {low} to {high}, got {value!r}")
+
+
+def check_band_limits(fmin: Any, fmax: Any, sample_rate: int) -> None:
+    """Refuse band limits (Hz) unless ``0 <= fmin < fmax <= sample_rate / 2``."""
+    nyquist = sample_rate / 2
+    for name, value in (("fmin", fmin), ("fmax", fmax)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+                or not 0 <= value <= nyquist:  # NaN fails too
+            raise VocalfrontError(f"front-end {name} must be a number of Hz from 0 to {nyquist:g} "
+                                  f"(half the sample rate), got {value!r}")
+    if not fmin < fmax:
+        raise VocalfrontError(f"front-end fmin must be below fmax, got fmin={fmin!r}, fmax={fmax!r}")
 
 
 def check_waveform(waveform: torch.Tensor, min_samples: int, source: str | None = None) -> torch.Tensor:
     """Validate a waveform and return it as ``(batch, samples)``.
 
     Raises :class:`~vocalfront.errors.AudioError` (a ``ValueError``) for a non-tensor, a
-    non-float dtype, more than two dimensions, fewer than ``min_samples`` samples, or NaN/Inf.
+    non-float dtype, more than two dimensions, an empty batch, fewer than ``min_samples``
+    samples, or NaN/Inf. Half precision (float16, bfloat16) is returned as float32.
     """
     if not isinstance(waveform, torch.Tensor):
         raise AudioError(source, f"expected a torch.Tensor waveform, got {type(waveform).__name__}")
@@ -29,6 +64,10 @@ def check_waveform(waveform: torch.Tensor, min_samples: int, source: str | None 
         raise AudioError(
             source, f"waveform must be (samples,) or (batch, samples), got shape {tuple(waveform.shape)}"
         )
+    if waveform.shape[0] == 0:
+        raise AudioError(source, "empty batch: no waveform to compute features of")
+    if waveform.dtype in (torch.float16, torch.bfloat16):
+        waveform = waveform.float()
     if waveform.shape[-1] < min_samples:
         raise AudioError(
             source,
@@ -49,6 +88,11 @@ class FrontEnd(nn.Module):
     :class:`~vocalfront.grid.FrameGrid` (frame ``b`` centred at sample ``hop * b + window // 2``,
     ``1 + (samples - window) // hop`` frames). Subclasses implement :meth:`band_energies` on a
     validated 2-D waveform and list their constructor arguments in :meth:`get_config`.
+
+    Parameters are checked here, each a whole number: ``n_bands`` 1 to :data:`MAX_BANDS`,
+    ``sample_rate`` (Hz) :data:`~vocalfront.audio.MIN_FILE_RATE` to :data:`MAX_SAMPLE_RATE`,
+    ``window`` (samples) :data:`MIN_WINDOW` to :data:`MAX_WINDOW`, ``hop`` (samples)
+    ``ceil(window / MAX_OVERLAP)`` to ``sample_rate`` (at least one frame per second).
     """
 
     name: ClassVar[str] = ""
@@ -56,8 +100,11 @@ class FrontEnd(nn.Module):
     def __init__(self, n_bands: int, sample_rate: int = SAMPLE_RATE, hop: int = HOP,
                  window: int = WINDOW):
         super().__init__()
-        self.n_bands = int(n_bands)
-        self.grid = FrameGrid(int(sample_rate), int(hop), int(window))
+        self.n_bands = whole_number("n_bands", n_bands, 1, MAX_BANDS)
+        sample_rate = whole_number("sample_rate", sample_rate, MIN_FILE_RATE, MAX_SAMPLE_RATE)
+        window = whole_number("window", window, MIN_WINDOW, MAX_WINDOW)
+        hop = whole_number("hop", hop, -(-window // MAX_OVERLAP), sample_rate)
+        self.grid = FrameGrid(sample_rate, hop, window)
 
     @property
     def sample_rate(self) -> int:

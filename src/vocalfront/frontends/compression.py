@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
 from torch import nn
+
+from ..errors import VocalfrontError
+
+
+def _positive(what: str, value: Any) -> float:
+    """``value`` as a finite positive float, else a :class:`VocalfrontError` naming ``what``."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise VocalfrontError(f"{what} must be a positive finite number, got {value!r}")
+    return float(value)
 
 
 class LogCompression(nn.Module):
@@ -13,7 +23,7 @@ class LogCompression(nn.Module):
 
     def __init__(self, floor: float = 1e-7):
         super().__init__()
-        self.floor = float(floor)
+        self.floor = _positive("log compression floor", floor)
 
     def forward(self, energies: torch.Tensor) -> torch.Tensor:
         return torch.log(energies.clamp_min(self.floor))
@@ -30,7 +40,7 @@ class Log1pCompression(nn.Module):
 
     def __init__(self, scale: float = 1e4, learnable: bool = False):
         super().__init__()
-        log_scale = torch.tensor(float(scale)).log()
+        log_scale = torch.tensor(_positive("log1p compression scale", scale)).log()
         self.log_scale = nn.Parameter(log_scale, requires_grad=learnable)
         self.learnable = learnable
 
@@ -57,11 +67,14 @@ class BandNorm(nn.Module):
 
     @torch.no_grad()
     def fit(self, features: torch.Tensor | list[torch.Tensor]) -> None:
-        """Set mean and std per band from ``(batch, n_bands, frames)`` or a list of ``(n_bands, frames)``."""
+        """Set mean and std per band from ``(batch, n_bands, frames)`` or a list of ``(n_bands, frames)``;
+        fewer than two values per band (no spread to measure) is a :class:`VocalfrontError`."""
         if isinstance(features, list):
             flat = torch.cat([f.reshape(self.n_bands, -1) for f in features], dim=1)
         else:
             flat = features.transpose(0, 1).reshape(self.n_bands, -1)
+        if flat.shape[1] < 2:
+            raise VocalfrontError(f"BandNorm.fit needs at least 2 frames per band, got {flat.shape[1]}")
         flat = flat.double()
         self.mean.copy_(flat.mean(dim=1))
         self.std.copy_(flat.std(dim=1).clamp_min(self.eps))

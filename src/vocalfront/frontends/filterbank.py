@@ -38,7 +38,7 @@ from torch import nn
 
 from ..grid import HOP, SAMPLE_RATE, WINDOW
 from ..melscale import hz_to_mel
-from .base import FrontEnd
+from .base import FrontEnd, check_band_limits
 from .design import (
     averaging_reach,
     fitted_averaging,
@@ -138,6 +138,7 @@ class FilterBank(FrontEnd):
                  half_widths_mel: list[float] | None = None,
                  sample_rate: int = SAMPLE_RATE, hop: int = HOP, window: int = WINDOW):
         super().__init__(n_bands, sample_rate, hop, window)
+        check_band_limits(fmin, fmax, self.sample_rate)
         if averaging not in AVERAGING:
             raise ValueError(f"unknown averaging {averaging!r}; use one of {AVERAGING}")
         unknown = set(learn) - set(LEARNABLE)

@@ -8,7 +8,7 @@ import torch
 
 from ..grid import HOP, SAMPLE_RATE, WINDOW
 from ..melscale import MelNorm, MelScale, mel_band_edges, triangular_filterbank
-from .base import FrontEnd
+from .base import FrontEnd, check_band_limits
 
 CONVENTIONS: dict[str, dict[str, Any]] = {
     # Schlüter & Grill (2015): HTK scale, unit-sum triangles, 27.5-8000 Hz.
@@ -33,6 +33,7 @@ def mel_weights(convention: str, n_bands: int, n_fft: int, sample_rate: int,
     layout = CONVENTIONS[convention]
     low = layout["fmin"] if fmin is None else fmin
     high = fmax if fmax is not None else (layout["fmax"] or sample_rate / 2)
+    check_band_limits(low, high, sample_rate)
     scale: MelScale = layout["scale"]
     norm: MelNorm = layout["norm"]
     edges = mel_band_edges(n_bands, low, high, scale)

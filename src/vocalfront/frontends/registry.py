@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -22,12 +23,19 @@ def available_frontends() -> list[str]:
 
 
 def build_frontend(name: str, **kwargs: Any) -> FrontEnd:
-    """Instantiate the front-end registered as ``name``; ``kwargs`` override its presets."""
+    """Instantiate the front-end registered as ``name``; ``kwargs`` override its presets.
+
+    An unknown name or option, or a value out of range, is a :class:`VocalfrontError`."""
     if name not in _REGISTRY:
         raise VocalfrontError(
             f"unknown front-end {name!r}; available: {', '.join(available_frontends())}"
         )
     factory, preset = _REGISTRY[name]
+    options = inspect.signature(factory).parameters
+    unknown = sorted(set(kwargs) - set(options))
+    if unknown:
+        raise VocalfrontError(f"front-end {name!r} has no option {', '.join(map(repr, unknown))}; "
+                              f"its options: {', '.join(options)}")
     frontend = factory(**{**preset, **kwargs})
     frontend.name = name
     return frontend

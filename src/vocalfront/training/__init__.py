@@ -26,8 +26,8 @@ from .trainer import (
     prepare_run,
     train,
     training_loss,
-    validate,
 )
+from .validation import validate
 
 __all__ = [
     "Batch",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import os
 import re
 import tomllib
@@ -28,10 +29,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..data.augment import AugmentConfig
+from ..data.production import VoiceEffectsConfig
 from ..data.remix import RemixConfig
 from ..errors import VocalfrontError
 from ..evaluation import SMOOTHING_FRAMES
 
+SOURCES = ("mir1k", "ssvd", "gtsinger")
+"""Names of the training sources (``data.source_weights``)."""
 DATA_ENV = "VOCALFRONT_DATA"
 """Environment variable naming the dataset folder when ``data.root`` is empty."""
 
@@ -50,9 +54,23 @@ class DataConfig:
         cache_dir: decoded-audio cache (:mod:`vocalfront.audio`); empty: ``$VOCALFRONT_CACHE``.
         on_error: ``skip`` bad clips with a warning (listed at the start) or ``raise``.
         remix_enabled: remix voice and accompaniment stems (MIR-1K only) with ``remix``.
-        remix: mode weights and gains; mode ``external`` needs ``instrumental`` and is switched
-            off (with a notice) when that is empty.
-        instrumental: folder of instrumental music for remix mode ``external``; empty: none.
+        remix: mode weights and gains; modes ``external`` and ``instrumental`` need
+            ``instrumental`` and are switched off (with a notice) when that is empty.
+        ssvd, gtsinger: folders of the solo-singing corpora SSVD and GTSinger
+            (:mod:`vocalfront.data.solo`), trained on as solo voices remixed with ``solo_remix``
+            and validated on mixed over held-out music (``instrumental_valid``); empty: unused.
+            Format ``mir1k`` only.
+        solo_remix: mode weights and gains for the solo voices.
+        source_weights: share of training examples per source (``mir1k``, ``ssvd``,
+            ``gtsinger``); empty: in proportion to their lengths.
+        voice_effects: production-like processing of voice stems (pitch shift, compression,
+            reverb; :mod:`vocalfront.data.production`).
+        impulse_responses: folder of plate reverb impulse responses for ``voice_effects``;
+            empty: rooms only.
+        instrumental: folder of instrumental music for remix modes ``external`` and
+            ``instrumental``; empty: none.
+        instrumental_valid, instrumental_test: top-level subfolders of ``instrumental`` held
+            out of training: the music of the validation and of the test mixtures.
         instrumental_max_seconds: keep only the middle of each instrumental track (0: all).
         augment_enabled: apply the waveform augmentations ``augment`` (speed, EQ, gain).
         augment: augmentation ranges and probabilities.
@@ -67,7 +85,16 @@ class DataConfig:
     on_error: Literal["skip", "raise"] = "skip"
     remix_enabled: bool = True
     remix: RemixConfig = field(default_factory=RemixConfig)
+    ssvd: str = ""
+    gtsinger: str = ""
+    solo_remix: RemixConfig = field(default_factory=lambda: RemixConfig(
+        own=0.0, external=0.8, voice=0.1, accompaniment=0.0, instrumental=0.1))
+    source_weights: dict[str, float] = field(default_factory=dict)
+    voice_effects: VoiceEffectsConfig = field(default_factory=VoiceEffectsConfig)
+    impulse_responses: str = ""
     instrumental: str = ""
+    instrumental_valid: tuple[str, ...] = ()
+    instrumental_test: tuple[str, ...] = ()
     instrumental_max_seconds: float = 0.0
     augment_enabled: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -79,6 +106,15 @@ class DataConfig:
         _require(not (self.remix_enabled and self.format != "mir1k"),
                  f"remix_enabled needs separate stems (format mir1k), not {self.format!r}; "
                  "set data.remix_enabled=false")
+        _require(not ((self.ssvd or self.gtsinger) and not self.remix_enabled),
+                 "solo voices (data.ssvd, data.gtsinger) need data.remix_enabled=true")
+        unknown = sorted(set(self.source_weights) - set(SOURCES))
+        _require(not unknown, f"source_weights: unknown source {unknown[0]!r} "
+                              f"(known: {', '.join(SOURCES)})" if unknown else "")
+        _require(all(math.isfinite(w) and w >= 0 for w in self.source_weights.values()),
+                 "source_weights must be finite and >= 0")
+        overlap = set(self.instrumental_valid) & set(self.instrumental_test)
+        _require(not overlap, f"instrumental_valid and instrumental_test share {sorted(overlap)}")
 
 
 @dataclass(frozen=True)
@@ -143,6 +179,12 @@ class TrainConfig:
             on ``W`` (a different stream from ``rank`` mode, also for one process).
         scale_lr: multiply ``lr`` by the number of processes (linear scaling for the global
             batch of ``batch_size`` times that number); default: the same ``lr`` for any number.
+        lr_schedule: ``constant``, or ``cosine``: linear warm-up over ``warmup_updates``, then
+            cosine decay to ``lr * final_lr_fraction`` at ``updates``
+            (:func:`vocalfront.training.trainer.lr_factor`).
+        warmup_updates, final_lr_fraction: see ``lr_schedule``.
+        bf16: run the forward pass under bfloat16 autocast (CPU or GPU): faster on CPUs with
+            bf16 instructions; the weights and the optimiser stay float32.
     """
 
     seed: int = 0
@@ -160,6 +202,10 @@ class TrainConfig:
     device: str = "cpu"
     sampling: Literal["rank", "global"] = "rank"
     scale_lr: bool = False
+    lr_schedule: Literal["constant", "cosine"] = "constant"
+    warmup_updates: int = 0
+    final_lr_fraction: float = 0.05
+    bf16: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "updates", "updates_per_epoch", "checkpoint_every", "dense_frames"):
@@ -170,6 +216,8 @@ class TrainConfig:
         _require(0.0 <= low < high <= 1.0, "targets must be (low, high) with 0 <= low < high <= 1")
         _require(self.margin_frames >= 0 and self.num_threads >= 0,
                  "margin_frames and num_threads must be >= 0")
+        _require(self.warmup_updates >= 0 and 0.0 <= self.final_lr_fraction <= 1.0,
+                 "warmup_updates must be >= 0 and final_lr_fraction in [0, 1]")
         _require(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None,
                  f"device must be 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
 
@@ -293,6 +341,10 @@ def _convert(kind: Any, value: Any, key: str) -> Any:
             raise VocalfrontError(f"config key '{key}' must be one of {', '.join(map(repr, args))}, "
                                   f"got {value!r}")
         return value
+    if origin is tuple and args[-1:] == (Ellipsis,):
+        if not isinstance(value, list | tuple):
+            raise VocalfrontError(f"config key '{key}' must be a list")
+        return tuple(_convert(args[0], item, f"{key}[{i}]") for i, item in enumerate(value))
     if origin is tuple:
         if not isinstance(value, list | tuple) or len(value) != len(args):
             raise VocalfrontError(f"config key '{key}' must be a list of {len(args)} values")
@@ -301,6 +353,8 @@ def _convert(kind: Any, value: Any, key: str) -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             raise VocalfrontError(f"config key '{key}' must be a table")
+        if args[1:] and args[1] is not Any:
+            return {name: _convert(args[1], item, f"{key}.{name}") for name, item in value.items()}
         return copy.deepcopy(dict(value))
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)

@@ -8,21 +8,24 @@ frames of right context and ``margin`` frames again.
 
 Sampling: a clip is drawn with probability proportional to ``frames + labelled - 1`` and the
 first labelled frame uniformly in ``[-(labelled - 1), frames - 1]``, so that every frame of the
-training set is equally likely to be labelled. Stretches reaching beyond a clip (near its ends,
-or because the clip is shorter than an example) are zero-padded; those frames are marked as
-outside the clip (:attr:`Batch.inside` is False), and the trainer sets their normalised features
-to 0 - the per-band training mean, the padding whole-file inference uses
-(:func:`vocalfront.model.pad_context`) - and excludes their labels from the loss.
+training set is equally likely to be labelled. With ``source_weights`` (clip source → weight),
+a source is drawn first with those weights, then a clip of it as above. Stretches reaching
+beyond a clip (near its ends, or because the clip is shorter than an example) are zero-padded;
+those frames are marked as outside the clip (:attr:`Batch.inside` is False), and the trainer
+sets their normalised features to 0 - the per-band training mean, the padding whole-file
+inference uses (:func:`vocalfront.model.pad_context`) - and excludes their labels from the loss.
 
-With augmentation, a longer piece is cut (enough for the fastest speed change), remixed,
-augmented (:func:`vocalfront.data.augment.augment`, which re-maps the labels) and its middle
-``layout.frames`` frames kept. Labels of frames outside the clip travel through the augmentation
-as the code -1, so the outside region is exact after a speed change too. All randomness of an
-example comes from one :class:`numpy.random.Generator`: :class:`ExampleSampler` makes every
-example with the same generator, whose state is its position; :class:`ShardedSampler` (training
-on several processes with ``train.sampling = "global"``) gives every example of the run a
-generator of its own, seeded with the example's index, so that processes can make disjoint
-shares of one batch.
+With augmentation, a longer piece is cut (enough for the fastest speed change), its voice stem
+processed like a produced vocal (``voice_effects``,
+:func:`vocalfront.data.production.process_voice`), remixed (solo voices with ``solo_remix``,
+over an all-zero accompaniment), augmented (:func:`vocalfront.data.augment.augment`, which
+re-maps the labels) and its middle ``layout.frames`` frames kept. Labels of frames outside the
+clip travel through the augmentation as the code -1, so the outside region is exact after a
+speed change too. All randomness of an example comes from one :class:`numpy.random.Generator`:
+:class:`ExampleSampler` makes every example with the same generator, whose state is its
+position; :class:`ShardedSampler` (training on several processes with
+``train.sampling = "global"``) gives every example of the run a generator of its own, seeded
+with the example's index, so that processes can make disjoint shares of one batch.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..data.augment import AugmentConfig, augment
+from ..data.production import ImpulseResponses, VoiceEffectsConfig, process_voice
 from ..data.readers import ClipDataset, Mir1kDataset
 from ..data.remix import InstrumentalPool, RemixConfig, remix
 from ..errors import VocalfrontError
@@ -51,12 +55,15 @@ class TrainingClip:
     """A training clip in memory.
 
     ``audio``: float32 ``(stems, samples)`` at the grid's rate, either ``(voice, accompaniment)``
-    (for remixing) or ``(mixture,)``; ``labels``: float32 0/1 ``(frames,)`` on the grid.
+    (for remixing) or ``(mixture,)`` - a solo voice (``solo``) when there is no accompaniment;
+    ``labels``: float32 0/1 ``(frames,)`` on the grid; ``source``: the corpus it comes from.
     """
 
     name: str
     audio: np.ndarray
     labels: np.ndarray
+    source: str = ""
+    solo: bool = False
 
     @property
     def num_frames(self) -> int:
@@ -101,16 +108,17 @@ class ExampleLayout:
         return slice(self.margin, self.frames - self.margin)
 
 
-def load_clips(dataset: ClipDataset, stems: bool, progress: bool = False) -> tuple[list[TrainingClip],
-                                                                                   list[str]]:
+def load_clips(dataset: ClipDataset, stems: bool, progress: bool = False, source: str = "",
+               solo: bool = False) -> tuple[list[TrainingClip], list[str]]:
     """Load every clip of ``dataset`` into memory: ``(clips, problems)``.
 
-    ``stems=True`` keeps voice and accompaniment apart (needs a :class:`Mir1kDataset`). A clip
-    that cannot be loaded is skipped with a warning and its one-line message listed in
-    ``problems`` when the dataset's ``on_error`` is ``"skip"``; otherwise the error propagates.
+    ``stems=True`` keeps voice and accompaniment apart (needs a :class:`Mir1kDataset`, or
+    ``solo=True``: the dataset's audio is a voice alone). A clip that cannot be loaded is
+    skipped with a warning and its one-line message listed in ``problems`` when the dataset's
+    ``on_error`` is ``"skip"``; otherwise the error propagates. ``source`` names the clips' corpus.
     """
-    if stems and not isinstance(dataset, Mir1kDataset):
-        raise VocalfrontError("remixing needs separate stems: a MIR-1K dataset")
+    if stems and not (solo or isinstance(dataset, Mir1kDataset)):
+        raise VocalfrontError("remixing needs separate stems: a MIR-1K dataset or solo voices")
     clips, problems = [], []
     for clip in tqdm(dataset.clips, desc="loading clips", unit="clip", disable=not progress,
                      leave=False):
@@ -128,7 +136,7 @@ def load_clips(dataset: ClipDataset, stems: bool, progress: bool = False) -> tup
             problems.append(str(error))
             continue
         clips.append(TrainingClip(clip.name, np.ascontiguousarray(audio, np.float32),
-                                  np.asarray(labels, np.float32)))
+                                  np.asarray(labels, np.float32), source, solo))
     if not clips:
         raise VocalfrontError(f"{dataset.root}: no usable clips")
     return clips, problems
@@ -137,21 +145,31 @@ def load_clips(dataset: ClipDataset, stems: bool, progress: bool = False) -> tup
 class _ExampleMaker:
     """Makes training examples (see the module docstring) with a generator it is given.
 
-    ``remix_config`` (needs two-stem clips) and ``augment_config`` switch those on; ``pool``
-    supplies the music of remix mode ``external``.
+    ``remix_config`` (needs two-stem or solo clips) and ``augment_config`` switch those on;
+    ``solo_remix`` is the remix of solo clips (default ``remix_config``); ``pool`` supplies the
+    music of remix modes ``external`` and ``instrumental``; ``voice_effects`` (with plate
+    impulse responses ``plates``) processes voice stems before remixing; ``source_weights``
+    (source → weight) draws sources with these weights (sources not named are never drawn).
     """
 
     def __init__(self, clips: Sequence[TrainingClip], grid: FrameGrid, layout: ExampleLayout,
                  remix_config: RemixConfig | None = None, pool: InstrumentalPool | None = None,
-                 augment_config: AugmentConfig | None = None):
+                 augment_config: AugmentConfig | None = None, *,
+                 solo_remix: RemixConfig | None = None,
+                 voice_effects: VoiceEffectsConfig | None = None,
+                 plates: ImpulseResponses | None = None,
+                 source_weights: dict[str, float] | None = None):
         if not clips:
             raise VocalfrontError("no training clips")
-        if remix_config is not None and any(clip.audio.shape[0] != 2 for clip in clips):
-            raise VocalfrontError("remixing needs (voice, accompaniment) stems for every clip")
+        if remix_config is not None and any(clip.audio.shape[0] != 2 and not clip.solo for clip in clips):
+            raise VocalfrontError("remixing needs (voice, accompaniment) stems or a solo voice for "
+                                  "every clip")
         self.clips, self.grid, self.layout = list(clips), grid, layout
         self.remix_config, self.pool, self.augment_config = remix_config, pool, augment_config
-        sizes = np.array([clip.num_frames + layout.labelled - 1 for clip in self.clips], dtype=float)
-        self._weights = sizes / sizes.sum()
+        self.solo_remix = solo_remix or remix_config
+        self.voice_effects = voice_effects if voice_effects is not None and voice_effects.enabled else None
+        self.plates = plates
+        self._weights = _clip_weights(self.clips, layout.labelled, source_weights)
         fastest = 1.0
         if augment_config is not None and augment_config.speed_probability > 0:
             fastest = max(1.0, augment_config.speed_range[1])
@@ -193,11 +211,38 @@ class _ExampleMaker:
         if self.remix_config is None:
             audio = stems.sum(axis=0)
         else:
-            mixed = remix(stems[0], stems[1], labels, rng, self.remix_config, self.pool, self.grid)
+            if clip.solo:
+                stems = np.concatenate([stems, np.zeros_like(stems)])
+            if self.voice_effects is not None:
+                stems[0] = process_voice(stems[0], rng, self.voice_effects, self.plates,
+                                         self.grid.sample_rate)
+            config = self.solo_remix if clip.solo else self.remix_config
+            mixed = remix(stems[0], stems[1], labels, rng, config, self.pool, self.grid)
             audio, labels = mixed.audio, mixed.labels
             audio[: max(lo - begin, 0)] = 0.0  # silence outside the clip, whatever the remix added
             audio[max(hi - begin, 0) :] = 0.0
         return audio, np.where(inside, labels, np.float32(OUTSIDE)).astype(np.float32)
+
+
+def _clip_weights(clips: Sequence[TrainingClip], labelled: int,
+                  source_weights: dict[str, float] | None) -> np.ndarray:
+    """Probability of drawing each clip (see the module docstring), ``(clips,)``."""
+    sizes = np.array([clip.num_frames + labelled - 1 for clip in clips], dtype=float)
+    if not source_weights:
+        return sizes / sizes.sum()
+    sources = np.array([clip.source for clip in clips])
+    weights = np.zeros(len(clips))
+    for source, weight in source_weights.items():
+        if weight < 0:
+            raise VocalfrontError(f"source weight of {source!r} must be >= 0, got {weight}")
+        mine = sources == source
+        if weight > 0 and not mine.any():
+            raise VocalfrontError(f"source {source!r} has weight {weight} but no training clips")
+        if mine.any():
+            weights[mine] = weight * sizes[mine] / sizes[mine].sum()
+    if weights.sum() <= 0:
+        raise VocalfrontError("source weights select no training clips")
+    return weights / weights.sum()
 
 
 def _stack(examples: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Batch:
@@ -211,8 +256,9 @@ class ExampleSampler(_ExampleMaker):
 
     def __init__(self, clips: Sequence[TrainingClip], grid: FrameGrid, layout: ExampleLayout,
                  rng: np.random.Generator, remix_config: RemixConfig | None = None,
-                 pool: InstrumentalPool | None = None, augment_config: AugmentConfig | None = None):
-        super().__init__(clips, grid, layout, remix_config, pool, augment_config)
+                 pool: InstrumentalPool | None = None, augment_config: AugmentConfig | None = None,
+                 **options: Any):
+        super().__init__(clips, grid, layout, remix_config, pool, augment_config, **options)
         self.rng = rng
         self.examples_drawn = 0
 
@@ -251,10 +297,10 @@ class ShardedSampler(_ExampleMaker):
     def __init__(self, clips: Sequence[TrainingClip], grid: FrameGrid, layout: ExampleLayout,
                  key: Sequence[int], rank: int = 0, world_size: int = 1,
                  remix_config: RemixConfig | None = None, pool: InstrumentalPool | None = None,
-                 augment_config: AugmentConfig | None = None):
+                 augment_config: AugmentConfig | None = None, **options: Any):
         if not 0 <= rank < world_size:
             raise VocalfrontError(f"rank {rank} is not in [0, {world_size})")
-        super().__init__(clips, grid, layout, remix_config, pool, augment_config)
+        super().__init__(clips, grid, layout, remix_config, pool, augment_config, **options)
         self.key, self.rank, self.world_size = tuple(int(part) for part in key), rank, world_size
         self.examples_drawn = 0
 

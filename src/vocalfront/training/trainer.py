@@ -62,26 +62,33 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import __version__
+from ..data.production import ImpulseResponses
 from ..data.readers import ClipDataset, JamendoDataset, LabelledFolder
-from ..data.remix import InstrumentalPool
+from ..data.remix import InstrumentalPool, RemixConfig
+from ..data.solo import GtsingerDataset, SsvdDataset
 from ..data.split import mir1k_split
 from ..errors import VocalfrontError
-from ..evaluation import choose_threshold, evaluate_files, median_smooth
-from ..fileio import json_safe, write_text_atomic
+from ..fileio import json_safe, process_lock, write_text_atomic
 from ..frontends import BandNorm, FilterBank, build_compression, build_frontend, inspect
-from ..inference import compute_features, predict_waveform
+from ..inference import compute_features
 from ..model import Detector, SchlueterCNN, load_checkpoint, save_detector
 from . import distributed
 from .checkpoint import list_states, load_latest_state, restore_rng_states, rng_states, save_state
 from .config import Config, DataConfig, ModelConfig, TrainConfig, config_from_dict, config_to_dict
 from .distributed import SINGLE, DistributedEnv
 from .sampler import Batch, ExampleLayout, ExampleSampler, ShardedSampler, TrainingClip, load_clips
+from .validation import instrumental_clips, mix_solo_clips, validate
 
+VALIDATION_MUSIC = (40, 30.0)
+"""Excerpts of held-out music alone in the validation set: how many, and seconds each."""
 RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.device", "train.num_threads", "train.updates"})
 """Settings that may change when a run is resumed (they do not change what was trained so far;
 a different thread count only breaks bitwise equality with an uninterrupted run)."""
 RUN_FILES = ("config.json", "metrics.jsonl", "metrics.csv", "best.pt", "last.pt", "model.pt")
 """Files of a run besides the state files (removed when a run starts over)."""
+LOCK_FILE = ".lock"
+"""Held (``flock``, :func:`~vocalfront.fileio.process_lock`) by the process that trains in a run
+folder, and by an experiment bringing the run up to date."""
 CSV_COLUMNS = ("epoch", "update", "train_loss", "valid_error", "valid_f_measure", "valid_auroc",
                "threshold", "time")
 SAMPLER_STREAM, NORM_STREAM, GLOBAL_SAMPLER_STREAM = 1, 2, 3
@@ -111,11 +118,39 @@ def build_model(config: ModelConfig) -> Detector:
     return Detector(frontend, compression, BandNorm(frontend.n_bands), cnn)
 
 
+@dataclass(frozen=True)
+class Source:
+    """One corpus of a run: its ``name``, ``train`` and ``valid`` readers, and whether its
+    clips are ``solo`` voices (remixed over music, validated mixed over held-out music)."""
+
+    name: str
+    train: ClipDataset
+    valid: ClipDataset
+    solo: bool = False
+
+
+def open_sources(config: DataConfig) -> list[Source]:
+    """The corpora of the ``[data]`` section (paths must be resolved): the main dataset
+    (``root``), then SSVD and GTSinger when given."""
+    options: dict[str, Any] = {"cache_dir": config.cache_dir or None, "on_error": config.on_error}
+    train_set, valid_set = open_datasets(config)
+    sources = [Source(config.format, train_set, valid_set)]
+    for name, reader, root in (("ssvd", SsvdDataset, config.ssvd),
+                               ("gtsinger", GtsingerDataset, config.gtsinger)):
+        if root:
+            everything = reader(root, **options)
+            sources.append(Source(name, _subset(everything, "train"), _subset(everything, "valid"),
+                                  solo=True))
+    return sources
+
+
 def open_datasets(config: DataConfig) -> tuple[ClipDataset, ClipDataset]:
-    """``(train, valid)`` readers of the ``[data]`` section (``root`` must be resolved)."""
+    """``(train, valid)`` readers of the main dataset of the ``[data]`` section (``root`` must be
+    resolved)."""
     options: dict[str, Any] = {"cache_dir": config.cache_dir or None, "on_error": config.on_error}
     if config.format == "mir1k":
-        return mir1k_split(config.root, **options)
+        split = mir1k_split(config.root, **options)
+        return split.train, split.valid
     reader = JamendoDataset if config.format == "jamendo" else LabelledFolder
     train_set = reader(config.root, **options)
     if config.valid_root:
@@ -136,16 +171,44 @@ def _subset(dataset: ClipDataset, split: str) -> ClipDataset:
     return subset
 
 
-def instrumental_pool(config: DataConfig) -> InstrumentalPool | None:
-    """The instrumental music of remix mode ``external``, or ``None`` when it is not used."""
-    if not (config.remix_enabled and config.remix.external > 0 and config.instrumental):
+def instrumental_pool(config: DataConfig, split: str = "train") -> InstrumentalPool | None:
+    """The instrumental music of ``split``: ``train`` (remix modes ``external`` and
+    ``instrumental``; everything but the held-out subfolders), ``valid`` or ``test`` (the
+    subfolders ``instrumental_valid`` / ``instrumental_test``); ``None`` when not used."""
+    if not (config.remix_enabled and config.instrumental):
         return None
-    return InstrumentalPool(config.instrumental, max_seconds=config.instrumental_max_seconds or None)
+    options: dict[str, Any] = {"max_seconds": config.instrumental_max_seconds or None,
+                               "cache_dir": config.cache_dir or None}
+    if split == "train":
+        if not (config.remix.needs_music or ((config.ssvd or config.gtsinger)
+                                             and config.solo_remix.needs_music)):
+            return None
+        return InstrumentalPool(config.instrumental, **options,
+                                skip_folders=(*config.instrumental_valid, *config.instrumental_test))
+    folders = config.instrumental_valid if split == "valid" else config.instrumental_test
+    if not folders:
+        return None
+    return InstrumentalPool(config.instrumental, **options, folders=folders)
+
+
+def lr_factor(config: TrainConfig, update: int) -> float:
+    """The learning rate of update ``update`` (counted from 0) as a fraction of ``lr``:
+    1 (``constant``), or a linear warm-up over ``warmup_updates`` followed by a cosine decay
+    from 1 to ``final_lr_fraction`` at ``updates`` (``cosine``)."""
+    if config.lr_schedule == "constant":
+        return 1.0
+    if update < config.warmup_updates:
+        return (update + 1) / config.warmup_updates
+    span = max(config.updates - config.warmup_updates, 1)
+    progress = min((update - config.warmup_updates) / span, 1.0)
+    final = config.final_lr_fraction
+    return final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 def make_sampler(clips: list[TrainingClip], detector: Detector, config: Config,
                  pool: InstrumentalPool | None, env: DistributedEnv = SINGLE,
-                 restart: int | None = None) -> ExampleSampler | ShardedSampler:
+                 restart: int | None = None,
+                 plates: ImpulseResponses | None = None) -> ExampleSampler | ShardedSampler:
     """Process ``env.rank``'s example sampler, seeded from ``train.seed`` (see ``train.sampling``).
 
     ``rank`` sampling: a generator seeded by ``(seed, stream)`` in process 0 (as in a single
@@ -153,19 +216,27 @@ def make_sampler(clips: list[TrainingClip], detector: Detector, config: Config,
     gives a process that joins a resumed run a stream distinct from all earlier ones.
     """
     data, train_config = config.data, config.train
-    remix_config = data.remix if data.remix_enabled else None
-    if remix_config is not None and remix_config.external > 0 and pool is None:
-        warnings.warn("data.instrumental is not set: remix mode 'external' is off", stacklevel=2)
-        remix_config = dataclasses.replace(remix_config, external=0.0)
+    remix_config = _without_music(data.remix, pool) if data.remix_enabled else None
     layout = ExampleLayout(detector.context, train_config.labelled_frames, train_config.margin_frames)
     augment_config = data.augment if data.augment_enabled else None
+    options = {"solo_remix": _without_music(data.solo_remix, pool), "voice_effects": data.voice_effects,
+               "plates": plates, "source_weights": data.source_weights or None}
     if train_config.sampling == "global":
         return ShardedSampler(clips, detector.grid, layout, (train_config.seed, GLOBAL_SAMPLER_STREAM),
-                              env.rank, env.world_size, remix_config, pool, augment_config)
+                              env.rank, env.world_size, remix_config, pool, augment_config, **options)
     key = [train_config.seed, SAMPLER_STREAM] + ([env.rank] if env.rank else [])
     key += [] if restart is None else [restart]
     return ExampleSampler(clips, detector.grid, layout, np.random.default_rng(key), remix_config,
-                          pool, augment_config)
+                          pool, augment_config, **options)
+
+
+def _without_music(config: RemixConfig, pool: InstrumentalPool | None) -> RemixConfig:
+    """``config``, with the modes that need music off (and a warning) when there is no pool."""
+    if pool is not None or not config.needs_music:
+        return config
+    warnings.warn("data.instrumental is not set: remix modes 'external' and 'instrumental' are off",
+                  stacklevel=3)
+    return dataclasses.replace(config, external=0.0, instrumental=0.0)
 
 
 def fit_norm(detector: Detector, clips: list[TrainingClip], max_clips: int, seed: int) -> None:
@@ -241,23 +312,6 @@ class TrainingObjective(nn.Module):
     def forward(self, audio: torch.Tensor, labels: torch.Tensor,
                 inside: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return loss_terms(self.detector, audio, labels, inside, self.layout, self.targets, self.dense)
-
-
-def validate(detector: Detector, clips: list[TrainingClip], median_filter: int) -> dict[str, float]:
-    """Pooled validation metrics, the accuracy-maximising ``threshold`` and the number of ``frames``.
-
-    Whole-file probabilities (:func:`~vocalfront.inference.predict_waveform`), median-smoothed
-    over ``median_filter`` frames, thresholded; AUROC from the unsmoothed probabilities.
-    """
-    probabilities = [predict_waveform(detector, clip.audio.sum(axis=0), source=clip.name)
-                     for clip in clips]
-    labels = [clip.labels for clip in clips]
-    threshold = choose_threshold([median_smooth(p, median_filter) for p in probabilities], labels)
-    report = evaluate_files(probabilities, labels, threshold, [clip.name for clip in clips],
-                            median_filter)
-    keys = ("error", "f_measure", "precision", "recall", "specificity", "auroc")
-    return {"threshold": threshold, "frames": int(report.pooled["frames"]),
-            **{key: float(report.pooled[key]) for key in keys}}
 
 
 def learnable_parameters(detector: Detector) -> dict[str, list[float]]:
@@ -369,16 +423,24 @@ class Trainer:
                  env: DistributedEnv = SINGLE, device: torch.device | None = None):
         self.config, self.run_dir, self.progress, self.callback = config, run_dir, progress, callback
         self.env, self.device = env, device or torch.device("cpu")
-        train_set, valid_set = open_datasets(config.data)
-        self.train_clips, self.problems = load_clips(train_set, config.data.remix_enabled, progress)
+        torch.manual_seed(config.train.seed)
+        self.detector = build_model(config.model)  # before any audio: a bad model config fails now
+        sources = open_sources(config.data)
+        self.train_clips: list[TrainingClip] = []
+        self.problems: list[str] = []
+        for source in sources:
+            clips, problems = load_clips(source.train, config.data.remix_enabled, progress, source.name,
+                                         source.solo)
+            self.train_clips += clips
+            self.problems += problems
+        self.pool = instrumental_pool(config.data)
+        irs = config.data.impulse_responses
+        self.plates = ImpulseResponses(irs) if irs else None
         self.valid_clips: list[TrainingClip] = []
         if env.is_main:  # only process 0 validates
-            self.valid_clips, valid_problems = load_clips(valid_set, False, progress)
-            self.problems += valid_problems
-        self.pool = instrumental_pool(config.data)
-        torch.manual_seed(config.train.seed)
-        self.detector = build_model(config.model)
-        self.sampler = make_sampler(self.train_clips, self.detector, config, self.pool, env)
+            self.valid_clips = self._validation_clips(sources)
+        self.sampler = make_sampler(self.train_clips, self.detector, config, self.pool, env,
+                                    plates=self.plates)
         self.optimizer = make_optimizer(self.detector, config.train, env.world_size)
         self.update, self.elapsed, self.epoch_loss = 0, 0.0, [0.0, 0]
         self.best: dict[str, Any] = {"error": math.inf, "update": 0}
@@ -391,6 +453,26 @@ class Trainer:
                                       config.train.mode == "dense")
         self.objective = distributed.data_parallel(objective, env, self.device)
         self.logs = _Logs(run_dir, None if state is None else state["logs"]) if env.is_main else None
+
+    def _validation_clips(self, sources: list[Source]) -> list[TrainingClip]:
+        """Validation mixtures (see :mod:`.validation`): each source's held-out clips, solo ones
+        mixed over held-out music, plus held-out music alone (:data:`VALIDATION_MUSIC`)."""
+        clips: list[TrainingClip] = []
+        valid_pool = instrumental_pool(self.config.data, "valid")
+        for source in sources:
+            loaded, problems = load_clips(source.valid, False, self.progress, source.name, source.solo)
+            self.problems += problems
+            if source.solo:
+                if valid_pool is None:
+                    raise VocalfrontError(f"validating solo voices ({source.name}) needs held-out "
+                                          "music: set data.instrumental_valid")
+                loaded = mix_solo_clips(loaded, valid_pool, self.config.train.seed)
+            clips += loaded
+        if valid_pool is not None:
+            count, seconds = VALIDATION_MUSIC
+            clips += instrumental_clips(valid_pool, count, seconds, self.config.train.seed,
+                                        self.detector.grid.sample_rate, self.detector.grid.num_frames)
+        return clips
 
     def _start(self) -> None:
         """Fresh run: seed the global generators, fit the normalisation (in process 0, on the CPU),
@@ -454,7 +536,6 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train up to ``train.updates`` updates, then write ``model.pt``."""
         train_config = self.config.train
-        lr = self.optimizer.param_groups[0]["lr"]
         with self.logs or contextlib.nullcontext(), tqdm(
                 total=train_config.updates, initial=self.update, unit="update",
                 disable=not self.progress, dynamic_ncols=True) as bar:
@@ -468,7 +549,8 @@ class Trainer:
                 self.update += 1
                 if self.logs is not None:
                     self.logs.record({"event": "update", "update": self.update, "loss": loss,
-                                      "lr": lr, "time": round(self.elapsed, 3)})
+                                      "lr": self.optimizer.param_groups[0]["lr"],
+                                      "time": round(self.elapsed, 3)})
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                 bar.update()
                 self._after_update()
@@ -478,14 +560,22 @@ class Trainer:
         """Draw a batch, one Adam step; the mean loss of the (global) batch."""
         train_config = self.config.train
         self.detector.train()
+        self._set_lr()
         batch = self.sampler.sample(train_config.batch_size)
-        total, weight = self.objective(*(torch.from_numpy(part).to(self.device) for part in batch))
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=train_config.bf16):
+            total, weight = self.objective(*(torch.from_numpy(part).to(self.device) for part in batch))
         loss, value = distributed.global_mean(total, weight, self.env)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.epoch_loss = [self.epoch_loss[0] + value, self.epoch_loss[1] + 1]
         return value
+
+    def _set_lr(self) -> None:
+        """Every parameter group at its base rate times :func:`lr_factor` of this update."""
+        factor = lr_factor(self.config.train, self.update)
+        for group in self.optimizer.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
 
     def _after_update(self) -> None:
         train_config = self.config.train
@@ -575,38 +665,85 @@ class Trainer:
                            float(self.best["error"]), tuple(self.problems))
 
 
+def read_run_config(run_dir: Path) -> Config:
+    """A run's ``config.json``, read back through :class:`Config` (keys added to it since the run
+    was made take their defaults); an unreadable one is a :class:`VocalfrontError`."""
+    path = run_dir / "config.json"
+    try:
+        return config_from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError) as error:
+        raise VocalfrontError(f"{path}: unreadable run configuration ({error})") from None
+
+
+def check_run_folder(run_dir: Path) -> None:
+    """Refuse ``run_dir`` unless it is free for a run: missing, or without any of
+    :data:`RUN_FILES`, or a vocalfront run folder (its ``config.json`` reads as a :class:`Config`).
+
+    Read-only, so it runs before the folder's lock is taken: a folder that is not a run gets
+    no file written into it.
+    """
+    present = [name for name in RUN_FILES if (run_dir / name).exists()]
+    if not present:
+        return
+    if not (run_dir / "config.json").is_file():
+        raise VocalfrontError(f"{run_dir}: not a vocalfront run folder (it holds {', '.join(present)} "
+                              "but no config.json); use another --out")
+    try:
+        read_run_config(run_dir)
+    except VocalfrontError as error:
+        raise VocalfrontError(f"{error}; not a vocalfront run folder, use another --out") from None
+
+
 def _start_over(run_dir: Path) -> None:
-    """Remove a previous run's state files from ``run_dir``, and its other files (``RUN_FILES``)
-    if it is a run folder (has ``config.json``); nothing else."""
-    others = [run_dir / name for name in RUN_FILES] if (run_dir / "config.json").is_file() else []
-    for path in [*list_states(run_dir), *others]:
+    """Remove a previous run's state files and its other files (:data:`RUN_FILES`) from
+    ``run_dir`` (a folder :func:`check_run_folder` accepted); nothing else."""
+    for path in [*list_states(run_dir), *(run_dir / name for name in RUN_FILES)]:
         path.unlink(missing_ok=True)
+
+
+def _refuse_another_run(run_dir: Path, stored: Config, new: dict[str, Any]) -> None:
+    changed = config_differences(config_to_dict(stored), new)
+    if changed:
+        raise VocalfrontError(
+            f"{run_dir}: holds a run with a different config ({', '.join(changed[:5])} differ); "
+            "use another --out, or --no-resume to start over")
 
 
 def prepare_run(config: Config, run_dir: str | Path, resume: bool | None = None) -> dict[str, Any] | None:
     """Set up ``run_dir`` for ``config``; the training state to resume from, or ``None``.
 
     ``resume=None`` resumes when the folder holds a state of the same configuration (up to
-    :data:`RESUME_FREE_KEYS`) and refuses a different one; ``True`` likewise (starting afresh
-    if there is no state); ``False`` deletes the previous run's files and starts over.
-    Writes ``config.json``.
+    :data:`RESUME_FREE_KEYS`) and refuses a different one, also one that has a ``config.json``
+    but no state yet; ``True`` likewise (starting afresh if there is no state); ``False``
+    deletes the previous run's files and starts over. A folder that is not a run
+    (:func:`check_run_folder`) is refused whatever ``resume`` says. Writes ``config.json``.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_folder(run_dir)
     new = config_to_dict(config)
     state = None if resume is False else load_latest_state(run_dir)
     if state is not None:
         # read back with today's defaults for keys added since (an unreadable config fails here)
-        stored = config_to_dict(config_from_dict(state["config"]))
-        changed = config_differences(stored, new)
-        if changed:
-            raise VocalfrontError(
-                f"{run_dir}: holds a run with a different config ({', '.join(changed[:5])} differ); "
-                "use another --out, or --no-resume to start over")
+        _refuse_another_run(run_dir, config_from_dict(state["config"]), new)
     else:
+        if resume is not False and (run_dir / "config.json").is_file():
+            _refuse_another_run(run_dir, read_run_config(run_dir), new)
         _start_over(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.json", json.dumps(new, indent=2) + "\n")
     return state
+
+
+def _lock_run(run_dir: Path, stack: contextlib.ExitStack) -> None:
+    """Hold ``run_dir``'s :data:`LOCK_FILE` until ``stack`` closes; another holder is an error.
+
+    The folder is checked first (:func:`check_run_folder`), so no lock file lands in a folder
+    that is not a run."""
+    check_run_folder(run_dir)
+    holder = stack.enter_context(process_lock(run_dir / LOCK_FILE))
+    if holder is not None:
+        raise VocalfrontError(f"{run_dir}: another training is running in this folder ({holder}); "
+                              "wait for it to end or use another --out")
 
 
 def train(config: Config, run_dir: str | Path, resume: bool | None = None, progress: bool = True,
@@ -614,20 +751,26 @@ def train(config: Config, run_dir: str | Path, resume: bool | None = None, progr
     """Train ``config`` (with ``data.root`` resolved, see :func:`~.config.resolve_config`) in
     ``run_dir``, resuming an interrupted run there (see :func:`prepare_run`).
 
-    ``train.num_threads`` > 0 sets torch's thread count. ``callback(update)`` runs after every
-    update (tests interrupt runs with it).
+    The run folder is locked (:data:`LOCK_FILE`) for the whole training: a second training in
+    the same folder stops with an error before touching it. ``train.num_threads`` > 0 sets
+    torch's thread count. ``callback(update)`` runs after every update (tests interrupt runs
+    with it).
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1, see :mod:`.distributed`), every process calls
-    this: they join a process group for the run, process 0 prepares the run folder and hands
-    the state to resume to the others, and only process 0 shows progress and writes files;
-    all return the same result.
+    this: they join a process group for the run, process 0 locks and prepares the run folder
+    and hands the state to resume to the others, and only process 0 shows progress and writes
+    files; all return the same result.
     """
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
+    run_dir = Path(run_dir)
     env = distributed.environment()
     device = distributed.training_device(config.train.device, env)
-    with distributed.process_group(env, device):
-        state = distributed.run_on_main(lambda: prepare_run(config, run_dir, resume), env)
-        return Trainer(config, Path(run_dir), state, progress and env.is_main, callback, env,
-                       device).run()
+    with distributed.process_group(env, device), contextlib.ExitStack() as lock:
+        def prepare() -> dict[str, Any] | None:
+            _lock_run(run_dir, lock)
+            return prepare_run(config, run_dir, resume)
 
+        state = distributed.run_on_main(prepare, env)
+        return Trainer(config, run_dir, state, progress and env.is_main, callback, env,
+                       device).run()

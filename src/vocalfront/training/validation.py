@@ -1,0 +1,78 @@
+"""The validation (and test) set of a training run, and the metrics the trainer selects by.
+
+A run validates on whole clips that look like music: the held-out clips of each source as
+mixtures - MIR-1K's own mixtures, and solo voices (SSVD, GTSinger) mixed over instrumental music
+that training never sees (:func:`mix_solo_clips`) - plus excerpts of that held-out music alone,
+labelled all 0 (:func:`instrumental_clips`), the intros, solos and breaks that a detector must
+leave alone. The mixing is seeded, so every validation of a run, and every run, sees the same
+audio. :func:`validate` scores them pooled (what checkpoint and threshold selection use) and per
+source.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..data.remix import InstrumentalPool, RemixConfig, remix
+from ..evaluation import choose_threshold, evaluate_files, median_smooth
+from ..inference import predict_waveform
+from ..model import Detector
+from .sampler import TrainingClip
+
+VALIDATION_GAIN_DB = (-6.0, 6.0)
+"""Voice-to-music gain range (dB, see :mod:`vocalfront.data.remix`) of the solo mixtures."""
+INSTRUMENTAL_SOURCE = "instrumental"
+"""Source name of the music-only validation clips."""
+METRIC_KEYS = ("error", "f_measure", "precision", "recall", "specificity", "auroc")
+
+
+def mix_solo_clips(clips: list[TrainingClip], pool: InstrumentalPool, seed: int) -> list[TrainingClip]:
+    """Each solo clip (``(1, samples)`` voice) mixed over a held-out music excerpt of its length,
+    at a gain drawn uniformly in :data:`VALIDATION_GAIN_DB`, music at the voice's level; the
+    clip's own labels. Deterministic for ``seed``."""
+    rng = np.random.default_rng((seed, 7))
+    config = RemixConfig(own=0.0, external=1.0, voice=0.0, accompaniment=0.0,
+                         gain_db_range=VALIDATION_GAIN_DB)
+    mixed = []
+    for clip in clips:
+        voice = clip.audio[0]
+        result = remix(voice, np.zeros_like(voice), clip.labels, rng, config, pool)
+        mixed.append(TrainingClip(clip.name, result.audio[None, :], result.labels, clip.source))
+    return mixed
+
+
+def instrumental_clips(pool: InstrumentalPool, count: int, seconds: float, seed: int,
+                       sample_rate: int, num_frames) -> list[TrainingClip]:
+    """``count`` excerpts of ``seconds`` of held-out music, labels all 0, source
+    :data:`INSTRUMENTAL_SOURCE`. ``num_frames(samples)`` gives the frame count."""
+    rng = np.random.default_rng((seed, 8))
+    samples = round(seconds * sample_rate)
+    return [TrainingClip(f"instrumental-{index:03d}", (0.1 * pool.excerpt(rng, samples))[None, :],
+                         np.zeros(num_frames(samples), np.float32), INSTRUMENTAL_SOURCE)
+            for index in range(count)]
+
+
+def validate(detector: Detector, clips: list[TrainingClip], median_filter: int) -> dict[str, object]:
+    """Pooled validation metrics, the accuracy-maximising ``threshold``, the number of
+    ``frames`` and, under ``sources``, the metrics of each clip source at that threshold.
+
+    Whole-file probabilities (:func:`~vocalfront.inference.predict_waveform`) of each clip's
+    mixture (its stems summed), median-smoothed over ``median_filter`` frames, thresholded;
+    AUROC from the unsmoothed probabilities (NaN for a source without both classes).
+    """
+    probabilities = [predict_waveform(detector, clip.audio.sum(axis=0), source=clip.name)
+                     for clip in clips]
+    labels = [clip.labels for clip in clips]
+    threshold = choose_threshold([median_smooth(p, median_filter) for p in probabilities], labels)
+    report = evaluate_files(probabilities, labels, threshold, [clip.name for clip in clips],
+                            median_filter)
+    sources: dict[str, dict[str, float]] = {}
+    for source in sorted({clip.source for clip in clips}):
+        mine = [i for i, clip in enumerate(clips) if clip.source == source]
+        part = evaluate_files([probabilities[i] for i in mine], [labels[i] for i in mine], threshold,
+                              [clips[i].name for i in mine], median_filter)
+        sources[source or "clips"] = {"frames": int(part.pooled["frames"]),
+                                      **{key: float(part.pooled[key]) for key in METRIC_KEYS}}
+    return {"threshold": threshold, "frames": int(report.pooled["frames"]),
+            **{key: float(report.pooled[key]) for key in METRIC_KEYS},
+            **({"sources": sources} if len(sources) > 1 else {})}

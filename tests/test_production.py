@@ -1,0 +1,112 @@
+"""Production-like voice processing: pitch shift, compression, plate and room reverb."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from vocalfront.data.production import (
+    ImpulseResponses,
+    VoiceEffectsConfig,
+    process_voice,
+    room_impulse_response,
+)
+from vocalfront.errors import AudioError, VocalfrontError
+
+RATE = 22050
+ONLY_PITCH = VoiceEffectsConfig(pitch_probability=1.0, pitch_semitones=3.0)
+ONLY_COMPRESSION = VoiceEffectsConfig(compress_probability=1.0)
+ONLY_ROOMS = VoiceEffectsConfig(reverb_probability=1.0, plate_share=0.0)
+
+
+def sung_note(seconds: float = 2.0, frequency: float = 220.0, stop: float = 1.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    envelope = (t < stop) * (0.2 + 0.8 * (np.sin(2 * np.pi * 3 * t) > 0))  # loud and soft syllables
+    return (0.3 * envelope * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+def dominant_frequency(audio: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    return float(np.fft.rfftfreq(len(audio), 1 / RATE)[np.argmax(spectrum)])
+
+
+def test_processing_keeps_length_finiteness_and_is_fixed_by_the_generator():
+    voice = sung_note()
+    config = VoiceEffectsConfig(pitch_probability=0.5, compress_probability=0.5, reverb_probability=0.5)
+    for seed in range(6):
+        first = process_voice(voice, np.random.default_rng(seed), config)
+        again = process_voice(voice, np.random.default_rng(seed), config)
+        assert first.shape == voice.shape and first.dtype == np.float32
+        assert np.isfinite(first).all()
+        np.testing.assert_array_equal(first, again)
+
+
+def test_silence_stays_silent():
+    silence = np.zeros(RATE, np.float32)
+    config = VoiceEffectsConfig(pitch_probability=1, compress_probability=1, reverb_probability=1)
+    assert not process_voice(silence, np.random.default_rng(0), config).any()
+
+
+def test_pitch_shift_moves_the_voice_within_its_range():
+    voice = np.sin(2 * np.pi * 220 * np.arange(2 * RATE) / RATE).astype(np.float32)
+    ratios = [dominant_frequency(process_voice(voice, np.random.default_rng(seed), ONLY_PITCH)[2000:-2000])
+              / 220 for seed in range(5)]
+    assert all(2 ** (-3.2 / 12) <= ratio <= 2 ** (3.2 / 12) for ratio in ratios)
+    assert max(abs(np.log2(ratio)) for ratio in ratios) > 1 / 12
+
+
+def test_compression_evens_out_loud_and_soft_syllables_at_the_same_level():
+    voice = sung_note(stop=2.0)
+    squashed = process_voice(voice, np.random.default_rng(1), ONLY_COMPRESSION)
+
+    def rms(audio):
+        return float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+
+    def loud_to_soft(audio):  # the 3 Hz syllables: loud in the first half of each period
+        t = np.arange(len(audio)) / RATE
+        settled = t > 0.5
+        loud = settled & (np.sin(2 * np.pi * 3 * t) > 0.2)
+        soft = settled & (np.sin(2 * np.pi * 3 * t) < -0.2)
+        return rms(audio[loud]) / rms(audio[soft])
+
+    assert rms(squashed) == pytest.approx(rms(voice), rel=1e-3)
+    assert loud_to_soft(squashed) < 0.8 * loud_to_soft(voice)
+
+
+def test_reverb_leaves_a_tail_after_the_voice_stops():
+    voice = sung_note(stop=1.0)
+    wet = process_voice(voice, np.random.default_rng(2), ONLY_ROOMS)
+    tail = slice(int(1.05 * RATE), int(1.3 * RATE))
+    assert not voice[tail].any()
+    assert np.sqrt(np.mean(wet[tail] ** 2)) > 1e-4
+
+
+def test_plate_reverb_uses_the_given_impulse_responses(tmp_path):
+    decay = np.exp(-np.arange(RATE) / 2000.0) * np.random.default_rng(0).standard_normal(RATE)
+    sf.write(tmp_path / "plate.flac", (0.5 * decay / np.abs(decay).max()).astype(np.float32), RATE)
+    plates = ImpulseResponses(tmp_path)
+    assert plates.names == ("plate.flac",) and np.sum(plates.responses[0] ** 2) == pytest.approx(1, rel=1e-4)
+    config = VoiceEffectsConfig(reverb_probability=1.0, plate_share=1.0)
+    wet = process_voice(sung_note(stop=1.0), np.random.default_rng(3), config, plates)
+    assert np.sqrt(np.mean(wet[int(1.05 * RATE):int(1.2 * RATE)] ** 2)) > 1e-4
+
+
+def test_simulated_rooms_are_finite_unit_energy_and_differ():
+    first = room_impulse_response(np.random.default_rng(0), (0.2, 0.8))
+    second = room_impulse_response(np.random.default_rng(1), (0.2, 0.8))
+    for response in (first, second):
+        assert np.isfinite(response).all()
+        assert np.sum(response.astype(np.float64) ** 2) == pytest.approx(1.0, rel=1e-4)
+    assert len(first) != len(second) or not np.allclose(first, second)
+
+
+def test_bad_effect_settings_and_folders_are_one_line_errors(tmp_path):
+    with pytest.raises(VocalfrontError, match="reverb_probability"):
+        VoiceEffectsConfig(reverb_probability=1.5)
+    with pytest.raises(VocalfrontError, match="rt60_range"):
+        VoiceEffectsConfig(rt60_range=(0.9, 0.1))
+    with pytest.raises(AudioError, match="no impulse responses"):
+        ImpulseResponses(tmp_path)
+    with pytest.raises(AudioError, match="not found"):
+        ImpulseResponses(tmp_path / "missing")
