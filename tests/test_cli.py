@@ -330,14 +330,16 @@ def test_long_files_show_progress_inside_the_file(model_file, monkeypatch, capsy
 
 def test_help_texts_name_the_values_their_owners_hold():
     from vocalfront import evaluation, scoring
+    from vocalfront.cli import data as data_cli
     from vocalfront.cli import evaluate as evaluate_cli
     from vocalfront.cli import experiment as experiment_cli
     from vocalfront.cli import train as train_cli
-    from vocalfront.data import check
+    from vocalfront.data import check, labels
     from vocalfront.experiment import runner
     from vocalfront.training import config
 
-    assert ("auto", *check.READERS) == evaluate_cli.DATASET_FORMATS
+    assert ("auto", *check.READERS) == data_cli.DATASET_FORMATS == evaluate_cli.DATASET_FORMATS
+    assert data_cli.DEFAULT_TOLERANCE == labels.DEFAULT_TOLERANCE
     assert evaluate_cli.METRICS == scoring.METRICS
     assert evaluate_cli.MAX_SMOOTHING == evaluation.MAX_SMOOTHING
     assert experiment_cli.PROFILES == runner.PROFILES

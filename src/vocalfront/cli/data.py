@@ -7,10 +7,14 @@ import sys
 from pathlib import Path
 
 from ..audio import CACHE_ENV
-from ..data.check import READERS
-from ..data.labels import DEFAULT_TOLERANCE
 from ..errors import VocalfrontError
 
+DATASET_FORMATS = ("auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger")
+"""``--format`` choices of ``data check`` and ``evaluate``: detected, or one of
+:data:`vocalfront.data.check.READERS` (a test checks)."""
+DEFAULT_TOLERANCE = 1.0
+"""``--tolerance`` default; :data:`vocalfront.data.labels.DEFAULT_TOLERANCE` owns it (a test
+checks). Both are written out so that start-up imports no dataset reader (scipy)."""
 MIR1K_SOURCE = "http://mirlab.org/dataset/public/MIR-1K.zip"
 """Where MIR-1K can be downloaded (research use; see README, "Data")."""
 
@@ -24,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"fraction per split. MIR-1K can be downloaded from {MIR1K_SOURCE}.",
     )
     check.add_argument("directory", type=Path, help="dataset folder")
-    check.add_argument("--format", choices=("auto", *READERS), default="auto",
+    check.add_argument("--format", choices=DATASET_FORMATS, default="auto",
                        help="dataset layout (default: detected)")
     check.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help=f"cache decoded audio here (default: ${CACHE_ENV}, else no cache)")

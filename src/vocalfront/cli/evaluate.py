@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from ..audio import CACHE_ENV
 from ..errors import VocalfrontError
 from ..fileio import json_safe, write_text_atomic
+from .data import DATASET_FORMATS
 from .detect import set_threads
 from .options import Number, OutFolder, Rule
 
@@ -44,9 +45,6 @@ OPTIONS: dict[str, Rule] = {"out": OutFolder(), "smooth": Number(0, MAX_SMOOTHIN
                             "threads": Number(1, None, whole=True)}
 """Options checked before any work (:mod:`.options`)."""
 SPLITS = ("auto", "test", "valid", "train", "all")
-DATASET_FORMATS = ("auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger")
-"""``--format`` choices: detected, or one of :data:`vocalfront.data.check.READERS` (a test
-checks); written out so that start-up imports no dataset reader."""
 METRICS = ("error", "precision", "recall", "f_measure", "specificity", "auroc")
 """Columns of the tables; :data:`vocalfront.scoring.METRICS` owns them (a test checks)."""
 CSV_COLUMNS = ("name", "frames", "tp", "fp", "tn", "fn", "accuracy", *METRICS)
