@@ -63,10 +63,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..data.production import ImpulseResponses
-from ..data.readers import ClipDataset, JamendoDataset, LabelledFolder
 from ..data.remix import InstrumentalPool, RemixConfig
-from ..data.solo import GtsingerDataset, SsvdDataset
-from ..data.split import mir1k_split
 from ..errors import VocalfrontError
 from ..fileio import json_safe, process_lock, write_text_atomic
 from ..frontends import BandNorm, FilterBank, build_compression, build_frontend, inspect
@@ -74,13 +71,12 @@ from ..inference import compute_features
 from ..model import Detector, SchlueterCNN, load_checkpoint, save_detector
 from . import distributed
 from .checkpoint import list_states, load_latest_state, restore_rng_states, rng_states, save_state
-from .config import Config, DataConfig, ModelConfig, TrainConfig, config_from_dict, config_to_dict
+from .config import Config, ModelConfig, TrainConfig, config_from_dict, config_to_dict
 from .distributed import SINGLE, DistributedEnv
 from .sampler import Batch, ExampleLayout, ExampleSampler, ShardedSampler, TrainingClip, load_clips
-from .validation import instrumental_clips, mix_solo_clips, validate
+from .sources import instrumental_pool, open_sources
+from .validation import heldout_clips, validate
 
-VALIDATION_MUSIC = (40, 30.0)
-"""Excerpts of held-out music alone in the validation set: how many, and seconds each."""
 RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.device", "train.num_threads", "train.updates"})
 """Settings that may change when a run is resumed (they do not change what was trained so far;
 a different thread count only breaks bitwise equality with an uninterrupted run)."""
@@ -116,79 +112,6 @@ def build_model(config: ModelConfig) -> Detector:
     compression = build_compression(config.compression, **config.compression_options)
     cnn = SchlueterCNN(frontend.n_bands, config.context, config.batch_norm, config.dropout)
     return Detector(frontend, compression, BandNorm(frontend.n_bands), cnn)
-
-
-@dataclass(frozen=True)
-class Source:
-    """One corpus of a run: its ``name``, ``train`` and ``valid`` readers, and whether its
-    clips are ``solo`` voices (remixed over music, validated mixed over held-out music)."""
-
-    name: str
-    train: ClipDataset
-    valid: ClipDataset
-    solo: bool = False
-
-
-def open_sources(config: DataConfig) -> list[Source]:
-    """The corpora of the ``[data]`` section (paths must be resolved): the main dataset
-    (``root``), then SSVD and GTSinger when given."""
-    options: dict[str, Any] = {"cache_dir": config.cache_dir or None, "on_error": config.on_error}
-    train_set, valid_set = open_datasets(config)
-    sources = [Source(config.format, train_set, valid_set)]
-    for name, reader, root in (("ssvd", SsvdDataset, config.ssvd),
-                               ("gtsinger", GtsingerDataset, config.gtsinger)):
-        if root:
-            everything = reader(root, **options)
-            sources.append(Source(name, _subset(everything, "train"), _subset(everything, "valid"),
-                                  solo=True))
-    return sources
-
-
-def open_datasets(config: DataConfig) -> tuple[ClipDataset, ClipDataset]:
-    """``(train, valid)`` readers of the main dataset of the ``[data]`` section (``root`` must be
-    resolved)."""
-    options: dict[str, Any] = {"cache_dir": config.cache_dir or None, "on_error": config.on_error}
-    if config.format == "mir1k":
-        split = mir1k_split(config.root, **options)
-        return split.train, split.valid
-    reader = JamendoDataset if config.format == "jamendo" else LabelledFolder
-    train_set = reader(config.root, **options)
-    if config.valid_root:
-        return train_set, reader(config.valid_root, **options)
-    if config.format == "jamendo":
-        return _subset(train_set, "train"), _subset(train_set, "valid")
-    raise VocalfrontError("data.format 'folder' needs data.valid_root (a folder of validation clips)")
-
-
-def _subset(dataset: ClipDataset, split: str) -> ClipDataset:
-    """A copy of ``dataset`` with only the clips whose metadata ``split`` is ``split``."""
-    clips = [clip for clip in dataset.clips if clip.metadata.get("split") == split]
-    if not clips:
-        raise VocalfrontError(f"{dataset.root}: no '{split}' clips (filelists/{split} missing or "
-                              "empty); give data.valid_root")
-    subset = copy.copy(dataset)
-    subset.clips = clips
-    return subset
-
-
-def instrumental_pool(config: DataConfig, split: str = "train") -> InstrumentalPool | None:
-    """The instrumental music of ``split``: ``train`` (remix modes ``external`` and
-    ``instrumental``; everything but the held-out subfolders), ``valid`` or ``test`` (the
-    subfolders ``instrumental_valid`` / ``instrumental_test``); ``None`` when not used."""
-    if not (config.remix_enabled and config.instrumental):
-        return None
-    options: dict[str, Any] = {"max_seconds": config.instrumental_max_seconds or None,
-                               "cache_dir": config.cache_dir or None}
-    if split == "train":
-        if not (config.remix.needs_music or ((config.ssvd or config.gtsinger)
-                                             and config.solo_remix.needs_music)):
-            return None
-        return InstrumentalPool(config.instrumental, **options,
-                                skip_folders=(*config.instrumental_valid, *config.instrumental_test))
-    folders = config.instrumental_valid if split == "valid" else config.instrumental_test
-    if not folders:
-        return None
-    return InstrumentalPool(config.instrumental, **options, folders=folders)
 
 
 def lr_factor(config: TrainConfig, update: int) -> float:
@@ -438,7 +361,10 @@ class Trainer:
         self.plates = ImpulseResponses(irs) if irs else None
         self.valid_clips: list[TrainingClip] = []
         if env.is_main:  # only process 0 validates
-            self.valid_clips = self._validation_clips(sources)
+            self.valid_clips, valid_problems = heldout_clips(config.data, sources, "valid",
+                                                             config.train.seed, self.detector.grid,
+                                                             progress)
+            self.problems += valid_problems
         self.sampler = make_sampler(self.train_clips, self.detector, config, self.pool, env,
                                     plates=self.plates)
         self.optimizer = make_optimizer(self.detector, config.train, env.world_size)
@@ -453,26 +379,6 @@ class Trainer:
                                       config.train.mode == "dense")
         self.objective = distributed.data_parallel(objective, env, self.device)
         self.logs = _Logs(run_dir, None if state is None else state["logs"]) if env.is_main else None
-
-    def _validation_clips(self, sources: list[Source]) -> list[TrainingClip]:
-        """Validation mixtures (see :mod:`.validation`): each source's held-out clips, solo ones
-        mixed over held-out music, plus held-out music alone (:data:`VALIDATION_MUSIC`)."""
-        clips: list[TrainingClip] = []
-        valid_pool = instrumental_pool(self.config.data, "valid")
-        for source in sources:
-            loaded, problems = load_clips(source.valid, False, self.progress, source.name, source.solo)
-            self.problems += problems
-            if source.solo:
-                if valid_pool is None:
-                    raise VocalfrontError(f"validating solo voices ({source.name}) needs held-out "
-                                          "music: set data.instrumental_valid")
-                loaded = mix_solo_clips(loaded, valid_pool, self.config.train.seed)
-            clips += loaded
-        if valid_pool is not None:
-            count, seconds = VALIDATION_MUSIC
-            clips += instrumental_clips(valid_pool, count, seconds, self.config.train.seed,
-                                        self.detector.grid.sample_rate, self.detector.grid.num_frames)
-        return clips
 
     def _start(self) -> None:
         """Fresh run: seed the global generators, fit the normalisation (in process 0, on the CPU),

@@ -1,36 +1,78 @@
-"""The validation (and test) set of a training run, and the metrics the trainer selects by.
+"""The validation and test sets of a training run, and the metrics the trainer selects by.
 
 A run validates on whole clips that look like music: the held-out clips of each source as
 mixtures - MIR-1K's own mixtures, and solo voices (SSVD, GTSinger) mixed over instrumental music
 that training never sees (:func:`mix_solo_clips`) - plus excerpts of that held-out music alone,
 labelled all 0 (:func:`instrumental_clips`), the intros, solos and breaks that a detector must
-leave alone. The mixing is seeded, so every validation of a run, and every run, sees the same
-audio. :func:`validate` scores them pooled (what checkpoint and threshold selection use) and per
-source.
+leave alone (:func:`heldout_clips`). The test set is built the same way from the test splits and
+the test music, with other seeds. The mixing is seeded, so every validation of a run, and every
+run of a seed, sees the same audio. :func:`validate` scores clips pooled (what checkpoint and
+threshold selection use) and per source.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from ..data.remix import InstrumentalPool, RemixConfig, remix
+from ..errors import VocalfrontError
 from ..evaluation import choose_threshold, evaluate_files, median_smooth
+from ..grid import FrameGrid
 from ..inference import predict_waveform
 from ..model import Detector
-from .sampler import TrainingClip
+from .config import DataConfig
+from .sampler import TrainingClip, load_clips
+from .sources import Source, Split, instrumental_pool
 
 VALIDATION_GAIN_DB = (-6.0, 6.0)
 """Voice-to-music gain range (dB, see :mod:`vocalfront.data.remix`) of the solo mixtures."""
 INSTRUMENTAL_SOURCE = "instrumental"
 """Source name of the music-only validation clips."""
+HELDOUT_MUSIC = (40, 30.0)
+"""Excerpts of held-out music alone in the validation and test sets: how many, seconds each."""
 METRIC_KEYS = ("error", "f_measure", "precision", "recall", "specificity", "auroc")
+_STREAMS = {"valid": (), "test": (1,)}
+"""Extra seed parts of each split's mixing (validation keeps the plain seed)."""
 
 
-def mix_solo_clips(clips: list[TrainingClip], pool: InstrumentalPool, seed: int) -> list[TrainingClip]:
+def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed: int, grid: FrameGrid,
+                  progress: bool = False) -> tuple[list[TrainingClip], list[str]]:
+    """The ``valid`` or ``test`` clips of a run: ``(clips, problems)`` (see the module docstring).
+
+    Each source's clips of ``split`` (sources without them are left out), solo ones mixed over
+    the split's held-out music, plus :data:`HELDOUT_MUSIC` excerpts of that music alone.
+    Solo sources without held-out music are an error.
+    """
+    clips: list[TrainingClip] = []
+    problems: list[str] = []
+    pool = instrumental_pool(config, split)
+    stream = (seed, *_STREAMS[split])
+    for source in sources:
+        reader = source.reader(split)
+        if reader is None:
+            continue
+        loaded, failed = load_clips(reader, False, progress, source.name, source.solo)
+        problems += failed
+        if source.solo:
+            if pool is None:
+                raise VocalfrontError(f"{split} mixtures of solo voices ({source.name}) need held-out "
+                                      f"music: set data.instrumental_{split}")
+            loaded = mix_solo_clips(loaded, pool, stream)
+        clips += loaded
+    if pool is not None:
+        count, seconds = HELDOUT_MUSIC
+        clips += instrumental_clips(pool, count, seconds, stream, grid.sample_rate, grid.num_frames)
+    return clips, problems
+
+
+def mix_solo_clips(clips: list[TrainingClip], pool: InstrumentalPool,
+                   seed: int | tuple[int, ...]) -> list[TrainingClip]:
     """Each solo clip (``(1, samples)`` voice) mixed over a held-out music excerpt of its length,
     at a gain drawn uniformly in :data:`VALIDATION_GAIN_DB`, music at the voice's level; the
     clip's own labels. Deterministic for ``seed``."""
-    rng = np.random.default_rng((seed, 7))
+    rng = np.random.default_rng((*np.atleast_1d(seed).tolist(), 7))
     config = RemixConfig(own=0.0, external=1.0, voice=0.0, accompaniment=0.0,
                          gain_db_range=VALIDATION_GAIN_DB)
     mixed = []
@@ -41,11 +83,11 @@ def mix_solo_clips(clips: list[TrainingClip], pool: InstrumentalPool, seed: int)
     return mixed
 
 
-def instrumental_clips(pool: InstrumentalPool, count: int, seconds: float, seed: int,
-                       sample_rate: int, num_frames) -> list[TrainingClip]:
+def instrumental_clips(pool: InstrumentalPool, count: int, seconds: float, seed: int | tuple[int, ...],
+                       sample_rate: int, num_frames: Callable[[int], int]) -> list[TrainingClip]:
     """``count`` excerpts of ``seconds`` of held-out music, labels all 0, source
     :data:`INSTRUMENTAL_SOURCE`. ``num_frames(samples)`` gives the frame count."""
-    rng = np.random.default_rng((seed, 8))
+    rng = np.random.default_rng((*np.atleast_1d(seed).tolist(), 8))
     samples = round(seconds * sample_rate)
     return [TrainingClip(f"instrumental-{index:03d}", (0.1 * pool.excerpt(rng, samples))[None, :],
                          np.zeros(num_frames(samples), np.float32), INSTRUMENTAL_SOURCE)

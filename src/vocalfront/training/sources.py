@@ -1,0 +1,105 @@
+"""Where a run's audio comes from: the corpora of the ``[data]`` section, split into training,
+validation and test readers, and the instrumental music of each split.
+
+A run trains on its main dataset (``data.root``: MIR-1K with its fixed singer- and
+song-disjoint split, a Jamendo-style corpus, or a labelled folder) and, when given, the solo
+corpora SSVD and GTSinger (their fixed recording splits, :mod:`vocalfront.data.solo`). The
+instrumental music folder is split by top-level subfolder: ``instrumental_valid`` and
+``instrumental_test`` are held out of training, for the validation and test mixtures.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..data.readers import ClipDataset, JamendoDataset, LabelledFolder
+from ..data.remix import InstrumentalPool
+from ..data.solo import GtsingerDataset, SsvdDataset
+from ..data.split import mir1k_split
+from ..errors import VocalfrontError
+from .config import DataConfig
+
+Split = Literal["train", "valid", "test"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """One corpus of a run: its ``name``, ``train``, ``valid`` and ``test`` readers (``test``
+    None when the corpus has no test clips), and whether its clips are ``solo`` voices (remixed
+    over music in training, mixed over held-out music for validation and test)."""
+
+    name: str
+    train: ClipDataset
+    valid: ClipDataset
+    test: ClipDataset | None = None
+    solo: bool = False
+
+    def reader(self, split: Split) -> ClipDataset | None:
+        """The reader of ``split``."""
+        return {"train": self.train, "valid": self.valid, "test": self.test}[split]
+
+
+def open_sources(config: DataConfig) -> list[Source]:
+    """The corpora of the ``[data]`` section (paths must be resolved): the main dataset
+    (``root``), then SSVD and GTSinger when given."""
+    options: dict[str, Any] = {"cache_dir": config.cache_dir or None, "on_error": config.on_error}
+    sources = [Source(config.format, *open_datasets(config))]
+    for name, reader, root in (("ssvd", SsvdDataset, config.ssvd),
+                               ("gtsinger", GtsingerDataset, config.gtsinger)):
+        if root:
+            everything = reader(root, **options)
+            sources.append(Source(name, subset(everything, "train"), subset(everything, "valid"),
+                                  subset(everything, "test", required=False), solo=True))
+    return sources
+
+
+def open_datasets(config: DataConfig) -> tuple[ClipDataset, ClipDataset, ClipDataset | None]:
+    """``(train, valid, test)`` readers of the main dataset of the ``[data]`` section (``root``
+    must be resolved); ``test`` is None when the dataset has no test split."""
+    options: dict[str, Any] = {"cache_dir": config.cache_dir or None, "on_error": config.on_error}
+    if config.format == "mir1k":
+        return mir1k_split(config.root, **options)
+    reader = JamendoDataset if config.format == "jamendo" else LabelledFolder
+    train_set = reader(config.root, **options)
+    if config.valid_root:
+        return train_set, reader(config.valid_root, **options), None
+    if config.format == "jamendo":
+        return (subset(train_set, "train"), subset(train_set, "valid"),
+                subset(train_set, "test", required=False))
+    raise VocalfrontError("data.format 'folder' needs data.valid_root (a folder of validation clips)")
+
+
+def subset(dataset: ClipDataset, split: str, required: bool = True) -> ClipDataset | None:
+    """A copy of ``dataset`` with only the clips whose metadata ``split`` is ``split``; none is an
+    error when ``required``, else ``None``."""
+    clips = [clip for clip in dataset.clips if clip.metadata.get("split") == split]
+    if not clips:
+        if not required:
+            return None
+        raise VocalfrontError(f"{dataset.root}: no '{split}' clips (filelists/{split} missing or "
+                              "empty); give data.valid_root")
+    chosen = copy.copy(dataset)
+    chosen.clips = clips
+    return chosen
+
+
+def instrumental_pool(config: DataConfig, split: Split = "train") -> InstrumentalPool | None:
+    """The instrumental music of ``split``: ``train`` (remix modes ``external`` and
+    ``instrumental``; everything but the held-out subfolders), ``valid`` or ``test`` (the
+    subfolders ``instrumental_valid`` / ``instrumental_test``); ``None`` when not used."""
+    if not (config.remix_enabled and config.instrumental):
+        return None
+    options: dict[str, Any] = {"max_seconds": config.instrumental_max_seconds or None,
+                               "cache_dir": config.cache_dir or None}
+    if split == "train":
+        if not (config.remix.needs_music or ((config.ssvd or config.gtsinger)
+                                             and config.solo_remix.needs_music)):
+            return None
+        return InstrumentalPool(config.instrumental, **options,
+                                skip_folders=(*config.instrumental_valid, *config.instrumental_test))
+    folders = config.instrumental_valid if split == "valid" else config.instrumental_test
+    if not folders:
+        return None
+    return InstrumentalPool(config.instrumental, **options, folders=folders)

@@ -1,0 +1,95 @@
+"""Validation and test sets of a run: held-out clips of every source, solo voices mixed over
+held-out music, held-out music alone; validate() per source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from test_training import make_tiny_mir1k
+
+from vocalfront.data.solo import split_of_key
+from vocalfront.grid import DEFAULT_GRID as GRID
+from vocalfront.training import build_model, load_config, resolve_config
+from vocalfront.training import validation as validation_module
+from vocalfront.training.sources import open_sources
+from vocalfront.training.validation import INSTRUMENTAL_SOURCE, heldout_clips, validate
+
+TINY = Path(__file__).parents[1] / "configs" / "tiny.toml"
+
+
+def make_ssvd(root: Path, count: int = 24) -> Path:
+    """SSVD-layout recordings: a tone during one note per recording (48 kHz Opus)."""
+    (root / "test").mkdir(parents=True)
+    t = np.arange(48000 * 2) / 48000
+    for index in range(count):
+        path = root / "test" / f"{1000 + index}.ogg"
+        sf.write(path, (0.3 * np.sin(2 * np.pi * 330 * t) * (t > 0.5)).astype(np.float32), 48000,
+                 format="OGG", subtype="OPUS")
+        path.rename(path.with_suffix(".opus"))
+        (root / "test" / f"{1000 + index}.txt").write_text("0.5\t1.9\t64.0\n")
+    return root
+
+
+def make_music(root: Path) -> Path:
+    rng = np.random.default_rng(0)
+    for folder in ("games", "held-valid", "held-test"):
+        (root / folder).mkdir(parents=True)
+        sf.write(root / folder / f"{folder}.flac", 0.1 * rng.standard_normal(GRID.sample_rate * 3),
+                 GRID.sample_rate)
+    return root
+
+
+@pytest.fixture
+def corpus(tmp_path, monkeypatch):
+    monkeypatch.setattr(validation_module, "HELDOUT_MUSIC", (3, 2.0))
+    config = resolve_config(load_config(TINY, [
+        f"data.root={make_tiny_mir1k(tmp_path / 'mir1k')}", f"data.ssvd={make_ssvd(tmp_path / 'ssvd')}",
+        f"data.instrumental={make_music(tmp_path / 'music')}", 'data.instrumental_valid=["held-valid"]',
+        'data.instrumental_test=["held-test"]']))
+    return config, open_sources(config.data)
+
+
+@pytest.mark.parametrize("split", ["valid", "test"])
+def test_heldout_sets_hold_each_sources_clips_mixed_and_music_alone(corpus, split):
+    config, sources = corpus
+    clips, problems = heldout_clips(config.data, sources, split, seed=0, grid=GRID)
+    assert not problems
+    by_source = {source: [clip for clip in clips if clip.source == source]
+                 for source in {clip.source for clip in clips}}
+    expected = {f"{1000 + i}" for i in range(24) if split_of_key(f"ssvd/{1000 + i}") == split}
+    assert {clip.name.rpartition("/")[2] for clip in by_source["ssvd"]} == expected
+    for clip in by_source["ssvd"]:   # the voice is mixed over music: sound where no note is
+        assert clip.audio.shape[0] == 1 and clip.labels.any()
+        assert np.abs(clip.audio[0, : GRID.sample_rate // 4]).max() > 1e-3
+    music = by_source[INSTRUMENTAL_SOURCE]
+    assert len(music) == 3 and not any(clip.labels.any() for clip in music)
+    if split == "valid":
+        assert {clip.name.split("_")[0] for clip in by_source["mir1k"]} == {"davidson", "yifen"}
+
+
+def test_heldout_sets_are_fixed_by_the_seed_and_differ_between_splits(corpus):
+    config, sources = corpus
+    first, _ = heldout_clips(config.data, sources, "valid", seed=0, grid=GRID)
+    again, _ = heldout_clips(config.data, sources, "valid", seed=0, grid=GRID)
+    test, _ = heldout_clips(config.data, sources, "test", seed=0, grid=GRID)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a.audio, b.audio)
+    music = [clip.audio for clip in first if clip.source == INSTRUMENTAL_SOURCE]
+    test_music = [clip.audio for clip in test if clip.source == INSTRUMENTAL_SOURCE]
+    assert not np.allclose(music[0], test_music[0])
+
+
+def test_validate_reports_pooled_and_per_source_metrics(corpus):
+    config, sources = corpus
+    clips, _ = heldout_clips(config.data, sources, "valid", seed=0, grid=GRID)
+    torch.manual_seed(0)
+    detector = build_model(config.model).eval()
+    metrics = validate(detector, clips, median_filter=3)
+    assert set(metrics["sources"]) == {"mir1k", "ssvd", INSTRUMENTAL_SOURCE}
+    assert metrics["frames"] == sum(part["frames"] for part in metrics["sources"].values())
+    assert np.isnan(metrics["sources"][INSTRUMENTAL_SOURCE]["auroc"])  # one class only
+    assert 0.0 <= metrics["error"] <= 1.0
