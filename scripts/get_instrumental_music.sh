@@ -4,6 +4,11 @@
 #
 # Usage: scripts/get_instrumental_music.sh DEST [PACKAGE ...]
 #
+# Without PACKAGE arguments it fetches every package below and then renders the General-MIDI
+# hard negatives (scripts/render_midi_negatives.py: DEST/midi-leads, -valid and -test, seeds
+# 0/1/2) when fluidsynth and the FluidR3 GM soundfont are installed (Debian: fluidsynth
+# fluid-soundfont-gm; Python: mido); otherwise it says how to get them.
+#
 # Downloads each package with `apt-get download` (nothing is installed), unpacks it with
 # `dpkg -x` into a temporary folder and copies the package's music (only the files its rule
 # below names: no sound effects, no vocal stems) into DEST/PACKAGE/, together with the package's
@@ -99,3 +104,17 @@ for package in "${packages[@]}"; do
     echo "$package: $count audio files -> $dest/$package"
     rm -rf "$work/$package" "$work/$package-pk3" "$deb"
 done
+
+if [[ $# -eq 0 ]]; then
+    python=${PYTHON:-python3}
+    render="$(dirname "$0")/render_midi_negatives.py"
+    for spec in "midi-leads 40 0" "midi-leads-valid 10 1" "midi-leads-test 10 2"; do
+        read -r folder minutes seed <<<"$spec"
+        if ! "$python" "$render" "$dest/$folder" --minutes "$minutes" --seed "$seed"; then
+            echo "note: MIDI hard negatives not rendered; install fluidsynth, fluid-soundfont-gm" \
+                 "(apt-get) and mido (pip install mido), then run: $render $dest/$folder" \
+                 "--minutes $minutes --seed $seed" >&2
+            break
+        fi
+    done
+fi

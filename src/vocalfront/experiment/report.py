@@ -459,7 +459,7 @@ def plot_curves(path: Path, out_dir: Path, rows: Sequence[Mapping[str, Any]]) ->
         labelled.add(name)
         if updates:
             steps, losses = np.array(updates, dtype=np.float64).T
-            loss_ax.plot(steps, _running_mean(losses, max(1, len(losses) // 50)), color=colours[name],
+            loss_ax.plot(steps, running_mean(losses, max(1, len(losses) // 50)), color=colours[name],
                          linewidth=0.8, label=label)
         if valid:
             error_ax.plot(*np.array(valid).T, "o-", color=colours[name], markersize=3, linewidth=0.8)
@@ -471,7 +471,7 @@ def plot_curves(path: Path, out_dir: Path, rows: Sequence[Mapping[str, Any]]) ->
     save_figure(figure, path)
 
 
-def _running_mean(values: np.ndarray, width: int) -> np.ndarray:
+def running_mean(values: np.ndarray, width: int) -> np.ndarray:
     """Mean of the last ``width`` values at each position (fewer at the start)."""
     sums = np.cumsum(np.concatenate(([0.0], values)))
     counts = np.minimum(np.arange(1, len(values) + 1), width)

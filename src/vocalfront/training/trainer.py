@@ -75,7 +75,7 @@ from .config import Config, ModelConfig, TrainConfig, config_from_dict, config_t
 from .distributed import SINGLE, DistributedEnv
 from .sampler import Batch, ExampleLayout, ExampleSampler, ShardedSampler, TrainingClip, load_clips
 from .sources import instrumental_pool, open_sources
-from .validation import heldout_clips, validate
+from .validation import calibrated_record, heldout_clips, validate
 
 RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.device", "train.num_threads", "train.updates"})
 """Settings that may change when a run is resumed (they do not change what was trained so far;
@@ -563,10 +563,13 @@ class Trainer:
                 "frontend_moved": inspect.movement_summary(self.initial_frontend, current)}
 
     def _finish(self) -> TrainResult:
-        """Write ``model.pt`` (the best epoch's detector with its threshold)."""
+        """Write ``model.pt``: the best epoch's detector, with its decision settings (threshold,
+        median filter, shortest segment and gap) chosen on the validation clips
+        (:func:`~.validation.calibrated_record`)."""
         detector, extra = load_checkpoint(self.run_dir / "best.pt")
         model_path = self.run_dir / "model.pt"
-        save_detector(model_path, detector, extra)
+        save_detector(model_path, detector, {**extra, **calibrated_record(detector, self.valid_clips,
+                                                                    self.config.eval.median_filter)})
         return TrainResult(self.run_dir, model_path, self.update, int(self.best["update"]),
                            float(self.best["error"]), tuple(self.problems))
 

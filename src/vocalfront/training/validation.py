@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ..calibration import SMOOTHINGS, choose_postprocessing
 from ..data.remix import InstrumentalPool, RemixConfig, remix
 from ..errors import VocalfrontError
 from ..evaluation import choose_threshold, evaluate_files, median_smooth
@@ -94,18 +95,20 @@ def instrumental_clips(pool: InstrumentalPool, count: int, seconds: float, seed:
             for index in range(count)]
 
 
-def validate(detector: Detector, clips: list[TrainingClip], median_filter: int) -> dict[str, object]:
-    """Pooled validation metrics, the accuracy-maximising ``threshold``, the number of
-    ``frames`` and, under ``sources``, the metrics of each clip source at that threshold.
+def validate(detector: Detector, clips: list[TrainingClip], median_filter: int,
+             threshold: float | None = None) -> dict[str, object]:
+    """Pooled metrics, the ``threshold`` (``None``: the accuracy-maximising one, chosen on these
+    clips), the number of ``frames`` and, under ``sources``, the metrics of each clip source at
+    that threshold.
 
     Whole-file probabilities (:func:`~vocalfront.inference.predict_waveform`) of each clip's
     mixture (its stems summed), median-smoothed over ``median_filter`` frames, thresholded;
     AUROC from the unsmoothed probabilities (NaN for a source without both classes).
     """
-    probabilities = [predict_waveform(detector, clip.audio.sum(axis=0), source=clip.name)
-                     for clip in clips]
+    probabilities = predict_clips(detector, clips)
     labels = [clip.labels for clip in clips]
-    threshold = choose_threshold([median_smooth(p, median_filter) for p in probabilities], labels)
+    if threshold is None:
+        threshold = choose_threshold([median_smooth(p, median_filter) for p in probabilities], labels)
     report = evaluate_files(probabilities, labels, threshold, [clip.name for clip in clips],
                             median_filter)
     sources: dict[str, dict[str, float]] = {}
@@ -118,3 +121,21 @@ def validate(detector: Detector, clips: list[TrainingClip], median_filter: int) 
     return {"threshold": threshold, "frames": int(report.pooled["frames"]),
             **{key: float(report.pooled[key]) for key in METRIC_KEYS},
             **({"sources": sources} if len(sources) > 1 else {})}
+
+
+def predict_clips(detector: Detector, clips: list[TrainingClip]) -> list[np.ndarray]:
+    """Whole-file probabilities ``(frames,)`` of each clip's mixture (its stems summed)."""
+    return [predict_waveform(detector, clip.audio.sum(axis=0), source=clip.name) for clip in clips]
+
+
+def calibrated_record(detector: Detector, clips: list[TrainingClip],
+                      median_filter: int) -> dict[str, object]:
+    """The decision settings chosen on validation ``clips``
+    (:func:`vocalfront.calibration.choose_postprocessing`, trying the run's own
+    ``median_filter`` too) as model-record keys, with ``valid_final_error``: the pooled frame
+    error of the final decisions there (never above the error at the run's own settings)."""
+    probabilities = predict_clips(detector, clips)
+    labels = [clip.labels for clip in clips]
+    settings, tried = choose_postprocessing(probabilities, labels, detector.grid,
+                                            sorted({*SMOOTHINGS, median_filter}))
+    return {**settings.to_record(), "valid_final_error": min(row["error"] for row in tried)}

@@ -1,0 +1,91 @@
+"""Score detector files on a run's held-out set (``valid`` or ``test``), per source.
+
+The set is built exactly as training builds its validation set (:mod:`vocalfront.training.validation`):
+the held-out clips of every source of the configuration (MIR-1K's song-disjoint split, SSVD and
+GTSinger recordings), solo voices mixed over held-out instrumental music, and held-out music
+alone. Every model is scored at its own stored threshold and median filter (chosen on
+validation data by its training run), never at one chosen on the scored clips.
+
+    python scripts/evaluate_heldout.py --config configs/default.toml --split test \\
+        --models runs/default/model.pt src/vocalfront/models/default.pt --out results.md \\
+        data.root=/data/mir1k data.ssvd=/data/ssvd data.gtsinger=/data/gtsinger \\
+        data.instrumental=/data/instrumental
+
+Writes a Markdown table (and prints it): per model and source, frames, error, AUROC,
+specificity and recall in percent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from vocalfront.detect import load_model
+from vocalfront.errors import VocalfrontError
+from vocalfront.training import load_config, resolve_config
+from vocalfront.training.sources import open_sources
+from vocalfront.training.validation import heldout_clips, validate
+
+COLUMNS = ("frames", "error", "auroc", "specificity", "recall")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True, help="training configuration (TOML)")
+    parser.add_argument("--split", choices=("valid", "test"), default="test")
+    parser.add_argument("--models", type=Path, nargs="+", required=True, help="detector files")
+    parser.add_argument("--seed", type=int, default=None, help="mixing seed (default: train.seed)")
+    parser.add_argument("--out", type=Path, default=None, help="write the table here (Markdown)")
+    parser.add_argument("--json", type=Path, default=None, help="write all metrics here (JSON)")
+    parser.add_argument("overrides", nargs="*", help="section.key=value settings")
+    args = parser.parse_args(argv)
+    try:
+        config = resolve_config(load_config(args.config, args.overrides))
+        models = {str(path): load_model(path) for path in args.models}
+        seed = config.train.seed if args.seed is None else args.seed
+        grid = next(iter(models.values())).detector.grid
+        clips, problems = heldout_clips(config.data, open_sources(config.data), args.split, seed, grid,
+                                        progress=sys.stderr.isatty())
+    except VocalfrontError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    results = {name: validate(model.detector.eval(), clips, model.smoothing, model.threshold)
+               for name, model in models.items()}
+    table = markdown(results, args.split, seed)
+    print(table)
+    if args.out:
+        args.out.write_text(table + "\n", encoding="utf-8")
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
+    return 0
+
+
+def markdown(results: dict[str, dict], split: str, seed: int) -> str:
+    """One row per model and source (``all`` first), rates in percent."""
+    lines = [f"Held-out split `{split}` (mixing seed {seed}); each model at its stored threshold.", "",
+             "| model | threshold | source | " + " | ".join(COLUMNS) + " |",
+             "|---|---|---|" + "---|" * len(COLUMNS)]
+    for name, metrics in results.items():
+        rows = {"all": metrics, **metrics.get("sources", {})}
+        for source, values in rows.items():
+            cells = [_cell(column, values[column]) for column in COLUMNS]
+            lines.append(f"| {Path(name).name} | {metrics['threshold']:.3f} | {source} | "
+                         + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(column: str, value: float) -> str:
+    if column == "frames":
+        return f"{int(value)}"
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return f"{value:.3f}" if column == "auroc" else f"{100 * value:.1f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
