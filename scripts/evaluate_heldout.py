@@ -11,8 +11,10 @@ validation data by its training run), never at one chosen on the scored clips.
         data.root=/data/mir1k data.ssvd=/data/ssvd data.gtsinger=/data/gtsinger \\
         data.instrumental=/data/instrumental
 
-Writes a Markdown table (and prints it): per model and source, frames, error, AUROC,
-specificity and recall in percent.
+Writes a Markdown table (and prints it): per model and source, frames, frame error at the
+threshold after median smoothing (the protocol's), the error of the final decisions (also after
+the model's shortest-gap and shortest-segment limits: what its label files say), AUROC,
+specificity and recall; rates in percent.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from vocalfront.training import load_config, resolve_config
 from vocalfront.training.sources import open_sources
 from vocalfront.training.validation import heldout_clips, validate
 
-COLUMNS = ("frames", "error", "auroc", "specificity", "recall")
+COLUMNS = ("frames", "error", "final_error", "auroc", "specificity", "recall")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
-    results = {name: validate(model.detector.eval(), clips, model.smoothing, model.threshold)
+    results = {name: validate(model.detector.eval(), clips, model.smoothing, model.threshold,
+                              model.postprocessing)
                for name, model in models.items()}
     table = markdown(results, args.split, seed)
     print(table)
@@ -67,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def markdown(results: dict[str, dict], split: str, seed: int) -> str:
     """One row per model and source (``all`` first), rates in percent."""
-    lines = [f"Held-out split `{split}` (mixing seed {seed}); each model at its stored threshold.", "",
+    lines = [f"Held-out split `{split}` (mixing seed {seed}); each model at its stored decision "
+             "settings.", "",
              "| model | threshold | source | " + " | ".join(COLUMNS) + " |",
              "|---|---|---|" + "---|" * len(COLUMNS)]
     for name, metrics in results.items():

@@ -93,3 +93,17 @@ def test_validate_reports_pooled_and_per_source_metrics(corpus):
     assert metrics["frames"] == sum(part["frames"] for part in metrics["sources"].values())
     assert np.isnan(metrics["sources"][INSTRUMENTAL_SOURCE]["auroc"])  # one class only
     assert 0.0 <= metrics["error"] <= 1.0
+
+
+def test_validate_with_final_settings_reports_the_error_of_the_label_files(corpus):
+    from vocalfront.postprocessing import PostProcessing
+
+    config, sources = corpus
+    clips, _ = heldout_clips(config.data, sources, "valid", seed=0, grid=GRID)
+    torch.manual_seed(0)
+    detector = build_model(config.model).eval()
+    plain, limited = (validate(detector, clips, median_filter=3, threshold=0.5,
+                               final=PostProcessing(0.5, 3, min_duration, 0.0)) for min_duration in (0.0, 5.0))
+    assert plain["final_error"] == pytest.approx(plain["error"])       # no limits: the same decisions
+    music = limited["sources"][INSTRUMENTAL_SOURCE]
+    assert music["final_error"] == 0.0                    # 5 s segments never fit in 2 s clips

@@ -16,13 +16,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..calibration import SMOOTHINGS, choose_postprocessing
+from ..calibration import SMOOTHINGS, choose_postprocessing, final_error
 from ..data.remix import InstrumentalPool, RemixConfig, remix
 from ..errors import VocalfrontError
 from ..evaluation import choose_threshold, evaluate_files, median_smooth
 from ..grid import FrameGrid
 from ..inference import predict_waveform
 from ..model import Detector
+from ..postprocessing import PostProcessing
 from .config import DataConfig
 from .sampler import TrainingClip, load_clips
 from .sources import Source, Split, instrumental_pool
@@ -96,10 +97,11 @@ def instrumental_clips(pool: InstrumentalPool, count: int, seconds: float, seed:
 
 
 def validate(detector: Detector, clips: list[TrainingClip], median_filter: int,
-             threshold: float | None = None) -> dict[str, object]:
+             threshold: float | None = None, final: PostProcessing | None = None) -> dict[str, object]:
     """Pooled metrics, the ``threshold`` (``None``: the accuracy-maximising one, chosen on these
     clips), the number of ``frames`` and, under ``sources``, the metrics of each clip source at
-    that threshold.
+    that threshold; with ``final`` settings also ``final_error``, pooled and per source: the
+    frame error of the final decisions (:func:`vocalfront.calibration.final_decisions`).
 
     Whole-file probabilities (:func:`~vocalfront.inference.predict_waveform`) of each clip's
     mixture (its stems summed), median-smoothed over ``median_filter`` frames, thresholded;
@@ -109,18 +111,20 @@ def validate(detector: Detector, clips: list[TrainingClip], median_filter: int,
     labels = [clip.labels for clip in clips]
     if threshold is None:
         threshold = choose_threshold([median_smooth(p, median_filter) for p in probabilities], labels)
-    report = evaluate_files(probabilities, labels, threshold, [clip.name for clip in clips],
-                            median_filter)
-    sources: dict[str, dict[str, float]] = {}
+    groups = {"all": list(range(len(clips)))}
     for source in sorted({clip.source for clip in clips}):
-        mine = [i for i, clip in enumerate(clips) if clip.source == source]
+        groups[source or "clips"] = [i for i, clip in enumerate(clips) if clip.source == source]
+    metrics: dict[str, dict[str, float]] = {}
+    for name, mine in groups.items():
         part = evaluate_files([probabilities[i] for i in mine], [labels[i] for i in mine], threshold,
                               [clips[i].name for i in mine], median_filter)
-        sources[source or "clips"] = {"frames": int(part.pooled["frames"]),
-                                      **{key: float(part.pooled[key]) for key in METRIC_KEYS}}
-    return {"threshold": threshold, "frames": int(report.pooled["frames"]),
-            **{key: float(report.pooled[key]) for key in METRIC_KEYS},
-            **({"sources": sources} if len(sources) > 1 else {})}
+        metrics[name] = {"frames": int(part.pooled["frames"]),
+                         **{key: float(part.pooled[key]) for key in METRIC_KEYS}}
+        if final is not None:
+            metrics[name]["final_error"] = final_error([probabilities[i] for i in mine],
+                                                       [labels[i] for i in mine], final, detector.grid)
+    pooled = metrics.pop("all")
+    return {"threshold": threshold, **pooled, **({"sources": metrics} if len(metrics) > 1 else {})}
 
 
 def predict_clips(detector: Detector, clips: list[TrainingClip]) -> list[np.ndarray]:
