@@ -103,7 +103,8 @@ def test_validate_with_final_settings_reports_the_error_of_the_label_files(corpu
     torch.manual_seed(0)
     detector = build_model(config.model).eval()
     plain, limited = (validate(detector, clips, median_filter=3, threshold=0.5,
-                               final=PostProcessing(0.5, 3, min_duration, 0.0)) for min_duration in (0.0, 5.0))
+                               final=PostProcessing(0.5, 3, min_duration, 0.0))
+                      for min_duration in (0.0, 5.0))
     assert plain["final_error"] == pytest.approx(plain["error"])       # no limits: the same decisions
     music = limited["sources"][INSTRUMENTAL_SOURCE]
     assert music["final_error"] == 0.0                    # 5 s segments never fit in 2 s clips
