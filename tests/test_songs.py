@@ -76,3 +76,13 @@ def test_song_splits_put_a_group_in_its_most_held_out_split():
     singer_split = {"a": "train", "b": "valid", "c": "test"}.get
     assert song_splits(["a_1", "b_1", "c_1", "a_2"], groups, singer_split) == {
         "a_1": None, "b_1": None, "c_1": "test", "a_2": "train"}
+
+
+def test_a_mir1k_clip_whose_song_shares_a_backing_track_with_validation_is_in_no_split():
+    from vocalfront.data.split import mir1k_split_of
+
+    assert mir1k_split_of({"singer": "fdps", "song": "1"}) is None      # fdps_1 ~ yifen_1
+    assert mir1k_split_of({"singer": "yifen", "song": "1"}) == "valid"
+    assert mir1k_split_of({"singer": "fdps", "song": "2"}) == "train"   # fdps_2 ~ geniusturtle_4
+    assert mir1k_split_of({"singer": "abjones", "song": "3"}) == "test"
+    assert mir1k_split_of({"singer": "heldout", "song": "1"}) is None

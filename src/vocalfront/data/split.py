@@ -87,9 +87,13 @@ def _singer(song: str) -> str:
 
 
 def mir1k_split_of(clip_metadata: dict[str, Any]) -> Split | None:
-    """The split of a :class:`Mir1kDataset` clip (by its ``singer`` and ``song`` metadata)."""
+    """The split of a :class:`Mir1kDataset` clip (by its ``singer`` and ``song`` metadata), None
+    when its song is left out (it shares a backing track with a song of another split)."""
     song = f"{clip_metadata['singer']}_{clip_metadata['song']}"
-    return song_splits([song])[song]
+    group = next((group for group in MIR1K_SHARED_BACKING
+                  if song.lower() in {member.lower() for member in group}), ())
+    others = [member for member in group if member.lower() != song.lower()]
+    return song_splits([song, *others])[song]
 
 
 def mir1k_split(root: str | Path, **options: Any) -> Mir1kSplit:
