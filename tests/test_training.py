@@ -280,6 +280,14 @@ def test_solo_voices_are_remixed_over_music_and_processed_like_produced_vocals()
         ExampleSampler([ramp_clip()], GRID, ExampleLayout(25), np.random.default_rng(0), over_music, pool)
 
 
+def test_a_frontend_option_that_moves_the_frame_grid_is_refused_before_any_audio(tmp_path):
+    config = load_config(TINY, ["model.frontend=fb", "model.frontend_options={ hop = 630 }",
+                                f"data.root={tmp_path / 'missing'}"])
+    with pytest.raises(VocalfrontError, match=r"every 630 .*only that grid is supported"):
+        train(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+
+
 def test_cosine_schedule_warms_up_then_decays_to_its_final_fraction():
     from vocalfront.training.trainer import lr_factor
 

@@ -67,6 +67,7 @@ from ..data.remix import InstrumentalPool, RemixConfig
 from ..errors import VocalfrontError
 from ..fileio import json_safe, process_lock, write_text_atomic
 from ..frontends import BandNorm, FilterBank, build_compression, build_frontend, inspect
+from ..grid import DEFAULT_GRID
 from ..inference import compute_features
 from ..model import Detector, SchlueterCNN, load_checkpoint, save_detector
 from . import distributed
@@ -107,8 +108,20 @@ class TrainResult:
 
 
 def build_model(config: ModelConfig) -> Detector:
-    """An untrained detector (BandNorm not fitted) from the ``[model]`` section."""
+    """An untrained detector (BandNorm not fitted) from the ``[model]`` section.
+
+    Its front-end must use the common frame grid (:data:`~vocalfront.grid.DEFAULT_GRID`): the
+    readers, labels, sampler and scorers of a run are built on it, so a front-end option that
+    moves the grid (``hop``, ``window``, ``sample_rate``) is refused here, before any audio is
+    decoded, instead of silently misaligning labels and audio.
+    """
     frontend = build_frontend(config.frontend, **config.frontend_options)
+    if frontend.grid != DEFAULT_GRID:
+        grid, default = frontend.grid, DEFAULT_GRID
+        raise VocalfrontError(
+            f"model.frontend_options give frames of {grid.window} samples every {grid.hop} at "
+            f"{grid.sample_rate} Hz; training reads labels on the common grid ({default.window} "
+            f"every {default.hop} at {default.sample_rate} Hz), so only that grid is supported")
     compression = build_compression(config.compression, **config.compression_options)
     cnn = SchlueterCNN(frontend.n_bands, config.context, config.batch_norm, config.dropout)
     return Detector(frontend, compression, BandNorm(frontend.n_bands), cnn)
