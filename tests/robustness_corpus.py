@@ -260,6 +260,8 @@ TRUST_CASES: dict[int, str] = {
     3: "an empty path argument (PATH, --out, --model) is refused, not taken as the current folder",
     4: "model files checked whole at load: devices, pipes, size, payload, stored config ranges, "
        "finite weights",
+    5: "training settings bounded, each range named in its error; config files checked before "
+       "they are read whole",
     6: "front-end API: empty batch, half precision, parameter types and ranges, one-frame norm",
     7: "detect() on arrays: numpy scalars, sample rates, low precision, smoothing length",
     8: "CLI options checked before any file is processed, each with its allowed range",

@@ -30,8 +30,10 @@ from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.evaluation import MAX_SMOOTHING
 from vocalfront.frontends import BandNorm, build_frontend
 from vocalfront.model import MAX_FILE_BYTES, save_detector
-from vocalfront.training import prepare_run, train
+from vocalfront.training import load_config, prepare_run, train
 from vocalfront.training.trainer import LOCK_FILE
+
+TINY_CONFIG = Path(__file__).parents[1] / "configs" / "tiny.toml"
 
 
 @pytest.fixture
@@ -410,3 +412,49 @@ def test_an_unreadable_folder_is_reported_not_skipped(where, song, model_file, m
     assert main(["detect", str(target), "--model", str(model_file), "--no-progress"]) == 2
     error = one_line_error(capsys, "detect")
     assert f"{locked}: cannot read folder (Permission denied)" in error
+
+# ----------------------------------------------------------------------------- case 5: configs
+@pytest.mark.parametrize(("override", "message"), [
+    ("model.context=1000001", "[model] context must be from 1 to 1023"),
+    ("eval.median_filter=1000000000000", "[eval] median_filter must be from 1 to 10000"),
+    ("train.num_threads=100000", "[train] num_threads must be from 0 to 4096"),
+    ("train.dense_frames=1000000000", "[train] dense_frames must be from 1 to 100000"),
+    ("train.margin_frames=1000000000", "[train] margin_frames must be from 0 to 10000"),
+    ("train.batch_size=1000000000000", "[train] batch_size must be from 1 to 4096"),
+    ("train.lr=inf", "[train] lr must be from 1e-12 to 10, got inf"),
+    ("train.lr=nan", "[train] lr must be from 1e-12 to 10, got nan"),
+    ("model.dropout=nan", "[model] dropout must lie in [0, 1), got nan"),
+    ("data.augment.gain_db_range=[0, inf]", "augmentation gain_db_range must be finite"),
+    ("data.augment.eq_points=1000000000", "augmentation eq_points must be from 2 to 1000"),
+    ("data.remix.gain_db_range=[0, inf]", "remix gain_db_range must be (low, high) with -60"),
+])
+def test_every_training_setting_is_bounded_and_its_range_named(override, message, trust_case):
+    trust_case(5)
+    with pytest.raises(VocalfrontError, match=re.escape(message)):
+        load_config(TINY_CONFIG, [override])
+
+
+@pytest.mark.parametrize("content", [b"\0" * (2 << 20), b"a = " + b"[" * 100_000, b"\xff\xfe"])
+def test_a_huge_deeply_nested_or_binary_config_file_is_a_one_line_error(tmp_path, content, trust_case):
+    trust_case(5)
+    path = tmp_path / "bad.toml"
+    path.write_bytes(content)
+    with pytest.raises(VocalfrontError, match=r"bad.toml: (larger than|invalid TOML)"):
+        load_config(path)
+
+
+def test_a_config_that_is_not_a_regular_file_is_refused_without_reading_it(tmp_path, trust_case):
+    trust_case(5)
+    with pytest.raises(VocalfrontError, match="not a regular file"):
+        load_config("/dev/zero")
+    with pytest.raises(VocalfrontError, match="not a regular file"):
+        load_config(tmp_path)
+
+
+@pytest.mark.parametrize("options", ["{ hop = 0 }", "{ colour = 1 }", "{ window = 1000000000 }"])
+def test_bad_frontend_options_fail_before_any_audio_is_read(options, tmp_path, trust_case):
+    trust_case(5)
+    config = load_config(TINY_CONFIG, [f"model.frontend_options={options}",
+                                       f"data.root={tmp_path / 'no-data'}"])
+    with pytest.raises(VocalfrontError):
+        train(config, tmp_path / "run", progress=False)

@@ -122,7 +122,7 @@ def test_config_round_trips_through_a_plain_dictionary():
     ("trian.updates=2", "unknown config key 'trian'"),
     ("train.updates=many", "config key 'train.updates' must be int"),
     ("train.mode=fast", "config key 'train.mode' must be one of 'excerpt', 'dense'"),
-    ("train.batch_size=0", "[train] batch_size must be >= 1"),
+    ("train.batch_size=0", "[train] batch_size must be from 1 to 4096, got 0"),
     ("data.augment.eq_max_db=-1", "[data.augment] augmentation eq_max_db"),
     ("train.targets=[0.9, 0.1]", "[train] targets must be (low, high)"),
 ])

@@ -72,18 +72,19 @@ class AugmentConfig:
         _check_range("speed_range", self.speed_range, minimum=0.0)
         _check_range("eq_range_hz", self.eq_range_hz, minimum=0.0)
         _check_range("gain_db_range", self.gain_db_range)
-        if self.eq_max_db < 0:
-            raise VocalfrontError("augmentation eq_max_db must not be negative")
-        if self.eq_points < 2:
-            raise VocalfrontError("augmentation eq_points must be at least 2")
+        if not 0 <= self.eq_max_db <= 60:
+            raise VocalfrontError(f"augmentation eq_max_db must be from 0 to 60, got {self.eq_max_db!r}")
+        if not 2 <= self.eq_points <= 1000:
+            raise VocalfrontError(f"augmentation eq_points must be from 2 to 1000, got {self.eq_points!r}")
 
 
 def _check_range(name: str, bounds: tuple[float, float], minimum: float | None = None) -> None:
     """Reject a ``(low, high)`` range with ``low > high`` or ``low <= minimum``."""
     low, high = bounds
-    if low > high or (minimum is not None and low <= minimum):
+    if not (np.isfinite(low) and np.isfinite(high)) or low > high or (minimum is not None and low <= minimum):
         limit = "" if minimum is None else f" with low > {minimum:g}"
-        raise VocalfrontError(f"augmentation {name} must be (low, high) with low <= high{limit}")
+        raise VocalfrontError(f"augmentation {name} must be finite (low, high) with low <= high{limit}, "
+                              f"got {tuple(bounds)}")
 
 
 def check_audio_and_labels(

@@ -85,8 +85,11 @@ class RemixConfig:
         if np.any(weights < 0) or weights.sum() <= 0:
             raise VocalfrontError("remix mode weights must be non-negative and not all 0")
         low, high = self.gain_db_range
-        if low > high:
-            raise VocalfrontError("remix gain_db_range must be (low, high) with low <= high")
+        if not (-60.0 <= low <= high <= 60.0):
+            raise VocalfrontError(f"remix gain_db_range must be (low, high) with -60 <= low <= high "
+                                  f"<= 60 dB, got {self.gain_db_range}")
+        if not np.all(np.isfinite(weights)):
+            raise VocalfrontError("remix mode weights must be finite")
 
     @property
     def needs_music(self) -> bool:

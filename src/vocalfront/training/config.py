@@ -32,7 +32,8 @@ from ..data.augment import AugmentConfig
 from ..data.production import VoiceEffectsConfig
 from ..data.remix import RemixConfig
 from ..errors import VocalfrontError
-from ..evaluation import SMOOTHING_FRAMES
+from ..evaluation import MAX_SMOOTHING, SMOOTHING_FRAMES
+from ..model import MAX_CONTEXT
 
 SOURCES = ("mir1k", "ssvd", "gtsinger")
 """Names of the training sources (``data.source_weights``)."""
@@ -101,8 +102,8 @@ class DataConfig:
     norm_clips: int = 100
 
     def __post_init__(self) -> None:
-        _require(self.instrumental_max_seconds >= 0, "instrumental_max_seconds must be >= 0")
-        _require(self.norm_clips >= 0, "norm_clips must be >= 0")
+        _between("instrumental_max_seconds", self.instrumental_max_seconds, 0, 86_400)
+        _between("norm_clips", self.norm_clips, 0, 1_000_000)
         _require(not (self.remix_enabled and self.format != "mir1k"),
                  f"remix_enabled needs separate stems (format mir1k), not {self.format!r}; "
                  "set data.remix_enabled=false")
@@ -140,8 +141,9 @@ class ModelConfig:
     context: int = 115
 
     def __post_init__(self) -> None:
-        _require(0.0 <= self.dropout < 1.0, "dropout must lie in [0, 1)")
-        _require(self.context >= 1 and self.context % 2 == 1, "context must be odd and positive")
+        _require(0.0 <= self.dropout < 1.0, f"dropout must lie in [0, 1), got {self.dropout!r}")
+        _between("context", self.context, 1, MAX_CONTEXT)
+        _require(self.context % 2 == 1, f"context must be odd, got {self.context}")
 
 
 @dataclass(frozen=True)
@@ -208,14 +210,17 @@ class TrainConfig:
     bf16: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("batch_size", "updates", "updates_per_epoch", "checkpoint_every", "dense_frames"):
-            _require(getattr(self, name) >= 1, f"{name} must be >= 1")
-        _require(self.lr > 0 and self.frontend_lr_multiplier >= 0,
-                 "lr must be > 0 and frontend_lr_multiplier >= 0")
+        for name, high in (("batch_size", 4096), ("updates", 100_000_000),
+                           ("updates_per_epoch", 100_000_000), ("checkpoint_every", 100_000_000),
+                           ("dense_frames", 100_000)):
+            _between(name, getattr(self, name), 1, high)
+        _between("lr", self.lr, 1e-12, 10.0)
+        _between("frontend_lr_multiplier", self.frontend_lr_multiplier, 0.0, 1e6)
+        _between("margin_frames", self.margin_frames, 0, 10_000)
+        _between("num_threads", self.num_threads, 0, 4096)
+        _between("warmup_updates", self.warmup_updates, 0, 100_000_000)
         low, high = self.targets
         _require(0.0 <= low < high <= 1.0, "targets must be (low, high) with 0 <= low < high <= 1")
-        _require(self.margin_frames >= 0 and self.num_threads >= 0,
-                 "margin_frames and num_threads must be >= 0")
         _require(self.warmup_updates >= 0 and 0.0 <= self.final_lr_fraction <= 1.0,
                  "warmup_updates must be >= 0 and final_lr_fraction in [0, 1]")
         _require(re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None,
@@ -234,7 +239,7 @@ class EvalConfig:
     median_filter: int = SMOOTHING_FRAMES
 
     def __post_init__(self) -> None:
-        _require(self.median_filter >= 1, "median_filter must be >= 1")
+        _between("median_filter", self.median_filter, 1, MAX_SMOOTHING)
 
 
 @dataclass(frozen=True)
@@ -252,23 +257,46 @@ def _require(condition: bool, message: str) -> None:
         raise VocalfrontError(message)
 
 
+def _between(name: str, value: float, low: float, high: float) -> None:
+    """``value`` must be a finite number from ``low`` to ``high`` (the error states the range)."""
+    _require(math.isfinite(value) and low <= value <= high,
+             f"{name} must be from {low:g} to {high:g}, got {value!r}")
+
+
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
     """Read a TOML file (``None``: all defaults) and apply ``section.key=value`` overrides."""
     raw: dict[str, Any] = {}
     if path is not None:
-        try:
-            with Path(path).open("rb") as handle:
-                raw = tomllib.load(handle)
-        except OSError as error:
-            raise VocalfrontError(f"{path}: cannot read config ({error.strerror or error})") from None
-        except tomllib.TOMLDecodeError as error:
-            raise VocalfrontError(f"{path}: invalid TOML ({error})") from None
+        raw = _read_toml(Path(path))
     for item in overrides:
         apply_override(raw, item)
     try:
         return config_from_dict(raw)
     except VocalfrontError as error:
         raise VocalfrontError(str(error) if path is None else f"{path}: {error}") from None
+
+
+MAX_CONFIG_BYTES = 1 << 20
+"""Largest configuration file read (1 MiB; real ones are a few kB)."""
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """A configuration file's tables; a missing, special, oversized or invalid file is a one-line
+    :class:`VocalfrontError` raised before more than :data:`MAX_CONFIG_BYTES` are read."""
+    try:
+        if not path.is_file():
+            raise VocalfrontError(f"{path}: not a regular file (a configuration is a TOML file)")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise VocalfrontError(f"{path}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a configuration")
+        return tomllib.loads(data.decode("utf-8"))
+    except OSError as error:
+        raise VocalfrontError(f"{path}: cannot read config ({error.strerror or error})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise VocalfrontError(f"{path}: invalid TOML ({error})") from None
+    except RecursionError:
+        raise VocalfrontError(f"{path}: invalid TOML (nested too deeply)") from None
 
 
 def apply_override(raw: dict[str, Any], item: str) -> None:
@@ -279,7 +307,7 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
         raise VocalfrontError(f"override {item!r} is not of the form section.key=value")
     try:
         value = tomllib.loads(f"value = {text}")["value"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError):
         value = text
     table = raw
     for depth, part in enumerate(parts[:-1]):
