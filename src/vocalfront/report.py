@@ -32,7 +32,9 @@ body { font: 15px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1250
 h1 { font-size: 1.4em; margin-bottom: 0.2em; word-break: break-all; }
 h2 { font-size: 1.1em; margin-top: 1.5em; }
 audio { width: 100%; margin: 0.8em 0; }
+figure { margin: 0; }
 img { max-width: 100%; height: auto; border: 1px solid #ddd; }
+caption { text-align: left; padding-bottom: 0.3em; }
 table { border-collapse: collapse; }
 th, td { padding: 0.25em 0.9em; text-align: right; border-bottom: 1px solid #e4e4e4; }
 th { background: #f4f4f4; }
