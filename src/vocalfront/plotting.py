@@ -123,12 +123,22 @@ def _plot_lanes(ax: Axes, segments: Sequence[Segment], reference: Sequence[Segme
     ax.tick_params(axis="y", length=0)
 
 
-def save_figure(figure: Figure, path_png: str | Path, dpi: int = 100) -> None:
-    """Render ``figure`` to PNG in memory, then write it atomically to ``path_png``."""
+def figure_png(figure: Figure, dpi: int = 100) -> bytes:
+    """``figure`` rendered as PNG bytes (in memory)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def save_figure(figure: Figure, path_png: str | Path, dpi: int = 100) -> None:
+    """Render ``figure`` to PNG in memory, then write it atomically to ``path_png``."""
+    write_png(figure_png(figure, dpi), path_png)
+
+
+def write_png(png: bytes, path_png: str | Path) -> None:
+    """Write rendered PNG bytes atomically to ``path_png``."""
     with atomic_write(path_png, "wb") as handle:
-        handle.write(buffer.getvalue())
+        handle.write(png)
 
 
 def plot_theory(path_png: str | Path, results: Sequence, bounds: dict[str, np.ndarray],

@@ -21,6 +21,8 @@ json       ``song.json``         ``{"file", "duration", "segments": [{start, end
 frames     ``song.frames.csv``   header ``time,probability``, one row per frame (frame centres)
 provenance ``song.provenance``   what made the outputs (:mod:`vocalfront.provenance`): written
            ``.json``             beside ``lab`` and ``audacity`` files, which cannot hold it
+report     ``song.report.html``  one self-contained page: figure, segments, player, provenance
+                                 (:mod:`vocalfront.report`)
 ========== ===================== ===========================================================
 
 Given a :class:`~vocalfront.provenance.Provenance`, the CSV writers put it on a first line
@@ -58,6 +60,8 @@ FRAMES_FORMAT = "frames"
 """Name of the per-frame probability CSV for :func:`output_path`."""
 PROVENANCE_FORMAT = "provenance"
 """Name of the provenance side file for :func:`output_path`."""
+REPORT_FORMAT = "report"
+"""Name of the HTML report page for :func:`output_path`."""
 WITHOUT_COMMENTS = ("lab", "audacity")
 """Formats that cannot carry the provenance inside; it goes to a side file beside them."""
 _SUFFIXES = {
@@ -67,6 +71,7 @@ _SUFFIXES = {
     "json": ".json",
     FRAMES_FORMAT: ".frames.csv",
     PROVENANCE_FORMAT: ".provenance.json",
+    REPORT_FORMAT: ".report.html",
 }
 
 _TOLERANCE = 1e-9
@@ -157,6 +162,14 @@ def _clipped(start: float, end: float, duration: float | None) -> Segment:
     if duration is not None:
         end = min(end, duration)
     return Segment(max(start, 0.0), end)
+
+
+def clock(seconds: float) -> str:
+    """``m:ss.mmm`` of a non-negative time in seconds, rounded to the millisecond (``83.5`` →
+    ``1:23.500``); how the CLI and the HTML report show segment times."""
+    millis = round(max(seconds, 0.0) * 1000)
+    minutes, millis = divmod(millis, 60_000)
+    return f"{minutes}:{millis // 1000:02d}.{millis % 1000:03d}"
 
 
 def check_segments(segments: Sequence[Segment], duration: float | None = None) -> None:
@@ -326,7 +339,8 @@ def output_path(input_path: str | Path, out_dir: str | Path | None, format: str)
     """Where the ``format`` output for ``input_path`` goes: in ``out_dir`` (or beside the input
     when ``None``), named after the input's stem, e.g. ``song.wav`` → ``song.audacity.txt``.
 
-    ``format`` is one of :data:`FORMATS`, :data:`FRAMES_FORMAT` or :data:`PROVENANCE_FORMAT`.
+    ``format`` is one of :data:`FORMATS`, :data:`FRAMES_FORMAT`, :data:`PROVENANCE_FORMAT` or
+    :data:`REPORT_FORMAT`.
     """
     if format not in _SUFFIXES:
         choices = ", ".join(_SUFFIXES)

@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import VocalfrontError
+from ..fileio import write_text_atomic
 from ..segments import (
     FORMATS,
     FRAMES_FORMAT,
     PROVENANCE_FORMAT,
+    REPORT_FORMAT,
     WITHOUT_COMMENTS,
     Segment,
+    clock,
     format_provenance,
     output_path,
     write_frame_probabilities,
@@ -63,8 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", action="store_true",
                         help=f"also draw a timeline figure (song{PLOT_SUFFIX}); a ground-truth label "
                         "file beside the song (song.lab) is drawn under it")
+    parser.add_argument("--report", action="store_true",
+                        help="also write one self-contained HTML page (song.report.html): the "
+                        "timeline figure, the segments table, an audio player that plays a segment "
+                        "when its row is clicked (the song is linked, not copied), the provenance")
     parser.add_argument("--reference", type=Path, default=None, metavar="FILE_OR_DIR",
-                        help="ground truth for --plot: a label file (one input), or a folder of "
+                        help="ground truth for --plot and --report: a label file (one input), or a folder of "
                         "label files named after the songs (song.lab, .txt or .csv)")
     parser.add_argument("--threshold", type=float, default=None, metavar="X",
                         help="decision threshold in [0, 1] on smoothed probabilities "
@@ -98,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     progress = not args.no_progress and sys.stderr.isatty()
     job = DetectJob(load_model(args.model), args.out, formats, args.frames, args.plot,
                     args.threshold, args.min_duration, args.min_gap, list_segments=len(files) == 1,
-                    reference=args.reference, progress=progress)
+                    reference=args.reference, progress=progress, report=args.report)
     check_unique_outputs(files, lambda file: job.outputs(file)[0])
     report = run_batch(files, job.process, job.outputs_exist, args.skip_existing,
                        progress=not args.no_progress)
@@ -139,26 +146,29 @@ class DetectJob:
 
     ``threshold``, ``min_duration``, ``min_gap``: ``None`` takes the model's. ``reference``: a
     ground-truth label file or folder for the plot (``None``: a label file beside the song, if
-    it is not one of this job's outputs).
+    it is not one of this job's outputs). ``report``: also write the HTML page
+    (:mod:`vocalfront.report`).
     """
 
     def __init__(self, model: LoadedModel, out: Path | None, formats: tuple[str, ...],
                  frames: bool, plot: bool, threshold: float | None, min_duration: float | None,
                  min_gap: float | None, list_segments: bool, reference: Path | None = None,
-                 progress: bool = False):
+                 progress: bool = False, report: bool = False):
         self.model, self.out, self.formats = model, out, formats
         self.frames, self.plot, self.threshold = frames, plot, threshold
         self.min_duration, self.min_gap, self.list_segments = min_duration, min_gap, list_segments
-        self.reference, self.progress = reference, progress
+        self.reference, self.progress, self.report = reference, progress, report
 
     def outputs(self, file: Path) -> list[Path]:
-        """Every file this job writes for ``file``: the formats, then frames, plot and the
-        provenance side file (for formats that cannot hold it) if any."""
+        """Every file this job writes for ``file``: the formats, then frames, plot, report and
+        the provenance side file (for formats that cannot hold it) if any."""
         paths = [output_path(file, self.out, name) for name in self.formats]
         if self.frames:
             paths.append(output_path(file, self.out, FRAMES_FORMAT))
         if self.plot:
             paths.append(paths[0].with_name(file.stem + PLOT_SUFFIX))
+        if self.report:
+            paths.append(output_path(file, self.out, REPORT_FORMAT))
         if any(name in WITHOUT_COMMENTS for name in self.formats):
             paths.append(output_path(file, self.out, PROVENANCE_FORMAT))
         return paths
@@ -190,18 +200,31 @@ class DetectJob:
         rest = iter(paths[len(self.formats):])
         if self.frames:
             write_frame_probabilities(next(rest), detection.probabilities, grid, provenance)
+        png = self.timeline_png(file, detection, samples) if self.plot or self.report else b""
         if self.plot:
-            from ..plotting import plot_timeline
+            from ..plotting import write_png
 
-            plot_timeline(next(rest), detection.smoothed, detection.threshold, detection.segments,
-                          grid, title=f"{file.name} (median-smoothed probability)", waveform=samples,
-                          reference=self.reference_segments(file, detection.duration),
-                          subtitle="" if provenance is None else provenance.to_line())
+            write_png(png, next(rest))
+        if self.report:
+            from ..report import audio_url, build_report
+
+            page = next(rest)
+            write_text_atomic(page, build_report(file.name, detection, audio_url(file, page), png))
         side_file = next(rest, None)
         if side_file is not None and provenance is not None:
-            from ..fileio import write_text_atomic
-
             write_text_atomic(side_file, format_provenance(provenance, file, paths[:-1]))
+
+    def timeline_png(self, file: Path, detection: Detection, samples: np.ndarray) -> bytes:
+        """The ``--plot`` figure of ``file`` as PNG bytes (also embedded in the report)."""
+        from ..plotting import figure_png, timeline_figure
+
+        provenance = detection.provenance
+        figure = timeline_figure(detection.smoothed, detection.threshold, detection.segments,
+                                 self.model.detector.grid, title=f"{file.name} (median-smoothed "
+                                 "probability)", waveform=samples,
+                                 reference=self.reference_segments(file, detection.duration),
+                                 subtitle="" if provenance is None else provenance.to_line())
+        return figure_png(figure)
 
     def reference_file(self, file: Path) -> Path | None:
         """The ground-truth label file of ``file``: ``--reference`` (a file, or the folder's
@@ -243,12 +266,7 @@ def describe(file: Path, detection: Detection, list_segments: bool = False) -> s
     share = 100 * detection.singing_seconds / detection.duration if detection.duration else 0.0
     lines = [f"{file}: {count} segment{'' if count == 1 else 's'}, {share:.1f} % singing"]
     if list_segments:
-        lines += [f"  {_clock(s.start)} - {_clock(s.end)}  ({s.duration:.2f} s)"
+        lines += [f"  {clock(s.start)} - {clock(s.end)}  ({s.duration:.2f} s)"
                   for s in detection.segments]
     return "\n".join(lines)
 
-
-def _clock(seconds: float) -> str:
-    """``m:ss.sss``."""
-    minutes, rest = divmod(seconds, 60.0)
-    return f"{int(minutes)}:{rest:06.3f}"
