@@ -1,0 +1,54 @@
+"""Choose a detector's decision settings on its run's validation set and store them in a copy.
+
+What training does at its end (``Trainer._finish``), for a model file made without it:
+
+    python scripts/calibrate_model.py --config configs/default.toml --model runs/default/best.pt \\
+        --out runs/default/model.pt data.root=/data/mir1k data.ssvd=... data.instrumental=...
+
+The validation set is the run's (:func:`vocalfront.training.validation.heldout_clips`, split
+``valid``, seed ``train.seed``); the settings come from
+:func:`vocalfront.training.validation.calibrated_record` (median filter, threshold, shortest gap
+and segment minimising the final frame error there).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from vocalfront.errors import VocalfrontError
+from vocalfront.model import load_checkpoint, save_detector
+from vocalfront.training import load_config, resolve_config
+from vocalfront.training.sources import open_sources
+from vocalfront.training.validation import calibrated_record, heldout_clips
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", type=Path, required=True, help="the run's configuration (TOML)")
+    parser.add_argument("--model", type=Path, required=True, help="detector file to calibrate")
+    parser.add_argument("--out", type=Path, required=True, help="calibrated copy to write")
+    parser.add_argument("overrides", nargs="*", help="section.key=value settings")
+    args = parser.parse_args(argv)
+    try:
+        if args.out.resolve() == args.model.resolve():
+            raise VocalfrontError(f"{args.out}: give another file than --model (it is kept as it is)")
+        config = resolve_config(load_config(args.config, args.overrides))
+        detector, extra = load_checkpoint(args.model)
+        clips, problems = heldout_clips(config.data, open_sources(config.data), "valid",
+                                        config.train.seed, detector.grid, progress=sys.stderr.isatty())
+    except VocalfrontError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    record = calibrated_record(detector.eval(), clips, config.eval.median_filter)
+    save_detector(args.out, detector, {**extra, **record})
+    print(json.dumps(record, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
