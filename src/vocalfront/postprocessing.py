@@ -32,8 +32,9 @@ DEFAULT_SMOOTHING = SMOOTHING_FRAMES
 """Median filter length in frames (56 = 0.8 s, the protocol's) of a model whose record stores none."""
 DEFAULT_MIN_DURATION = 0.75
 """Seconds; shortest segment kept when the model's record stores none. Chosen on the MIR-1K
-validation singers with the packaged model (MODEL_CARD.md, "Decision"): frame error 14.16 % with
-these two limits, 14.24 % without; 1 s costs 0.2 points."""
+validation singers with the 0.2 default model: frame error 14.16 % with these two limits,
+14.24 % without; 1 s costs 0.2 points. Models trained since store their own
+(:mod:`vocalfront.calibration`)."""
 DEFAULT_MIN_GAP = 0.2
 """Seconds; shortest gap kept between segments when the model's record stores none (chosen as
 :data:`DEFAULT_MIN_DURATION`; 0.3 s costs 0.03 points, 1 s 0.8): breaths between phrases are

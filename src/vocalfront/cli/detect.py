@@ -77,11 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="decision threshold in [0, 1] on smoothed probabilities "
                         "(default: the model's)")
     parser.add_argument("--min-duration", type=float, default=None, metavar="SECONDS",
-                        help="drop singing segments shorter than this (default: the model's; "
-                        "0.75 s for the packaged one)")
+                        help="drop singing segments shorter than this (default: the model's, "
+                        "chosen on its validation data; 0.75 s for a model that stores none)")
     parser.add_argument("--min-gap", type=float, default=None, metavar="SECONDS",
-                        help="join segments separated by less than this (default: the model's; "
-                        "0.2 s for the packaged one)")
+                        help="join segments separated by less than this (default: the model's, "
+                        "chosen on its validation data; 0.2 s for a model that stores none)")
     parser.add_argument("--shard", default=None, metavar="I/N",
                         help="process only shard I of N of the sorted file list (e.g. 0/4), "
                         "for job arrays")
