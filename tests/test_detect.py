@@ -209,10 +209,12 @@ def test_the_packaged_example_clip_is_a_labelled_20_second_song():
     assert 0.4 < sum(s.duration for s in sung) / info.duration < 0.7
 
 
-def test_the_packaged_model_detects_the_singing_in_the_packaged_example(tmp_path):
-    """End to end with the shipped files (model card: error 18.5 %, AUROC 0.82 on this clip)."""
+def test_the_packaged_model_ranks_the_singing_of_the_packaged_example_and_raises_no_false_alarm(tmp_path):
+    """End to end with the shipped files (model card: AUROC 0.96 on this clip; at its threshold,
+    chosen on real voices and voice-like instruments, it finds the clearest third of the
+    synthetic voice and nothing in the intro, break or outro)."""
     folder = Path(str(resources.files("vocalfront") / "examples"))
     assert main(["evaluate", "--data", str(folder), "--threshold-from", "model", "--out", str(tmp_path),
                  "--no-progress", "--threads", "1"]) == 0
     pooled = json.loads((tmp_path / "metrics.json").read_text())["pooled"]
-    assert pooled["auroc"] > 0.78 and pooled["error"] < 0.22
+    assert pooled["auroc"] > 0.9 and pooled["precision"] > 0.95 and pooled["recall"] > 0.3
