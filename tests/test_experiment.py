@@ -265,7 +265,7 @@ def test_extra_test_arguments_parse_name_folder_and_format():
     ({"profile": "huge"}, "no profile 'huge'"),
     ({"frontends": ["mel", "cqt"]}, "unknown or no front-ends"),
     ({"seeds": 0}, "number of seeds"),
-    ({"overrides": ["train.updates=0"]}, "updates must be >= 1"),
+    ({"overrides": ["train.updates=0"]}, "updates must be from 1 to"),
 ])
 def test_experiment_file_problems_are_one_line_errors(arguments, message):
     with pytest.raises(VocalfrontError, match=message):
