@@ -398,6 +398,18 @@ def test_dense_mode_trains_on_the_tiny_data(tiny_data, tmp_path):
     assert result.updates == 2 and len(losses) == 2 and all(math.isfinite(x) for x in losses)
 
 
+def test_bf16_autocast_trains_with_finite_losses_and_float32_weights(tiny_data, tmp_path):
+    config = tiny_config(tiny_data, "train.mode=dense", "train.updates=4", "train.bf16=true",
+                         "train.lr_schedule=\"cosine\"", "train.warmup_updates=2")
+    train(config, tmp_path / "bf16", progress=False)
+    records = [json.loads(line) for line in (tmp_path / "bf16" / "metrics.jsonl").open()]
+    updates = [r for r in records if r["event"] == "update"]
+    assert len(updates) == 4 and all(math.isfinite(r["loss"]) for r in updates)
+    assert [round(r["lr"] / 1e-3, 6) for r in updates[:2]] == [0.5, 1.0]   # warm-up
+    detector, _ = load_checkpoint(tmp_path / "bf16" / "model.pt")
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in detector.parameters())
+
+
 def write_song(path: Path, seconds: float, seed: int) -> None:
     """A 22.05 kHz mono 'song': noise, with a tone in its sung second half (labels beside it)."""
     rng = np.random.default_rng(seed)
