@@ -229,12 +229,15 @@ def test_clicking_a_segment_row_in_chromium_seeks_the_player_there_and_plays(tmp
         for kind in ("mousePressed", "mouseReleased"):  # a real click, as a user's
             chromium.send("Input.dispatchMouseEvent", session, type=kind, x=box["x"], y=box["y"],
                           button="left", clickCount=1)
+        expected = f"{segments[index].start:.6f}"
         state = evaluate(chromium, session, """(async () => {
             const player = document.getElementById("player");
             const shown = () => document.querySelector("#segments tr.playing");
-            for (let i = 0; i < 100 && (player.paused || player.seeking || !shown()); i++) {
+            const settled = () => !player.paused && !player.seeking
+                && shown()?.dataset.start === "EXPECTED";
+            for (let i = 0; i < 200 && !settled(); i++) {  // up to 10 s on a loaded machine
                 await new Promise(ok => setTimeout(ok, 50));
-            }
+            }""".replace("EXPECTED", expected) + """
             return {seekedTo: window.seekedTo, time: player.currentTime, paused: player.paused,
                     playing: shown()?.dataset.start ?? null};
         })()""")
