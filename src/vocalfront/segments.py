@@ -110,7 +110,7 @@ def frames_to_segments(
     decisions = _check_decisions(decisions)
     _check_non_negative(min_duration=min_duration, min_gap=min_gap)
     edges = [
-        (_frame_edge(grid, first), _frame_edge(grid, stop)) for first, stop in _runs(decisions)
+        (_frame_edge(grid, first), _frame_edge(grid, stop)) for first, stop in true_runs(decisions)
     ]
     segments = [_clipped(start, end, duration) for start, end in _merge_close(edges, min_gap)]
     return [s for s in segments if s.end > s.start and s.duration >= min_duration - _TOLERANCE]
@@ -135,8 +135,8 @@ def _check_non_negative(**limits: float) -> None:
             raise VocalfrontError(f"{name} must be a non-negative number of seconds, got {value}")
 
 
-def _runs(decisions: np.ndarray) -> list[tuple[int, int]]:
-    """``(first, stop)`` frame indices of each run of ``True`` (``stop`` exclusive)."""
+def true_runs(decisions: np.ndarray) -> list[tuple[int, int]]:
+    """``(first, stop)`` indices of each run of ``True`` in a 1-D boolean array (``stop`` exclusive)."""
     padded = np.concatenate(([0], decisions.astype(np.int8), [0]))
     changes = np.flatnonzero(np.diff(padded))
     return list(zip(changes[0::2].tolist(), changes[1::2].tolist(), strict=True))

@@ -28,6 +28,7 @@ import numpy as np
 from ..audio import load_audio
 from ..errors import LabelError, VocalfrontError
 from ..grid import FrameGrid
+from ..segments import true_runs
 from .labels import Segment, segments_to_frames, validate_segments
 from .readers import Clip, ClipDataset, LabelledAudio
 
@@ -57,7 +58,7 @@ def split_of_key(key: str) -> str:
 def close_gaps(targets: np.ndarray, max_gap: int) -> np.ndarray:
     """0/1 ``targets`` ``(frames,)`` with runs of at most ``max_gap`` zeros between ones set to 1."""
     out = targets.copy()
-    for start, stop in _runs(targets == 0):
+    for start, stop in true_runs(targets == 0):
         if start > 0 and stop < len(targets) and stop - start <= max_gap:
             out[start:stop] = 1
     return out
@@ -66,16 +67,10 @@ def close_gaps(targets: np.ndarray, max_gap: int) -> np.ndarray:
 def drop_short(targets: np.ndarray, min_length: int) -> np.ndarray:
     """0/1 ``targets`` ``(frames,)`` with runs of ones shorter than ``min_length`` set to 0."""
     out = targets.copy()
-    for start, stop in _runs(targets == 1):
+    for start, stop in true_runs(targets == 1):
         if stop - start < min_length:
             out[start:stop] = 0
     return out
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """``(start, stop)`` of each run of True in a 1-D boolean array."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def frame_levels_db(audio: np.ndarray, grid: FrameGrid) -> np.ndarray:

@@ -11,7 +11,7 @@ models or thresholds: it is for the figures reported.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -63,7 +63,8 @@ def singer_split(singer: str) -> Split | None:
 
 
 def song_splits(songs: Iterable[str], groups: Sequence[Sequence[str]] = MIR1K_SHARED_BACKING,
-                split_of_singer=singer_split) -> dict[str, Split | None]:
+                split_of_singer: Callable[[str], Split | None] = singer_split,
+                ) -> dict[str, Split | None]:
     """The split of each song ``<singer>_<song>`` (None: in no split), see the module docstring.
 
     ``groups``: songs sharing a backing track; ``split_of_singer``: singer → split or None.
