@@ -288,6 +288,19 @@ def test_a_frontend_option_that_moves_the_frame_grid_is_refused_before_any_audio
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
+def test_a_missing_impulse_response_folder_fails_before_any_clip_is_decoded(tiny_data, tmp_path,
+                                                                           monkeypatch):
+    from vocalfront.training import trainer as trainer_module
+
+    def decode(*args, **kwargs):
+        raise AssertionError("clips decoded before the impulse responses were checked")
+
+    monkeypatch.setattr(trainer_module, "load_clips", decode)
+    config = tiny_config(tiny_data, f"data.impulse_responses={tmp_path / 'no-plates'}")
+    with pytest.raises(VocalfrontError, match="impulse response folder not found"):
+        train(config, tmp_path / "run", progress=False)
+
+
 def test_cosine_schedule_warms_up_then_decays_to_its_final_fraction():
     from vocalfront.training.trainer import lr_factor
 

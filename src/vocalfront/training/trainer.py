@@ -362,6 +362,9 @@ class Trainer:
         torch.manual_seed(config.train.seed)
         self.detector = build_model(config.model)  # before any audio: a bad model config fails now
         sources = open_sources(config.data)
+        irs = config.data.impulse_responses
+        self.plates = ImpulseResponses(irs) if irs else None  # small: a bad folder fails at once
+        self.pool = instrumental_pool(config.data)
         self.train_clips: list[TrainingClip] = []
         self.problems: list[str] = []
         for source in sources:
@@ -369,9 +372,6 @@ class Trainer:
                                          source.solo)
             self.train_clips += clips
             self.problems += problems
-        self.pool = instrumental_pool(config.data)
-        irs = config.data.impulse_responses
-        self.plates = ImpulseResponses(irs) if irs else None
         self.valid_clips: list[TrainingClip] = []
         if env.is_main:  # only process 0 validates
             self.valid_clips, valid_problems = heldout_clips(config.data, sources, "valid",
