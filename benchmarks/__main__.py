@@ -29,9 +29,30 @@ from . import detector, peers
 REFERENCE = "torch.stft reference"
 
 
+VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile", "neon",
+                "asimd", "sve")
+"""CPU flags that decide which kernels oneDNN, MKL and PocketFFT pick (and so the ratios)."""
+
+
+def cpu_flags() -> tuple[str, str]:
+    """The CPU's model name and its :data:`VECTOR_FLAGS` (from ``/proc/cpuinfo``; Linux only)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return platform.processor() or platform.machine(), "unknown"
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    name = fields.get("model name") or fields.get("Hardware") or platform.machine()
+    present = set((fields.get("flags") or fields.get("Features") or "").split())
+    return name, " ".join(flag for flag in VECTOR_FLAGS if flag in present) or "none listed"
+
+
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    return f"{os.cpu_count()} cores ({cpu}), torch {torch.__version__}, {torch.get_num_threads()} threads"
+    """One line naming what the numbers were measured on: ratios move between CPUs (README)."""
+    name, flags = cpu_flags()
+    capability = torch.backends.cpu.get_cpu_capability()
+    return (f"{os.cpu_count()} cores ({name}; {flags}; torch kernels {capability}), "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
 
 
 def extraction_table(result: dict) -> str:
@@ -83,11 +104,13 @@ SECTIONS = {"extraction": ("Extraction", extraction_table),
 
 
 def markdown(results: dict) -> str:
-    parts = [f"Measured on {results['machine']} with `python -m benchmarks`."]
+    parts = ["Made with `python -m benchmarks`; every ratio is between two numbers of the same run."]
     for key, (title, table) in SECTIONS.items():
         if key in results:
-            when = results[key].get("when", results.get("when"))
-            parts += ["", f"**{title}** (measured {when})", "", table(results[key])]
+            section = results[key]
+            where = section.get("machine") or "an unrecorded machine"
+            parts += ["", f"**{title}** (measured {section.get('when')} on {where})", "",
+                      table(section)]
     return "\n".join(parts)
 
 
@@ -96,7 +119,8 @@ def previous_results(path: Path) -> dict:
     if not path.is_file():
         return {}
     old = json.loads(path.read_text(encoding="utf-8"))
-    return {key: {"when": old.get("when"), **old[key]} for key in SECTIONS if key in old}
+    return {key: {"when": old.get("when"), "machine": old.get("machine"), **old[key]}
+            for key in SECTIONS if key in old}
 
 
 def update_readme(path: Path, block: str) -> None:
@@ -121,11 +145,11 @@ def main() -> None:
     results: dict = {"machine": machine(), **previous_results(args.json)}
     if "extraction" in args.only:
         results["extraction"] = peers.extraction(args.seconds, args.leaf_seconds, args.repeats)
-        results["extraction"]["when"] = detector.timestamp()
+        results["extraction"].update(when=detector.timestamp(), machine=results["machine"])
         print(extraction_table(results["extraction"]), flush=True)
     if "batch" in args.only:
         results["batch"] = peers.training_batch(args.repeats)
-        results["batch"]["when"] = detector.timestamp()
+        results["batch"].update(when=detector.timestamp(), machine=results["machine"])
         print(batch_table(results["batch"]), flush=True)
     if "detector" in args.only:
         results["detector"] = {
@@ -133,6 +157,7 @@ def main() -> None:
             "training": detector.training_throughput(max(2, args.repeats // 2)),
             "memory": detector.peak_memory(args.memory_minutes),
             "when": detector.timestamp(),
+            "machine": results["machine"],
         }
         print(detector_table(results["detector"]), flush=True)
     write_text_atomic(args.json, json.dumps(results, indent=2))
