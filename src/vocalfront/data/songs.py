@@ -27,6 +27,7 @@ one group (connected components), see :func:`song_groups`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.fft
@@ -72,27 +73,56 @@ def fingerprint(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     return np.where(norms > 1e-6, z / np.maximum(norms, 1e-6), 0.0).astype(np.float32)
 
 
-def best_match(clip: np.ndarray, song: np.ndarray, song_valid: np.ndarray | None = None) -> float:
-    """Best mean correlation of fingerprint ``clip`` ``(m, bands)`` slid along fingerprint
-    ``song`` ``(n, bands)`` (see the module docstring); ``song_valid`` ``(n,)`` marks the song's
-    frames that are not gap (default all). 0 when no lag overlaps enough."""
-    m, n = len(clip), len(song)
+@dataclass(frozen=True)
+class SongSpectra:
+    """A song's fingerprint, transformed once for matching every clip of up to ``max_clip`` frames.
+
+    ``song`` ``(size // 2 + 1, bands)`` and ``valid`` ``(size // 2 + 1,)`` are real FFTs of length
+    ``size >= frames + max_clip - 1`` (so correlations do not wrap around) of the fingerprint and
+    of its not-gap mask."""
+
+    frames: int
+    max_clip: int
+    size: int
+    song: np.ndarray
+    valid: np.ndarray
+
+
+def song_spectra(song: np.ndarray, song_valid: np.ndarray | None = None, max_clip: int = 1) -> SongSpectra:
+    """:class:`SongSpectra` of fingerprint ``song`` ``(n, bands)`` with not-gap mask ``song_valid``
+    ``(n,)`` (default all), for clips of up to ``max_clip`` frames."""
+    n = len(song)
+    valid = np.ones(n, np.float32) if song_valid is None else song_valid.astype(np.float32)
+    size = scipy.fft.next_fast_len(n + max(max_clip, 1) - 1)
+    return SongSpectra(n, max(max_clip, 1), size, scipy.fft.rfft(song, size, axis=0),
+                       scipy.fft.rfft(valid, size))
+
+
+def match_score(clip: np.ndarray, song: SongSpectra) -> float:
+    """Best mean correlation of fingerprint ``clip`` ``(m, bands)`` slid along a song (see the module
+    docstring); 0 when no lag overlaps enough. ``m`` must not exceed ``song.max_clip``."""
+    m, n, size = len(clip), song.frames, song.size
     if m == 0 or n == 0:
         return 0.0
-    valid = np.ones(n, np.float32) if song_valid is None else song_valid.astype(np.float32)
-    size = scipy.fft.next_fast_len(m + n - 1)
+    if m > song.max_clip:
+        raise ValueError(f"clip of {m} frames, song spectra made for at most {song.max_clip}")
     # correlation at lag L (clip frame t against song frame t + L), for L in -(m-1) .. n-1
-    products = scipy.fft.irfft(
-        (scipy.fft.rfft(song, size, axis=0) * np.conj(scipy.fft.rfft(clip, size, axis=0))).sum(axis=1),
-        size)
-    counts = scipy.fft.irfft(scipy.fft.rfft(valid, size) * np.conj(scipy.fft.rfft(np.ones(m), size)),
-                             size)
+    products = scipy.fft.irfft((song.song * np.conj(scipy.fft.rfft(clip, size, axis=0))).sum(axis=1),
+                               size)
+    counts = scipy.fft.irfft(song.valid * np.conj(scipy.fft.rfft(np.ones(m), size)), size)
     lags = np.arange(-(m - 1), n)
     products, counts = products[lags % size], np.rint(counts[lags % size])
     enough = counts >= max(MIN_OVERLAP * m, min(m, MIN_OVERLAP_FRAMES), 1)
     if not enough.any():
         return 0.0
     return float((products[enough] / counts[enough]).max())
+
+
+def best_match(clip: np.ndarray, song: np.ndarray, song_valid: np.ndarray | None = None) -> float:
+    """Best mean correlation of fingerprint ``clip`` ``(m, bands)`` slid along fingerprint
+    ``song`` ``(n, bands)`` (see the module docstring); ``song_valid`` ``(n,)`` marks the song's
+    frames that are not gap (default all). 0 when no lag overlaps enough."""
+    return match_score(clip, song_spectra(song, song_valid, len(clip)))
 
 
 def song_groups(fingerprints: Mapping[str, np.ndarray], song_of: Mapping[str, str],
@@ -105,15 +135,17 @@ def song_groups(fingerprints: Mapping[str, np.ndarray], song_of: Mapping[str, st
     name), and the links that joined different songs as ``(clip, song, score)``.
     """
     songs = sorted(set(song_of[name] for name in fingerprints))
-    concatenated = {song: _concatenate([fingerprints[name] for name in sorted(fingerprints)
-                                        if song_of[name] == song]) for song in songs}
+    longest = max((len(clip) for clip in fingerprints.values()), default=1)
+    spectra = {song: song_spectra(*_concatenate([fingerprints[name] for name in sorted(fingerprints)
+                                                 if song_of[name] == song]), max_clip=longest)
+               for song in songs}
     parent = {song: song for song in songs}
     links = []
     for name in sorted(fingerprints):
         for song in songs:
             if song == song_of[name]:
                 continue
-            score = best_match(fingerprints[name], *concatenated[song])
+            score = match_score(fingerprints[name], spectra[song])
             if score >= threshold:
                 links.append((name, song, round(score, 3)))
                 _union(parent, song_of[name], song)
