@@ -5,6 +5,11 @@ What training does at its end (``Trainer._finish``), for a model file made witho
     python scripts/calibrate_model.py --config configs/default.toml --model runs/default/best.pt \\
         --out runs/default/model.pt data.root=/data/mir1k data.ssvd=... data.instrumental=...
 
+With ``--average STATE...`` the model's weights are first replaced by the mean of those training
+states' weights (:mod:`vocalfront.training.averaging`; e.g. every 250th state of the last third
+of a run), and the record says which updates were averaged and gives the average's own
+validation metrics (``valid``, at the run's median filter and its best threshold there).
+
 The validation set is the run's (:func:`vocalfront.training.validation.heldout_clips`, split
 ``valid``, seed ``train.seed``); the settings come from
 :func:`vocalfront.training.validation.calibrated_record` (median filter, threshold, shortest gap
@@ -21,8 +26,9 @@ from pathlib import Path
 from vocalfront.errors import VocalfrontError
 from vocalfront.model import load_checkpoint, save_detector
 from vocalfront.training import load_config, resolve_config
+from vocalfront.training.averaging import average_run_states
 from vocalfront.training.sources import open_sources
-from vocalfront.training.validation import calibrated_record, heldout_clips
+from vocalfront.training.validation import calibrated_record, heldout_clips, validate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True, help="the run's configuration (TOML)")
     parser.add_argument("--model", type=Path, required=True, help="detector file to calibrate")
     parser.add_argument("--out", type=Path, required=True, help="calibrated copy to write")
+    parser.add_argument("--average", type=Path, nargs="+", metavar="STATE",
+                        help="training states of the model's run whose mean weights replace its own")
     parser.add_argument("overrides", nargs="*", help="section.key=value settings")
     args = parser.parse_args(argv)
     try:
@@ -37,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
             raise VocalfrontError(f"{args.out}: give another file than --model (it is kept as it is)")
         config = resolve_config(load_config(args.config, args.overrides))
         detector, extra = load_checkpoint(args.model)
+        if args.average:
+            weights, updates = average_run_states(args.average)
+            detector.load_state_dict(weights)
+            extra = {**extra, "update": max(updates), "averaged_updates": updates}
         clips, problems = heldout_clips(config.data, open_sources(config.data), "valid",
                                         config.train.seed, detector.grid, progress=sys.stderr.isatty())
     except VocalfrontError as error:
@@ -45,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     record = calibrated_record(detector.eval(), clips, config.eval.median_filter)
+    if args.average:
+        record["valid"] = validate(detector, clips, config.eval.median_filter)
     save_detector(args.out, detector, {**extra, **record})
     print(json.dumps(record, indent=2))
     return 0
