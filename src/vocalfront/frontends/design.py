@@ -110,6 +110,18 @@ def averaging_reach(size: float, shape: str) -> float:
     return size / 2 if shape == "hann2" else 4 * size
 
 
+def averaging_bandwidth(sizes: torch.Tensor, shape: str) -> torch.Tensor:
+    """How far (cycles/sample) the spectrum of averaging windows of ``sizes`` samples reaches:
+    ``3 / L`` for ``"hann2"`` (the first zero of the ``cos⁴`` window's spectrum), ``3 / (2π σ)``
+    for the Gaussian shapes (where ``exp(-2π² σ² f²)`` is down to ``exp(-4.5)``), 0 for ``"none"``
+    (a delta needs no bandwidth). ``sizes``: ``(bands,)``; returns ``(bands,)``."""
+    if shape == "none":
+        return torch.zeros_like(sizes)
+    if shape == "hann2":
+        return 3.0 / sizes
+    return 3.0 / (2 * math.pi * sizes)
+
+
 def support_edges(first_bin: float, last_bin: float, support_bins: float,
                   window: int) -> tuple[float, float]:
     """A band's filter support (cycles/sample): its outermost triangle bins widened by
