@@ -30,11 +30,15 @@ length and by parameter updates that move no support.
 Example::
 
     >>> import torch
+    >>> from vocalfront.frontends.multirate import block_multiple, decimation_steps
+    >>> block_multiple(130)          # a block of 130 hops is computed as one of 160
+    160
+    >>> decimation_steps(torch.tensor([0.01, 0.05, 0.3], dtype=torch.float64), hop=315)
+    [63, 15, 3]
     >>> from vocalfront.frontends import build_frontend
-    >>> bank = build_frontend("fb")
-    >>> plan = bank.plan(num_frames=100)
-    >>> plan.block, plan.frames, sorted(group.step for group in plan.groups)
-    (47880, 100, [3, 5, 7, 9])
+    >>> plan = build_frontend("fb")._plan(100)   # 100 frames per block, 80 bands in 4 groups
+    >>> plan.block, [group.step for group in plan.groups]
+    (40320, [21, 35, 45, 63])
 """
 
 from __future__ import annotations
