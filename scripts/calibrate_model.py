@@ -18,8 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+from vocalfront.detector_file import load_detector_file, save_detector
 from vocalfront.errors import VocalfrontError
-from vocalfront.model import load_checkpoint, save_detector
 from vocalfront.training import load_config, resolve_config
 from vocalfront.training.sources import open_sources
 from vocalfront.training.validation import calibrated_record, heldout_clips
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.out.resolve() == args.model.resolve():
             raise VocalfrontError(f"{args.out}: give another file than --model (it is kept as it is)")
         config = resolve_config(load_config(args.config, args.overrides))
-        detector, extra = load_checkpoint(args.model)
+        model = load_detector_file(args.model)
+        detector = model.detector
         clips, problems = heldout_clips(config.data, open_sources(config.data), "valid",
                                         config.train.seed, detector.grid, progress=sys.stderr.isatty())
     except VocalfrontError as error:
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     record = calibrated_record(detector.eval(), clips, config.eval.median_filter)
-    save_detector(args.out, detector, {**extra, **record})
+    save_detector(args.out, detector, {**model.record, **record})
     print(json.dumps(record, indent=2))
     return 0
 

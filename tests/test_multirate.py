@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -134,7 +135,7 @@ def test_block_lengths_climb_a_ladder_of_fast_sizes_in_steps_of_at_most_a_quarte
         odd = size // 2 ** (size.bit_length() - 3) if size >= 8 else size
         assert size >= 4 and odd in (4, 5, 6, 7) and size % (size // odd) == 0
     ladder = sorted(set(sizes))
-    assert max(b / a for a, b in zip(ladder, ladder[1:], strict=False)) <= 1.25
+    assert max(b / a for a, b in itertools.pairwise(ladder)) <= 1.25
 
 
 def test_folding_samples_the_band_signal_exactly_at_the_decimated_instants():
