@@ -17,13 +17,14 @@ import vocalfront
 from vocalfront.audio import resample
 from vocalfront.cli import main
 from vocalfront.data.labels import read_segments
-from vocalfront.detect import DEFAULT_THRESHOLD, Detection, load_model
+from vocalfront.detect import Detection, load_model
 from vocalfront.detector_file import save_detector
 from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.evaluation import median_smooth
 from vocalfront.frontends import BandNorm, LogCompression, build_frontend
 from vocalfront.grid import DEFAULT_GRID
 from vocalfront.model import Detector, SchlueterCNN
+from vocalfront.postprocessing import DEFAULT_THRESHOLD
 from vocalfront.pretrained import MissingModelError
 
 SR = DEFAULT_GRID.sample_rate
