@@ -11,6 +11,15 @@ and its averaging window ``ϖ_ν`` sums to 1, so that ``FB(b, ν) = Σ_t ϖ_ν(t
 matches ``MS(b, ν) = Σ_k Λ_ν(k) |STFT(b, k)|²``. The averaging length of each band is fitted to
 minimise the Hilbert–Schmidt norm of ``A_MS - A_FB`` (the two features as quadratic forms),
 from the operators alone, no data.
+
+Example::
+
+    >>> import torch
+    >>> from vocalfront.frontends.design import hann2_kernel, hann_power_response
+    >>> float(hann_power_response(torch.zeros(1, dtype=torch.float64), 1024)[0])  # |Ĝ(0)|² = (M/2)²
+    262144.0
+    >>> hann2_kernel(torch.arange(-1.0, 2.0), torch.tensor([4.0]))  # cos⁴(πt/4), summing to 1
+    tensor([[0.1667, 0.6667, 0.1667]])
 """
 
 from __future__ import annotations
