@@ -316,7 +316,6 @@ class FilterBank(FrontEnd):
         return super()._apply(fn, recurse)
 
 
-
 def _complex(dtype: torch.dtype) -> torch.dtype:
     return torch.complex128 if dtype == torch.float64 else torch.complex64
 
