@@ -23,8 +23,8 @@ import json
 import sys
 from pathlib import Path
 
+from vocalfront.detector_file import load_detector_file, save_detector
 from vocalfront.errors import VocalfrontError
-from vocalfront.model import load_checkpoint, save_detector
 from vocalfront.training import load_config, resolve_config
 from vocalfront.training.averaging import average_run_states
 from vocalfront.training.sources import open_sources
@@ -44,11 +44,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.out.resolve() == args.model.resolve():
             raise VocalfrontError(f"{args.out}: give another file than --model (it is kept as it is)")
         config = resolve_config(load_config(args.config, args.overrides))
-        detector, extra = load_checkpoint(args.model)
+        model = load_detector_file(args.model)
+        detector, extra = model.detector, dict(model.record)
         if args.average:
             weights, updates = average_run_states(args.average)
             detector.load_state_dict(weights)
-            extra = {**extra, "update": max(updates), "averaged_updates": updates}
+            extra.update(update=max(updates), averaged_updates=updates)
         clips, problems = heldout_clips(config.data, open_sources(config.data), "valid",
                                         config.train.seed, detector.grid, progress=sys.stderr.isatty())
     except VocalfrontError as error:

@@ -7,7 +7,7 @@ alone. Every model is scored at its own stored threshold and median filter (chos
 validation data by its training run), never at one chosen on the scored clips.
 
     python scripts/evaluate_heldout.py --config configs/default.toml --split test \\
-        --models runs/default/model.pt src/vocalfront/models/default.pt --out results.md \\
+        --models runs/default/model.pt src/vocalfront/pretrained/default.pt --out results.md \\
         data.root=/data/mir1k data.ssvd=/data/ssvd data.gtsinger=/data/gtsinger \\
         data.instrumental=/data/instrumental
 

@@ -16,14 +16,15 @@ from vocalfront.cli import main
 from vocalfront.cli.detect import DetectJob
 from vocalfront.data.readers import Mir1kDataset
 from vocalfront.detect import load_model
+from vocalfront.detector_file import save_detector
 from vocalfront.frontends import BandNorm, LogCompression, build_frontend
 from vocalfront.grid import DEFAULT_GRID
-from vocalfront.model import Detector, SchlueterCNN, save_detector
+from vocalfront.model import Detector, SchlueterCNN
 from vocalfront.segments import FORMATS
 
 SR = DEFAULT_GRID.sample_rate
 fileio_module = importlib.import_module("vocalfront.fileio")
-models_module = importlib.import_module("vocalfront.models")
+pretrained_module = importlib.import_module("vocalfront.pretrained")
 
 
 def tone_bursts(seconds: float, rate: int = SR, seed: int = 0) -> np.ndarray:
@@ -175,7 +176,7 @@ def test_bad_options_are_one_line_errors(tmp_path, model_file, capsys, args, mes
 
 
 def test_missing_default_model_is_a_one_line_error(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(models_module, "default_model_path", lambda: tmp_path / "default.pt")
+    monkeypatch.setattr(pretrained_module, "default_model_path", lambda: tmp_path / "default.pt")
     (song,) = write_songs(tmp_path, 1)
     assert detect(song) == 2
     error = capsys.readouterr().err

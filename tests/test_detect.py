@@ -17,17 +17,19 @@ import vocalfront
 from vocalfront.audio import resample
 from vocalfront.cli import main
 from vocalfront.data.labels import read_segments
-from vocalfront.detect import DEFAULT_THRESHOLD, Detection, load_model
+from vocalfront.detect import Detection, load_model
+from vocalfront.detector_file import save_detector
 from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.evaluation import median_smooth
 from vocalfront.frontends import BandNorm, LogCompression, build_frontend
 from vocalfront.grid import DEFAULT_GRID
-from vocalfront.model import Detector, SchlueterCNN, save_detector
-from vocalfront.models import MissingModelError
+from vocalfront.model import Detector, SchlueterCNN
+from vocalfront.postprocessing import DEFAULT_THRESHOLD
+from vocalfront.pretrained import MissingModelError
 
 SR = DEFAULT_GRID.sample_rate
 detect_module = importlib.import_module("vocalfront.detect")  # `vocalfront.detect` is the function
-models_module = importlib.import_module("vocalfront.models")
+pretrained_module = importlib.import_module("vocalfront.pretrained")
 
 
 def make_signal(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
@@ -165,8 +167,8 @@ def test_models_are_read_once_per_file_until_the_file_changes(tmp_path, monkeypa
     path = tmp_path / "cached.pt"
     save_detector(path, tiny_detector(), {"threshold": 0.2})
     reads = []
-    original = detect_module.load_checkpoint
-    monkeypatch.setattr(detect_module, "load_checkpoint", lambda p: reads.append(p) or original(p))
+    original = detect_module.load_detector_file
+    monkeypatch.setattr(detect_module, "load_detector_file", lambda p: reads.append(p) or original(p))
     first = load_model(path)
     assert load_model(str(path)) is first
     assert len(reads) == 1
@@ -177,12 +179,12 @@ def test_models_are_read_once_per_file_until_the_file_changes(tmp_path, monkeypa
 
 
 def test_without_a_model_the_packaged_default_is_used(model_file, monkeypatch):
-    monkeypatch.setattr(models_module, "default_model_path", lambda: model_file)
+    monkeypatch.setattr(pretrained_module, "default_model_path", lambda: model_file)
     assert vocalfront.detect(make_signal(), SR).threshold == 0.3
 
 
 def test_missing_default_model_is_a_one_line_error_saying_how_to_train_one(tmp_path, monkeypatch):
-    monkeypatch.setattr(models_module, "default_model_path", lambda: tmp_path / "default.pt")
+    monkeypatch.setattr(pretrained_module, "default_model_path", lambda: tmp_path / "default.pt")
     with pytest.raises(MissingModelError, match="vocalfront train") as caught:
         vocalfront.detect(make_signal(), SR)
     assert "\n" not in str(caught.value)

@@ -1,5 +1,5 @@
 """Learnable filter banks: equal to ``fb`` at initialisation, finite and exact gradients, parameters
-kept in their ranges by the parameterisation alone; their inspection (``frontends.inspect``)."""
+kept in their ranges by the parameterisation alone; their inspection (``frontends.inspection``)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from vocalfront.errors import VocalfrontError
 from vocalfront.frontends import FilterBank, build_frontend
 from vocalfront.frontends.design import band_power_response
 from vocalfront.frontends.filterbank import LEARNABLE
-from vocalfront.frontends.inspect import (
+from vocalfront.frontends.inspection import (
     frontend_parameters,
     movement_summary,
     plot_filterbank,

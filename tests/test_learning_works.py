@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from vocalfront.frontends import FilterBank, build_frontend
-from vocalfront.frontends.inspect import frontend_parameters, movement_summary
+from vocalfront.frontends.inspection import frontend_parameters, movement_summary
 from vocalfront.melscale import mel_to_hz
 
 SAMPLE_RATE = 22050

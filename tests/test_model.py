@@ -1,4 +1,4 @@
-"""The Schlüter & Grill CNN, the detector around it, and detector files."""
+"""The Schlüter & Grill CNN, the detector around it, and building it from a config."""
 
 from __future__ import annotations
 
@@ -8,16 +8,7 @@ from torch import nn
 
 from vocalfront.errors import VocalfrontError
 from vocalfront.frontends import BandNorm, LogCompression, build_frontend
-from vocalfront.model import (
-    Detector,
-    ModelFileError,
-    SchlueterCNN,
-    build_detector,
-    load_checkpoint,
-    load_detector,
-    pad_context,
-    save_detector,
-)
+from vocalfront.model import Detector, SchlueterCNN, build_detector, pad_context
 
 
 def make_detector(batch_norm: bool = False, seed: int = 0) -> Detector:
@@ -170,53 +161,7 @@ def test_build_detector_reports_missing_and_bad_entries(detector):
         build_detector({**config, "cnn": {"n_layers": 3}})
 
 
-def test_saved_detector_loads_with_identical_outputs_and_extra(tmp_path):
-    detector = make_detector(batch_norm=True)
-    randomise_batch_norm(detector.cnn)
-    path = tmp_path / "models" / "detector.pt"
-    save_detector(path, detector, {"threshold": 0.42, "history": [1.0, 0.5], "note": None})
-    loaded, extra = load_checkpoint(path)
-    assert extra == {"threshold": 0.42, "history": [1.0, 0.5], "note": None}
-    assert not loaded.training
-    assert sorted(p.name for p in path.parent.iterdir()) == ["detector.pt"]  # no temp files
-    wave = torch.randn(2, detector.excerpt_samples)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(wave), detector(wave))
-        torch.testing.assert_close(load_detector(path)(wave), detector(wave))
-
-
-def test_extra_values_that_cannot_be_loaded_safely_are_refused(detector, tmp_path):
-    path = tmp_path / "d.pt"
-    with pytest.raises(VocalfrontError, match=r"extra\.split"):
-        save_detector(path, detector, {"split": {1, 2}})
-    assert not path.exists()
-
-
-def write_bad_files(tmp_path, detector) -> list[str]:
-    """Write damaged or foreign files into ``tmp_path``; return their names (and a missing one)."""
-    good = tmp_path / "good.pt"
-    save_detector(good, detector)
-    data = good.read_bytes()
-    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
-    (tmp_path / "noise.pt").write_bytes(bytes(range(256)) * 10)
-    (tmp_path / "empty.pt").write_bytes(b"")
-    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
-    torch.save([1, 2, 3], tmp_path / "list.pt")
-    payload = torch.load(good, weights_only=True)
-    payload["config"]["cnn"]["n_bands"] = 40
-    payload["config"]["norm"]["n_bands"] = 40
-    payload["config"]["frontend"]["n_bands"] = 40
-    torch.save(payload, tmp_path / "mismatch.pt")
-    payload["version"] = 99
-    torch.save(payload, tmp_path / "future.pt")
-    return ["truncated.pt", "noise.pt", "empty.pt", "foreign.pt", "list.pt", "mismatch.pt",
-            "future.pt", "missing.pt"]
-
-
-def test_unreadable_detector_files_give_one_line_errors_naming_the_file(detector, tmp_path):
-    for name in write_bad_files(tmp_path, detector):
-        with pytest.raises(ModelFileError) as caught:
-            load_detector(tmp_path / name)
-        message = str(caught.value)
-        assert message.startswith(str(tmp_path / name) + ": "), message
-        assert "\n" not in message
+def test_norm_and_the_cnn_band_count_default_to_the_front_ends():
+    detector = build_detector({"frontend": {"name": "mel", "n_bands": 40}, "compression": {"name": "log"},
+                               "cnn": {"context": 25}})
+    assert detector.norm.n_bands == detector.cnn.n_bands == 40

@@ -1,7 +1,7 @@
 """MODEL_CARD.md and CHANGELOG.md agree with the packaged model file.
 
 The card's "Stored record" table (between ``<!-- model-record:start -->`` and ``:end -->``) is
-read row by row against the file: whoever replaces ``src/vocalfront/models/default.pt`` updates
+read row by row against the file: whoever replaces ``src/vocalfront/pretrained/default.pt`` updates
 the table's values (and the version) and these tests say which row is stale.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from vocalfront import __version__
-from vocalfront.model import load_checkpoint
-from vocalfront.models import default_model_path
+from vocalfront.detector_file import load_detector_file
 from vocalfront.postprocessing import PostProcessing
+from vocalfront.pretrained import default_model_path
 from vocalfront.provenance import file_digest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def model_value(key: str, path: Path) -> Any:
         return file_digest(path)
     if key == "vocalfront version":
         return __version__
-    extra = load_checkpoint(path)[1]
+    extra = load_detector_file(path).record
     settings = PostProcessing.from_record(extra, str(path)).to_record()
     if key in settings:
         return settings[key]

@@ -19,10 +19,11 @@ import vocalfront
 from vocalfront import __version__
 from vocalfront.cli import main
 from vocalfront.detect import load_model
+from vocalfront.detector_file import save_detector
 from vocalfront.errors import VocalfrontError
 from vocalfront.frontends import BandNorm, LogCompression, build_frontend
 from vocalfront.grid import DEFAULT_GRID
-from vocalfront.model import Detector, SchlueterCNN, save_detector
+from vocalfront.model import Detector, SchlueterCNN
 from vocalfront.postprocessing import DEFAULT_MIN_DURATION, DEFAULT_MIN_GAP, PostProcessing
 from vocalfront.provenance import IN_MEMORY, make_provenance
 
@@ -84,7 +85,7 @@ def test_help_version_and_argument_errors_import_neither_torch_nor_scipy(argv):
 def test_version_names_the_packaged_models_digest(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
-    from vocalfront.models import default_model_path
+    from vocalfront.pretrained import default_model_path
 
     path = default_model_path()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12] if path.is_file() else None

@@ -19,10 +19,10 @@ import vocalfront
 from vocalfront.cli import main
 from vocalfront.data.labels import read_segments
 from vocalfront.detect import Detection
+from vocalfront.detector_file import save_detector
 from vocalfront.errors import VocalfrontError
 from vocalfront.frontends import build_frontend
 from vocalfront.grid import DEFAULT_GRID
-from vocalfront.model import save_detector
 
 SUMMARY = re.compile(r"^(\d+) done, (\d+) skipped \(outputs exist\), (\d+) failed$")
 REGULAR = tuple(case for case in CASES if case.regular)

@@ -28,7 +28,7 @@ from test_detect import tiny_detector
 from vocalfront.audio import CACHE_ENV
 from vocalfront.cli import main
 from vocalfront.data.labels import read_segments
-from vocalfront.model import save_detector
+from vocalfront.detector_file import save_detector
 
 FILES = 8
 SECONDS = 20.0

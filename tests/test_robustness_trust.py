@@ -26,10 +26,10 @@ from vocalfront.batch import collect_audio_files
 from vocalfront.cli import main
 from vocalfront.cli.detect import DetectJob
 from vocalfront.detect import load_model
+from vocalfront.detector_file import MAX_FILE_BYTES, save_detector
 from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.evaluation import MAX_SMOOTHING
 from vocalfront.frontends import BandNorm, build_frontend
-from vocalfront.model import MAX_FILE_BYTES, save_detector
 from vocalfront.training import load_config, prepare_run, train
 from vocalfront.training.trainer import LOCK_FILE
 

@@ -17,9 +17,9 @@ import vocalfront
 from vocalfront.cli import main
 from vocalfront.data.augment import AugmentConfig
 from vocalfront.data.remix import InstrumentalPool, RemixConfig
+from vocalfront.detector_file import load_detector_file
 from vocalfront.errors import VocalfrontError
 from vocalfront.grid import DEFAULT_GRID as GRID
-from vocalfront.model import load_checkpoint
 from vocalfront.training import (
     Batch,
     ExampleLayout,
@@ -391,9 +391,10 @@ def test_tiny_run_writes_logs_checkpoints_and_a_loadable_model(tiny_data, tmp_pa
     csv_lines = (run / "metrics.csv").read_text().splitlines()
     assert csv_lines[0].startswith("epoch,update,train_loss,valid_error") and len(csv_lines) == 3
     assert sorted(p.name for p in run.glob("state-*.pt")) == ["state-00000006.pt", "state-00000008.pt"]
-    detector, extra = load_checkpoint(run / "model.pt")
+    model = load_detector_file(run / "model.pt")
+    detector, extra = model.detector, model.record
     best = min(validations, key=lambda r: r["valid"]["error"])
-    _, best_extra = load_checkpoint(run / "best.pt")
+    best_extra = load_detector_file(run / "best.pt").record
     assert best_extra["threshold"] == pytest.approx(best["valid"]["threshold"])
     assert best_extra["median_filter"] == 5 and extra["update"] == best["update"] == result.best_update
     # model.pt: the decision settings chosen on validation, no worse there than best.pt's own
@@ -419,7 +420,7 @@ def test_bf16_autocast_trains_with_finite_losses_and_float32_weights(tiny_data, 
     updates = [r for r in records if r["event"] == "update"]
     assert len(updates) == 4 and all(math.isfinite(r["loss"]) for r in updates)
     assert [round(r["lr"] / 1e-3, 6) for r in updates[:2]] == [0.5, 1.0]   # warm-up
-    detector, _ = load_checkpoint(tmp_path / "bf16" / "model.pt")
+    detector = load_detector_file(tmp_path / "bf16" / "model.pt").detector
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in detector.parameters())
 
 
@@ -443,7 +444,7 @@ def test_jamendo_layout_trains_on_its_train_filelist_and_validates_on_valid(tmp_
     config = tiny_config(tmp_path / "jamendo", "data.format=jamendo", "data.remix_enabled=false",
                          "train.updates=2", "train.updates_per_epoch=2")
     train(config, tmp_path / "run", progress=False)
-    _, extra = load_checkpoint(tmp_path / "run" / "model.pt")
+    extra = load_detector_file(tmp_path / "run" / "model.pt").record
     assert extra["valid"]["frames"] == GRID.num_frames(round(1.5 * GRID.sample_rate))  # song2 only
     with pytest.raises(VocalfrontError, match=r"needs data\.valid_root"):
         train(tiny_config(tmp_path / "jamendo", "data.format=folder", "data.remix_enabled=false"),

@@ -26,43 +26,18 @@ import numpy as np
 import torch
 
 from .audio import MIN_FILE_RATE, load_audio, resample
+from .detector_file import LoadedModel, load_detector_file
 from .errors import AudioError, VocalfrontError
-from .evaluation import SMOOTHING_FRAMES, check_smoothing, median_smooth
+from .evaluation import check_smoothing, median_smooth
 from .grid import FrameGrid
 from .inference import predict_waveform
-from .model import Detector, ModelFileError, load_checkpoint
-from .models import require_default_model
-from .postprocessing import (
-    DEFAULT_MIN_DURATION,
-    DEFAULT_MIN_GAP,
-    DEFAULT_THRESHOLD,
-    PostProcessing,
-    check_threshold,
-    is_number,
-)
+from .model import Detector
+from .postprocessing import check_threshold, is_number
+from .pretrained import require_default_model
 from .provenance import Provenance, make_provenance
 from .segments import Segment, frames_to_segments
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A detector with its decision settings: ``threshold`` on smoothed probabilities, the
-    median filter length ``smoothing`` in frames, ``min_duration`` and ``min_gap`` in seconds
-    (:mod:`vocalfront.postprocessing`); ``source`` is the file it came from."""
-
-    detector: Detector
-    threshold: float = DEFAULT_THRESHOLD
-    smoothing: int = SMOOTHING_FRAMES
-    source: str | None = None
-    min_duration: float = DEFAULT_MIN_DURATION
-    min_gap: float = DEFAULT_MIN_GAP
-
-    @property
-    def postprocessing(self) -> PostProcessing:
-        """The decision settings as one checked record."""
-        return PostProcessing(self.threshold, self.smoothing, self.min_duration, self.min_gap)
 
 
 ModelInput = str | Path | Detector | LoadedModel | None
@@ -72,11 +47,12 @@ _loaded: dict[str, tuple[tuple[int, int], LoadedModel]] = {}
 
 
 def load_model(model: ModelInput = None) -> LoadedModel:
-    """The detector and decision settings named by ``model``.
+    """The detector and decision settings named by ``model``: what :func:`detect` is given.
 
-    ``model`` is a detector file (read once per process and reused while the file is unchanged),
+    ``model`` is a detector file (read by :func:`~vocalfront.detector_file.load_detector_file`
+    once per process and reused while the file is unchanged),
     a :class:`Detector` (threshold 0.5, 56-frame smoothing), a :class:`LoadedModel` (returned as
-    is) or ``None`` for the packaged default (:class:`~vocalfront.models.MissingModelError` if
+    is) or ``None`` for the packaged default (:class:`~vocalfront.pretrained.MissingModelError` if
     there is none). File settings come from the file's ``extra`` record
     (:meth:`~vocalfront.postprocessing.PostProcessing.from_record`: ``threshold``,
     ``median_filter``, ``min_duration``, ``min_gap``; the defaults there when missing).
@@ -98,19 +74,9 @@ def load_model(model: ModelInput = None) -> LoadedModel:
     stamp = (stat.st_mtime_ns, stat.st_size)
     cached = _loaded.get(str(path))
     if cached is None or cached[0] != stamp:
-        cached = (stamp, _from_file(path))
+        cached = (stamp, load_detector_file(path))
         _loaded[str(path)] = cached
     return cached[1]
-
-
-def _from_file(path: Path) -> LoadedModel:
-    detector, extra = load_checkpoint(path)
-    try:
-        settings = PostProcessing.from_record(extra)
-    except VocalfrontError as error:
-        raise ModelFileError(path, str(error)) from None
-    return LoadedModel(detector, settings.threshold, settings.smoothing, str(path),
-                       settings.min_duration, settings.min_gap)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,4 +1,6 @@
-"""The singing-voice CNN of Schlüter & Grill (2015) and the detector built around it.
+"""The singing-voice CNN of Schlüter & Grill (2015) and the detector built around it, and the one
+way to build a detector from settings (:func:`build_detector`). Its file is
+:mod:`vocalfront.detector_file`'s.
 
 Axis order: the CNN takes ``(batch, 1, n_bands, frames)`` - frequency on the height axis, time on
 the width (last) axis - so that ``features.unsqueeze(1)`` of front-end output
@@ -20,12 +22,7 @@ gives exactly the excerpt-wise result for every excerpt start.
 
 from __future__ import annotations
 
-import io
-import pickle
-import stat
-import zipfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,7 +30,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import VocalfrontError
-from .fileio import atomic_write
 from .frontends import BandNorm, FrontEnd, build_compression, build_frontend
 from .frontends.base import MAX_BANDS
 from .grid import FrameGrid
@@ -48,10 +44,6 @@ _FIRST_DENSE_UNIT = 4
 """Units from here on are the dense layers, each preceded by dropout."""
 MAX_CONTEXT = 1023
 """Longest CNN excerpt in frames (14.6 s at 70 frames per second; the default is 115)."""
-FILE_FORMAT = "vocalfront-detector"
-FILE_VERSION = 1
-MAX_FILE_BYTES = 512 * 2**20
-"""Largest detector file read (bytes); the packaged model is about 6 MB."""
 
 
 def _shrink(size: int) -> int:
@@ -260,130 +252,27 @@ class Detector(nn.Module):
 
 
 def build_detector(config: Mapping[str, Mapping[str, Any]]) -> Detector:
-    """Build a detector from :meth:`Detector.get_config` output (weights are freshly initialised).
+    """Build a detector from :meth:`Detector.get_config` output (weights are freshly initialised):
+    the one way to make a detector from settings (training's ``[model]`` section goes through it).
 
     ``config["frontend"]`` goes to :func:`~vocalfront.frontends.build_frontend`,
     ``config["compression"]`` to :func:`~vocalfront.frontends.build_compression`,
     ``config["norm"]`` to :class:`BandNorm` (its ``name`` entry is ignored) and ``config["cnn"]``
-    to :class:`SchlueterCNN`.
+    to :class:`SchlueterCNN`. ``norm`` may be left out and so may the CNN's ``n_bands``: both then
+    take the front-end's band count. A missing or bad entry is a :class:`VocalfrontError`.
     """
-    missing = {"frontend", "compression", "norm", "cnn"} - set(config)
+    missing = {"frontend", "compression", "cnn"} - set(config)
     if missing:
         raise VocalfrontError(f"detector config lacks {', '.join(sorted(missing))}")
-    if not all(isinstance(config[part], Mapping) for part in ("frontend", "compression", "norm", "cnn")):
+    parts = [part for part in ("frontend", "compression", "norm", "cnn") if part in config]
+    if not all(isinstance(config[part], Mapping) for part in parts):
         raise VocalfrontError("invalid detector config: frontend, compression, norm and cnn must be "
                               "tables of settings")
-    norm_config = {key: value for key, value in config["norm"].items() if key != "name"}
     try:
-        return Detector(build_frontend(**config["frontend"]),
-                        build_compression(**config["compression"]),
-                        BandNorm(**norm_config), SchlueterCNN(**config["cnn"]))
+        frontend = build_frontend(**config["frontend"])
+        norm_config = {"n_bands": frontend.n_bands, **config.get("norm", {})}
+        norm_config.pop("name", None)
+        return Detector(frontend, build_compression(**config["compression"]), BandNorm(**norm_config),
+                        SchlueterCNN(**{"n_bands": frontend.n_bands, **config["cnn"]}))
     except (TypeError, ValueError) as error:
         raise VocalfrontError(f"invalid detector config: {error}") from None
-
-
-class ModelFileError(VocalfrontError):
-    """A detector file that cannot be read; the message names the file."""
-
-    def __init__(self, source: str | Path, problem: str):
-        self.source, self.problem = str(source), problem
-        super().__init__(f"{self.source}: {problem}")
-
-
-def _check_plain(value: Any, where: str) -> None:
-    """Reject values that a safe (``weights_only``) load cannot restore."""
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise VocalfrontError(f"{where}: keys must be strings, got {key!r}")
-            _check_plain(item, f"{where}.{key}")
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            _check_plain(item, f"{where}[{index}]")
-    elif not isinstance(value, str | int | float | bool | torch.Tensor | None):
-        raise VocalfrontError(
-            f"{where}: {type(value).__name__} cannot be saved; use str, int, float, bool, None, "
-            "tensors, lists and dicts"
-        )
-
-
-def save_detector(path: str | Path, detector: Detector, extra: Mapping[str, Any] | None = None) -> None:
-    """Write config, state dict and ``extra`` (plain values, e.g. threshold, training info) to ``path``.
-
-    The file is a ``torch.save`` dictionary, written atomically (readers never see a partial file).
-    """
-    extra = dict(extra or {})
-    _check_plain(extra, "extra")
-    payload = {"format": FILE_FORMAT, "version": FILE_VERSION, "config": detector.get_config(),
-               "state_dict": detector.state_dict(), "extra": extra}
-    with atomic_write(path, "wb") as handle:
-        torch.save(payload, handle)
-
-
-def _read_bounded(path: Path) -> bytes:
-    """The bytes of ``path``: a regular file of at most :data:`MAX_FILE_BYTES` (checked before
-    reading, so devices and pipes are never read or waited on)."""
-    try:
-        info = path.stat()
-        if not stat.S_ISREG(info.st_mode):
-            raise ModelFileError(path, "not a regular file (a device, pipe or folder?)")
-        if info.st_size > MAX_FILE_BYTES:
-            raise ModelFileError(path, f"{info.st_size} bytes is larger than any detector file "
-                                       f"(at most {MAX_FILE_BYTES})")
-        with path.open("rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise ModelFileError(path, f"cannot read: {error.strerror or error}") from None
-    if len(data) > MAX_FILE_BYTES:  # grew while read
-        raise ModelFileError(path, f"larger than any detector file (at most {MAX_FILE_BYTES} bytes)")
-    return data
-
-
-def _read_payload(path: Path) -> dict[str, Any]:
-    data = _read_bounded(path)
-    try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as error:
-        raise ModelFileError(
-            path, f"corrupt or not a detector file (torch.load failed: {type(error).__name__})"
-        ) from None
-    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-        raise ModelFileError(path, "not a vocalfront detector file")
-    if payload.get("version") != FILE_VERSION:
-        raise ModelFileError(path, f"unsupported detector file version {payload.get('version')!r}")
-    if not isinstance(payload.get("config"), Mapping) or not isinstance(payload.get("state_dict"), Mapping) \
-            or not isinstance(payload.get("extra", {}), Mapping):
-        raise ModelFileError(path, "damaged detector file (config, state_dict and extra must be tables)")
-    return payload
-
-
-def load_checkpoint(path: str | Path) -> tuple[Detector, dict[str, Any]]:
-    """Read a file written by :func:`save_detector`: the detector (in eval mode) and its ``extra``.
-
-    The file is checked whole before use: a regular file of at most :data:`MAX_FILE_BYTES`, the
-    schema of the payload, the types and ranges of the stored configuration (those of
-    :func:`build_detector`), weights that fit it and are finite. Any problem raises
-    :class:`ModelFileError` with a one-line message naming the file.
-    """
-    path = Path(path)
-    payload = _read_payload(path)
-    try:
-        detector = build_detector(payload["config"])
-    except VocalfrontError as error:
-        raise ModelFileError(path, f"stored configuration is not usable ({error})") from None
-    try:
-        detector.load_state_dict(payload["state_dict"])
-    except (RuntimeError, KeyError, AttributeError, TypeError) as error:
-        # load_state_dict lists the problems on the lines after a header; keep the first one
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        reason = lines[min(1, len(lines) - 1)] if lines else type(error).__name__
-        raise ModelFileError(path, f"weights do not fit the stored configuration ({reason})") from None
-    for name, tensor in detector.state_dict().items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise ModelFileError(path, f"weights are not finite (NaN or Inf in {name})")
-    return detector.eval(), dict(payload.get("extra", {}))
-
-
-def load_detector(path: str | Path) -> Detector:
-    """The detector (in eval mode) stored in ``path`` by :func:`save_detector`."""
-    return load_checkpoint(path)[0]

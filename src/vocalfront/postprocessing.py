@@ -7,7 +7,7 @@ Four settings, applied in this order by :func:`vocalfront.detect.decide`:
 - ``min_gap`` (seconds): gaps between segments shorter than this are filled;
 - ``min_duration`` (seconds): segments shorter than this are then dropped.
 
-The model file owns them: :func:`~vocalfront.model.save_detector`'s ``extra`` record holds
+The model file owns them: :func:`~vocalfront.detector_file.save_detector`'s ``extra`` record holds
 ``threshold`` and ``median_filter`` (written by training) and, optionally, ``min_duration`` and
 ``min_gap``. A record without a key falls back to the ``DEFAULT_*`` values here; options of the
 command line and arguments of the API override single settings (:meth:`PostProcessing.override`).

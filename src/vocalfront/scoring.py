@@ -14,7 +14,7 @@ from tqdm import tqdm
 from .data.check import READERS, detect_format
 from .data.readers import Clip, ClipDataset
 from .data.split import mir1k_split_of, singer_split
-from .detect import LoadedModel
+from .detector_file import LoadedModel
 from .errors import VocalfrontError
 from .evaluation import choose_threshold, median_smooth
 from .inference import predict_waveform

@@ -39,7 +39,7 @@ def version_text() -> str:
     """``vocalfront 0.3.0.dev0 (packaged model default.pt, sha256 1a2b3c4d5e6f)``: the package
     version and the packaged model's digest, so two different packaged models never print the
     same text."""
-    from ..models import default_model_path
+    from ..pretrained import default_model_path
     from ..provenance import file_digest
 
     path = default_model_path()

@@ -38,7 +38,8 @@ from .options import Number, OutFolder, Rule
 if TYPE_CHECKING:
     import numpy as np
 
-    from ..detect import Detection, LoadedModel
+    from ..detect import Detection
+    from ..detector_file import LoadedModel
 
 OPTIONS: dict[str, Rule] = {
     "out": OutFolder(), "threshold": Number(0, 1), "min_duration": Number(0),

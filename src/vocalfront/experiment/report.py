@@ -28,10 +28,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import __version__
+from ..detector_file import load_detector_file
 from ..errors import VocalfrontError
 from ..fileio import write_text_atomic
-from ..frontends import FilterBank, build_frontend, inspect
-from ..model import load_checkpoint
+from ..frontends import FilterBank, build_frontend, inspection
 from ..plotting import save_figure
 from ..scoring import METRICS
 from ..training import Config
@@ -56,7 +56,7 @@ from .stats import (
 )
 
 MOVEMENT = ("centre", "bandwidth", "averaging", "free_correction")
-"""Quantities of :func:`vocalfront.frontends.inspect.movement_summary`."""
+"""Quantities of :func:`vocalfront.frontends.inspection.movement_summary`."""
 RUN_COLUMNS = ("frontend", "seed", "version", "trained_on", "updates", "train_time_s", *METRICS, "threshold",
                *(f"moved_{name}_{stat}" for name in MOVEMENT for stat in ("median", "max")))
 COMPARED = (("auroc", "AUROC"), ("error", "error %"), ("f_measure", "F-measure %"))
@@ -390,7 +390,7 @@ def write_figures(experiment: Experiment, out_dir: Path, rows: Sequence[Mapping[
     filterbanks = _learned_filterbanks(out_dir, rows)
     for frontend, (initial, learned, seed) in filterbanks.items():
         path = folder / f"filters-{frontend}.png"
-        inspect.plot_filterbank(path, initial, learned, f"{frontend}, seed {seed}: designed vs learned")
+        inspection.plot_filterbank(path, initial, learned, f"{frontend}, seed {seed}: designed vs learned")
         paths.append(path)
     averaging = folder / "averaging.png"
     if plot_averaging(averaging, out_dir, rows):
@@ -482,7 +482,7 @@ def _run_frontends(out_dir: Path, frontend: str, seed: int) -> tuple[FilterBank,
     """``(designed, learned)`` front-ends of a run, ``None`` if it is not a filter bank."""
     run_dir = out_dir / RUNS_FOLDER / Experiment.run_name(frontend, seed)
     config = read_run_config(run_dir)
-    learned = load_checkpoint(run_dir / EVALUATED_MODEL)[0].frontend
+    learned = load_detector_file(run_dir / EVALUATED_MODEL).detector.frontend
     if not isinstance(learned, FilterBank):
         return None
     designed = build_frontend(config.model.frontend, **config.model.frontend_options)
@@ -514,12 +514,12 @@ def plot_averaging(path: Path, out_dir: Path, rows: Sequence[Mapping[str, Any]])
         pair = _run_frontends(out_dir, row["frontend"], row["seed"])
         if pair is None:
             continue
-        designed = designed or inspect.frontend_parameters(pair[0])
+        designed = designed or inspection.frontend_parameters(pair[0])
         if "avg" in pair[1].learn:
-            learned.append((row["frontend"], row["seed"], inspect.frontend_parameters(pair[1])))
+            learned.append((row["frontend"], row["seed"], inspection.frontend_parameters(pair[1])))
     if designed is None:
         return False
-    key = next(k for k in inspect.AVERAGING_KEYS.values() if k in designed)
+    key = next(k for k in inspection.AVERAGING_KEYS.values() if k in designed)
     figure = Figure(figsize=(9, 4.5), layout="constrained")
     ax = figure.add_subplot()
     ax.plot(designed["centre_hz"], designed[key], "o-", color="0.4", markersize=3, label="designed")

@@ -395,7 +395,7 @@ def evaluate_run(run_dir: Path, config: Config, extra_tests: Sequence[ExtraTest]
     evaluated file), ``updates``, ``train_time_s``
     (training and validation compute time over all sittings, seconds), ``valid`` (pooled metrics
     and ``threshold`` of the last validation), ``moved`` (how far a learnable filter bank moved,
-    :func:`vocalfront.frontends.inspect.movement_summary`; empty otherwise) and ``extra``
+    :func:`vocalfront.frontends.inspection.movement_summary`; empty otherwise) and ``extra``
     (per extra test set: ``data``, ``format``, ``split``, ``clips``, ``failed``, ``pooled``).
     Extra test sets already in ``previous`` (an earlier record of the same model) are kept.
     """

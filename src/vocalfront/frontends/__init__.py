@@ -3,6 +3,13 @@
 Registered names: ``mel`` (STFT mel-spectrogram), ``fb`` (designed filter bank with per-band
 time-averaging), ``fb-noavg`` (same filters, no averaging) and the learnable variants
 ``fb-learn-cf``, ``fb-learn-avg``, ``fb-learn-bw``, ``fb-free``.
+
+Where each idea lives: :mod:`.base` (the interface and its checks), :mod:`.registry` (names and
+rebuilding from configs), :mod:`.mel`; for the filter bank, :mod:`.design` (the formulas: numpy
+and torch functions, no modules), :mod:`.filterbank` (what the filters are: the parameterisation,
+filter values and averaging windows) and :mod:`.multirate` (how they are applied: decimation,
+blocks, folding); :mod:`.compression` (log and per-band norm) and :mod:`.inspection` (learned
+parameters in physical units, figures).
 """
 
 from .base import FrontEnd, check_waveform

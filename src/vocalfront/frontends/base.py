@@ -12,6 +12,7 @@ from torch import nn
 from ..audio import MIN_FILE_RATE
 from ..errors import AudioError, VocalfrontError
 from ..grid import HOP, SAMPLE_RATE, WINDOW, FrameGrid
+from .registry import registered_name
 
 MAX_BANDS = 1024
 """Most bands a front-end may have."""
@@ -96,6 +97,8 @@ class FrontEnd(nn.Module):
     """
 
     name: ClassVar[str] = ""
+    """Registry name: set by :func:`~vocalfront.frontends.build_frontend`, or by a subclass;
+    empty, :meth:`get_config` derives it from the class (:func:`~.registry.registered_name`)."""
 
     def __init__(self, n_bands: int, sample_rate: int = SAMPLE_RATE, hop: int = HOP,
                  window: int = WINDOW):
@@ -128,9 +131,10 @@ class FrontEnd(nn.Module):
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        """Keyword arguments that rebuild this front-end with :func:`build_frontend`."""
+        """Keyword arguments that rebuild this front-end with :func:`build_frontend`, however
+        it was built."""
         return {
-            "name": self.name,
+            "name": self.name or registered_name(self),
             "sample_rate": self.grid.sample_rate,
             "hop": self.grid.hop,
             "window": self.grid.window,

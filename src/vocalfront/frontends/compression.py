@@ -1,4 +1,16 @@
-"""Compression and per-band normalisation, separate from the front-ends so any pair combines."""
+"""Compression and per-band normalisation, separate from the front-ends so any pair combines.
+
+Example::
+
+    >>> import torch
+    >>> from vocalfront.frontends import BandNorm, LogCompression, build_frontend
+    >>> energies = build_frontend("mel")(torch.rand(2, 22050))      # (2, 80, 67)
+    >>> features = LogCompression(1e-7)(energies)                   # log(max(x, 1e-7))
+    >>> norm = BandNorm(80)
+    >>> norm.fit(features)                                          # per-band mean and std
+    >>> norm(features).shape
+    torch.Size([2, 80, 67])
+"""
 
 from __future__ import annotations
 

@@ -11,6 +11,15 @@ and its averaging window ``ϖ_ν`` sums to 1, so that ``FB(b, ν) = Σ_t ϖ_ν(t
 matches ``MS(b, ν) = Σ_k Λ_ν(k) |STFT(b, k)|²``. The averaging length of each band is fitted to
 minimise the Hilbert–Schmidt norm of ``A_MS - A_FB`` (the two features as quadratic forms),
 from the operators alone, no data.
+
+Example::
+
+    >>> import torch
+    >>> from vocalfront.frontends.design import hann2_kernel, hann_power_response
+    >>> float(hann_power_response(torch.zeros(1, dtype=torch.float64), 1024)[0])  # |Ĝ(0)|² = (M/2)²
+    262144.0
+    >>> hann2_kernel(torch.arange(-1.0, 2.0), torch.tensor([4.0]))  # cos⁴(πt/4), summing to 1
+    tensor([[0.1667, 0.6667, 0.1667]])
 """
 
 from __future__ import annotations
@@ -108,6 +117,18 @@ def averaging_reach(size: float, shape: str) -> float:
     if shape == "none":
         return 0.0
     return size / 2 if shape == "hann2" else 4 * size
+
+
+def averaging_bandwidth(sizes: torch.Tensor, shape: str) -> torch.Tensor:
+    """How far (cycles/sample) the spectrum of averaging windows of ``sizes`` samples reaches:
+    ``3 / L`` for ``"hann2"`` (the first zero of the ``cos⁴`` window's spectrum), ``3 / (2π σ)``
+    for the Gaussian shapes (where ``exp(-2π² σ² f²)`` is down to ``exp(-4.5)``), 0 for ``"none"``
+    (a delta needs no bandwidth). ``sizes``: ``(bands,)``; returns ``(bands,)``."""
+    if shape == "none":
+        return torch.zeros_like(sizes)
+    if shape == "hann2":
+        return 3.0 / sizes
+    return 3.0 / (2 * math.pi * sizes)
 
 
 def support_edges(first_bin: float, last_bin: float, support_bins: float,

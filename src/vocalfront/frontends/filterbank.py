@@ -11,45 +11,57 @@ abrupt onset (with the edges cut at the first nulls, ``support_bins=2``, it did 
 windows ``ϖ_ν`` are Hann²-shaped with per-band lengths fitted to the operators (``design.py``),
 Gaussian, or absent.
 
-Computation, per block of signal: one real FFT; per band only the bins in the filter's support,
-multiplied by the filter and inverse-transformed at a decimated rate ``1/s_ν`` (``s_ν`` a divisor
-of the hop, the coarsest for which ``|y_ν|²`` averaged by ``ϖ_ν`` is alias-free); squared modulus;
-averaging as a strided convolution that lands exactly on the frame centres. Long signals are cut
-into overlapping blocks (``context`` samples each side) processed as a batch, so memory is bounded
-and the result equals one-shot processing.
+This module owns what the filters are: their parameterisation and, from it, the filter values
+and averaging windows. How they are applied - decimation per band, blocks, folding, the forward
+computation - is :mod:`.multirate`'s job, planned from the integer facts about the bands
+(supports, steps, taps).
 
 Learnable variants keep everything a smooth function of unconstrained parameters: centre
 frequencies on the HTK mel scale (each within a range via a sigmoid, optionally kept sorted),
 half-widths and averaging lengths within ranges via sigmoids, free filters as a complex
 multiplicative correction ``ĥ (1 + δ)`` interpolated from a half-bin grid. The integer parts of the
 computation (supports, decimation, kernel taps) are chosen from the detached parameters.
+
+Example::
+
+    >>> import torch
+    >>> from vocalfront.frontends import FilterBank
+    >>> bank = FilterBank(learn=("cf",))            # learnable centre frequencies
+    >>> bank(torch.randn(2, 22050)).shape           # (batch, bands, frames), 70 frames/s
+    torch.Size([2, 80, 67])
+    >>> bank.band_edges_hz().shape                  # lower, centre, upper edge per band (Hz)
+    torch.Size([3, 80])
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..grid import HOP, SAMPLE_RATE, WINDOW
 from ..melscale import hz_to_mel
 from .base import FrontEnd, check_band_limits
 from .design import (
-    averaging_reach,
+    averaging_bandwidth,
     fitted_averaging,
     gaussian_formula_sigmas,
     gaussian_kernel,
     hann2_kernel,
-    roll_off_width,
-    support_edges,
-    support_envelope,
     triangle_weights,
-    window_kernel,
+)
+from .multirate import (
+    Bands,
+    Group,
+    Plan,
+    PlanCache,
+    apply_plan,
+    averaging_taps,
+    decimation_steps,
+    energy_widths,
+    make_plan,
 )
 
 AVERAGING = ("hann2", "gaussian", "gaussian-formula", "none")
@@ -62,48 +74,6 @@ def _hz_from_mel(mel: torch.Tensor) -> torch.Tensor:
 
 def _logit(p: torch.Tensor) -> torch.Tensor:
     return torch.log(p) - torch.log1p(-p)
-
-
-def _block_multiple(minimum: int) -> int:
-    """Smallest ``2^k · b ≥ minimum`` with ``b`` in {4, 5, 6, 7}: fast FFT sizes on a coarse
-    ladder (steps of at most 25 %), so signals of similar length share one plan and its kernels."""
-    n = max(int(minimum), 1)
-    power = 1
-    while 7 * power < n:
-        power *= 2
-    return min(b * power for b in (4, 5, 6, 7, 8) if b * power >= n)
-
-
-@dataclass(frozen=True)
-class _Group:
-    """Bands computed at one decimation step ``step`` (samples): indices for gather and conv."""
-
-    bands: torch.Tensor  # (G,) band indices
-    bins: torch.Tensor  # (G, J) rfft bin index of each support position (|j|)
-    conj: torch.Tensor  # (G, J) True where the support position is a negative frequency
-    slices: tuple[int, ...]  # per band: first rfft bin of its support, -1 if not one slice
-    envelope: torch.Tensor  # (G, J) float64 support_envelope at each position, 0 for padding
-    freq: torch.Tensor  # (G, J) float64 frequency (cycles/sample) of each support position
-    tri_bins: torch.Tensor  # (G, K) STFT bins of the triangles (float64)
-    kernel: torch.Tensor  # (G, J, K) |Ĝ(f_j - k/M)|², float64
-    step: int
-    taps: int  # averaging kernel half-length in decimated samples
-    length: int  # decimated length n = L / step
-
-    def to(self, device: torch.device) -> _Group:
-        moved = {f.name: getattr(self, f.name).to(device) for f in fields(self)
-                 if isinstance(getattr(self, f.name), torch.Tensor)}
-        return replace(self, **moved)
-
-
-@dataclass(frozen=True)
-class _Plan:
-    key: tuple
-    block: int  # FFT length L (samples)
-    pre: int  # samples of context before the first frame centre of a block
-    frames: int  # frames per block
-    groups: tuple[_Group, ...]
-    order: torch.Tensor  # permutation from group-concatenated bands to band order
 
 
 class FilterBank(FrontEnd):
@@ -156,9 +126,7 @@ class FilterBank(FrontEnd):
         if "free" in self.learn:
             points = window + 17  # half-bin grid from -8/M to 1/2 (cycles/sample)
             self.free_correction = nn.Parameter(torch.zeros(2, n_bands, points, dtype=torch.float64))
-        self._plan_cache: dict[tuple, tuple[tuple[_Group, ...], torch.Tensor]] = {}
-        self._kernel_cache: dict[tuple[int, int, int], torch.Tensor] = {}
-        self._weight_cache: dict[tuple, list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self._cache = PlanCache()
 
     # ----------------------------------------------------------------- parameterisation
     def _init_bands(self, centres_mel: list[float] | None, half_widths_mel: list[float] | None) -> None:
@@ -252,106 +220,39 @@ class FilterBank(FrontEnd):
         return first.clamp_min(0), torch.maximum(last, first.clamp_min(0))
 
     # ----------------------------------------------------------------- planning
-    def _plan(self, num_frames: int) -> _Plan:
-        """Integer structure of the computation for the current (detached) parameters; planned
-        on the CPU, its tensors then moved to the module's device. Plans are ordinary tensors
-        even when made under ``torch.inference_mode`` (validation): training reuses them."""
+    def _plan(self, num_frames: int) -> Plan:
+        """The multirate plan (:mod:`.multirate`) for ``num_frames`` frames and the current
+        (detached) parameters; planned on the CPU, its tensors then moved to the module's device.
+        Plans are ordinary tensors even when made under ``torch.inference_mode`` (validation):
+        training reuses them."""
         with torch.inference_mode(False), torch.no_grad():
-            return self._make_plan(min(num_frames, self.block_frames))
-
-    def _make_plan(self, frames: int) -> _Plan:
-        lower, _, upper = self.band_edges_hz().cpu()
-        first, last = self._triangle_bins(lower, upper)
-        sizes = self.averaging_sizes().cpu()
-        hop, window = self.grid.hop, self.grid.window
-        low, high = support_edges(first, last, self.support_bins, window)
-        # |y|² has frequencies beyond the width between the roll-offs only where both of its
-        # factors lie in them (the window's sidelobes, rolled off): those may alias
-        steps = self._decimation(high - low - roll_off_width(self.support_bins, window), sizes)
-        taps = self._taps(sizes, steps)
-        reach = max(t * s for t, s in zip(taps, steps, strict=True)) + window
-        pre = hop * math.ceil(max(self.context, reach) / hop)
-        block = hop * _block_multiple(math.ceil((2 * pre + hop * (frames - 1) + 1) / hop))
-        # the groups depend on the block length, not on the frame count: signals of similar
-        # length share them (and their filter weights)
-        key = (block, tuple(first.tolist()), tuple(last.tolist()), tuple(steps), tuple(taps))
-        if key not in self._plan_cache:
-            if len(self._plan_cache) > 16:
-                self._plan_cache.clear()
-            device = self.init_half_widths.device
-            groups = tuple(
-                self._group(block, [b for b in range(self.n_bands) if steps[b] == s], first, last,
-                            low, high, s, taps).to(device)
-                for s in sorted(set(steps)))
-            self._plan_cache[key] = groups, torch.argsort(torch.cat([g.bands for g in groups]))
-        groups, order = self._plan_cache[key]
-        return _Plan(key, block, pre, frames, groups, order)
+            lower, _, upper = self.band_edges_hz().cpu()
+            first, last = self._triangle_bins(lower, upper)
+            sizes = self.averaging_sizes().cpu()
+            steps = self._decimation(
+                energy_widths(first, last, self.support_bins, self.grid.window), sizes)
+            taps = averaging_taps(sizes, steps, self.averaging)
+            bands = Bands(first, last, tuple(steps), tuple(taps), self.support_bins)
+            return make_plan(min(num_frames, self.block_frames), bands, self.grid, self.context,
+                             self._cache, self.init_half_widths.device)
 
     def _decimation(self, widths: torch.Tensor, sizes: torch.Tensor) -> list[int]:
-        """Coarsest step (a divisor of the hop) with ``1/step > width + averaging bandwidth``."""
-        if self.averaging == "none":
-            bandwidth = torch.zeros_like(sizes)
-        elif self.averaging == "hann2":
-            bandwidth = 3.0 / sizes  # first zero of the cos⁴ window's spectrum
-        else:
-            bandwidth = 3.0 / (2 * math.pi * sizes)  # spectrum down to exp(-4.5)
-        limit = 1.0 / (widths + bandwidth)
-        divisors = [d for d in range(1, self.grid.hop + 1) if self.grid.hop % d == 0]
-        return [max(d for d in divisors if d <= max(lim, 1.0)) for lim in limit.tolist()]
-
-    def _taps(self, sizes: torch.Tensor, steps: list[int]) -> list[int]:
-        """Averaging kernel half-length per band, in decimated samples (0: a single tap)."""
-        if self.averaging == "none":
-            return [0] * len(steps)
-        return [math.ceil(averaging_reach(size, self.averaging) / step) + 1
-                for size, step in zip(sizes.tolist(), steps, strict=True)]
-
-    def _group(self, block: int, bands: list[int], first: torch.Tensor, last: torch.Tensor,
-               low: torch.Tensor, high: torch.Tensor, step: int, taps: list[int]) -> _Group:
-        starts = [math.ceil(float(low[b]) * block) for b in bands]
-        stops = [math.floor(float(high[b]) * block) for b in bands]
-        width = max(e - s + 1 for s, e in zip(starts, stops, strict=True))
-        tri_width = max(int(last[b] - first[b]) + 1 for b in bands)
-        j = torch.tensor(starts)[:, None] + torch.arange(width)[None, :]
-        valid = j <= torch.tensor(stops)[:, None]
-        freq = j.double() / block
-        envelope = valid * support_envelope(freq, first[bands][:, None], last[bands][:, None],
-                                            self.support_bins, self.grid.window)
-        wrapped = torch.remainder(j, block)
-        mirrored = wrapped > block // 2  # negative frequencies: conj of the positive bin
-        tri_bins = torch.stack([first[b] for b in bands])[:, None] + torch.arange(
-            tri_width, dtype=torch.float64)[None, :]
-        kernel = torch.zeros(len(bands), width, tri_width, dtype=torch.float64)
-        for row, band in enumerate(bands):
-            part = self._band_kernel(block, int(first[band]), int(last[band]), starts[row], stops[row])
-            kernel[row, : part.shape[0], : part.shape[1]] = part
-        length = block // step
-        slices = tuple(s if s >= 0 and s + width - 1 <= block // 2 else -1 for s in starts)
-        return _Group(torch.tensor(bands), torch.where(mirrored, block - wrapped, wrapped), mirrored,
-                      slices, envelope, freq, tri_bins, kernel, step, max(taps[b] for b in bands),
-                      length)
-
-    def _band_kernel(self, block: int, first: int, last: int, start: int, stop: int) -> torch.Tensor:
-        """``|Ĝ(j/L - k/M)|²`` for one band's support bins ``j`` and triangle bins ``k``, cached:
-        learning moves the supports one band at a time, so most bands keep their kernel."""
-        key = (block, first, last)
-        if key not in self._kernel_cache:
-            if len(self._kernel_cache) > 4096:
-                self._kernel_cache.clear()
-            freq = torch.arange(start, stop + 1, dtype=torch.float64)[None, :] / block
-            bins = torch.arange(first, last + 1, dtype=torch.float64)[None, :]
-            self._kernel_cache[key] = window_kernel(freq, bins, self.grid.window)[0]
-        return self._kernel_cache[key]
+        """Decimation step per band for ``|y|²`` of ``widths`` (cycles/sample) averaged by
+        windows of ``sizes`` (samples): :func:`.multirate.decimation_steps`."""
+        return decimation_steps(widths + averaging_bandwidth(sizes, self.averaging), self.grid.hop)
 
     # ----------------------------------------------------------------- weights
-    def _group_weights(self, plan: _Plan, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Per group: filter values ``(G, J)`` (complex) and averaging kernels ``(G, taps)``."""
-        trainable = torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters())
+    def _group_weights(self, plan: Plan, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per group: filter values ``(G, J)`` (complex) and averaging kernels ``(G, taps)``;
+        cached unless they must carry gradients."""
+        if torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()):
+            return self._make_weights(plan, dtype)
         # weights made under inference mode cannot enter autograd later: cached apart
-        key = (plan.key, dtype, torch.is_inference_mode_enabled(),
+        key = ("weights", plan.key, dtype, torch.is_inference_mode_enabled(),
                tuple(p._version for p in self.parameters()))
-        if not trainable and key in self._weight_cache:
-            return self._weight_cache[key]
+        return self._cache.get(key, lambda: self._make_weights(plan, dtype))
+
+    def _make_weights(self, plan: Plan, dtype: torch.dtype) -> list[tuple[torch.Tensor, torch.Tensor]]:
         lower, centre, upper = self.band_edges_hz()
         sizes = self.averaging_sizes()
         weights = []
@@ -366,13 +267,9 @@ class FilterBank(FrontEnd):
                 response = response * (1 + self._free_values(group))
             kernel = self._averaging_kernel(group, sizes[group.bands])
             weights.append((response.to(_complex(dtype)), kernel.to(dtype)))
-        if not trainable:
-            if len(self._weight_cache) > 16:
-                self._weight_cache.clear()
-            self._weight_cache[key] = weights
         return weights
 
-    def _free_values(self, group: _Group) -> torch.Tensor:
+    def _free_values(self, group: Group) -> torch.Tensor:
         """Complex correction δ at the support frequencies, linear in the half-bin grid."""
         position = (group.freq + 8.0 / self.grid.window) * 2 * self.grid.window
         index = position.floor().clamp(0, self.free_correction.shape[-1] - 2)
@@ -384,7 +281,7 @@ class FilterBank(FrontEnd):
         values = left * (1 - frac) + right * frac
         return torch.complex(values[0], values[1])
 
-    def _averaging_kernel(self, group: _Group, sizes: torch.Tensor) -> torch.Tensor:
+    def _averaging_kernel(self, group: Group, sizes: torch.Tensor) -> torch.Tensor:
         offsets = torch.arange(-group.taps, group.taps + 1, dtype=torch.float64,
                                device=sizes.device) * group.step
         return self.averaging_window(offsets, sizes)
@@ -400,59 +297,8 @@ class FilterBank(FrontEnd):
 
     # ----------------------------------------------------------------- forward
     def band_energies(self, waveform: torch.Tensor) -> torch.Tensor:
-        batch, samples = waveform.shape
-        total = self.grid.num_frames(samples)
-        plan = self._plan(total)
-        weights = self._group_weights(plan, waveform.dtype)
-        blocks = self._blocks(waveform, plan, total)  # (batch * n_blocks, L)
-        n_blocks = blocks.shape[0] // batch
-        spectrum = torch.fft.rfft(blocks)
-        pieces = [self._group_energies(spectrum, plan, group, response, kernel)
-                  for group, (response, kernel) in zip(plan.groups, weights, strict=True)]
-        out = torch.cat(pieces, dim=1)[:, plan.order]
-        out = out.reshape(batch, n_blocks, self.n_bands, plan.frames).permute(0, 2, 1, 3)
-        return out.reshape(batch, self.n_bands, n_blocks * plan.frames)[..., :total]
-
-    def _blocks(self, waveform: torch.Tensor, plan: _Plan, total: int) -> torch.Tensor:
-        """Overlapping blocks ``(batch * n_blocks, L)``; block i's frame 0 is frame i * frames."""
-        hop = self.grid.hop
-        n_blocks = math.ceil(total / plan.frames)
-        left = plan.pre - self.grid.offset  # block 0 starts at sample offset - pre
-        needed = left + hop * plan.frames * (n_blocks - 1) + plan.block
-        right = max(needed - left - waveform.shape[1], 0)
-        if left < 0:
-            waveform = waveform[:, -left:]
-            left = 0
-        padded = F.pad(waveform, (left, right))
-        blocks = padded.unfold(1, plan.block, hop * plan.frames)[:, :n_blocks]
-        return blocks.reshape(-1, plan.block)
-
-    def _group_energies(self, spectrum: torch.Tensor, plan: _Plan, group: _Group,
-                        response: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-        """Averaged energies ``(rows, G, frames)`` of one decimation group."""
-        coeffs = self._support_coefficients(spectrum, group)
-        band = torch.fft.ifft(_fold(coeffs * response, group.length), n=group.length, norm="forward")
-        start = plan.pre // group.step - group.taps
-        stride = self.grid.hop // group.step
-        stop = start + stride * (plan.frames - 1) + 2 * group.taps + 1
-        band = band[..., start:stop]
-        energy = band.real.square() + band.imag.square()  # |y|², (rows, G, span), contiguous
-        return F.conv1d(energy, kernel[:, None, :], stride=stride, groups=len(group.bands))
-
-    @staticmethod
-    def _support_coefficients(spectrum: torch.Tensor, group: _Group) -> torch.Tensor:
-        """The block spectra at each band's support positions, ``(rows, G, J)``: slices where a
-        support lies within the rfft's bins (copying slices is twice as fast as a gather),
-        gathered elsewhere, with ``X(-f) = conj X(f)`` at negative frequencies."""
-        width = group.bins.shape[1]
-        pieces = []
-        for row, start in enumerate(group.slices):
-            if start >= 0:
-                pieces.append(spectrum[:, start:start + width])
-            else:
-                piece = spectrum.index_select(1, group.bins[row])
-                pieces.append(torch.where(group.conj[row], piece.conj(), piece))
-        return torch.stack(pieces, 1)
+        plan = self._plan(self.grid.num_frames(waveform.shape[1]))
+        return apply_plan(waveform, plan, self._group_weights(plan, waveform.dtype), self.grid)
 
     def get_config(self) -> dict[str, Any]:
         config = {**super().get_config(), "n_bands": self.n_bands, "fmin": self.fmin,
@@ -466,22 +312,8 @@ class FilterBank(FrontEnd):
         return config
 
     def _apply(self, fn, recurse=True):
-        self._plan_cache.clear()
-        self._kernel_cache.clear()
-        self._weight_cache.clear()
+        self._cache.clear()  # plans and weights live on the old device
         return super()._apply(fn, recurse)
-
-
-def _fold(coeffs: torch.Tensor, length: int) -> torch.Tensor:
-    """Coefficients ``(..., J)`` summed modulo ``length`` along the last axis when ``J > length``:
-    the inverse FFT of the result at ``length`` points gives the band signal exactly at the
-    decimated instants, whatever its bandwidth."""
-    width = coeffs.shape[-1]
-    if width <= length:
-        return coeffs
-    folds = -(-width // length)
-    padded = F.pad(coeffs, (0, folds * length - width))
-    return padded.unflatten(-1, (folds, length)).sum(-2)
 
 
 def _complex(dtype: torch.dtype) -> torch.dtype:

@@ -1,4 +1,13 @@
-"""STFT mel-spectrogram front-end in named conventions."""
+"""STFT mel-spectrogram front-end in named conventions.
+
+Example::
+
+    >>> import torch
+    >>> from vocalfront.frontends import MelSpectrogram
+    >>> mel = MelSpectrogram(convention="librosa")     # Slaney scale and norm, 0 Hz to Nyquist
+    >>> mel(torch.randn(22050)).shape                   # (batch, bands, frames), 70 frames/s
+    torch.Size([1, 80, 67])
+"""
 
 from __future__ import annotations
 

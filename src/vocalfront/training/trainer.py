@@ -10,7 +10,7 @@
                        front-end parameters and how far they moved from their initial values)
     metrics.csv        one row per epoch: the validation summary
     state-<n>.pt       full training state after ``n`` updates (the newest two are kept)
-    best.pt, last.pt   detectors (:func:`~vocalfront.model.save_detector`) of the best epoch by
+    best.pt, last.pt   detectors (:func:`~vocalfront.detector_file.save_detector`) of the best epoch by
                        validation error and of the latest one
     model.pt           the final model: the best epoch's detector
 
@@ -64,12 +64,13 @@ from tqdm import tqdm
 from .. import __version__
 from ..data.production import ImpulseResponses
 from ..data.remix import InstrumentalPool, RemixConfig
+from ..detector_file import load_detector_file, save_detector
 from ..errors import VocalfrontError
 from ..fileio import json_safe, process_lock, write_text_atomic
-from ..frontends import BandNorm, FilterBank, build_compression, build_frontend, inspect
+from ..frontends import BandNorm, FilterBank, inspection
 from ..grid import DEFAULT_GRID
 from ..inference import compute_features
-from ..model import Detector, SchlueterCNN, load_checkpoint, save_detector
+from ..model import Detector, build_detector
 from . import distributed
 from .checkpoint import list_states, load_latest_state, restore_rng_states, rng_states, save_state
 from .config import Config, ModelConfig, TrainConfig, config_from_dict, config_to_dict
@@ -115,16 +116,17 @@ def build_model(config: ModelConfig) -> Detector:
     moves the grid (``hop``, ``window``, ``sample_rate``) is refused here, before any audio is
     decoded, instead of silently misaligning labels and audio.
     """
-    frontend = build_frontend(config.frontend, **config.frontend_options)
-    if frontend.grid != DEFAULT_GRID:
-        grid, default = frontend.grid, DEFAULT_GRID
+    detector = build_detector({
+        "frontend": {"name": config.frontend, **config.frontend_options},
+        "compression": {"name": config.compression, **config.compression_options},
+        "cnn": {"context": config.context, "batch_norm": config.batch_norm, "dropout": config.dropout}})
+    if detector.grid != DEFAULT_GRID:
+        grid, default = detector.grid, DEFAULT_GRID
         raise VocalfrontError(
             f"model.frontend_options give frames of {grid.window} samples every {grid.hop} at "
             f"{grid.sample_rate} Hz; training reads labels on the common grid ({default.window} "
             f"every {default.hop} at {default.sample_rate} Hz), so only that grid is supported")
-    compression = build_compression(config.compression, **config.compression_options)
-    cnn = SchlueterCNN(frontend.n_bands, config.context, config.batch_norm, config.dropout)
-    return Detector(frontend, compression, BandNorm(frontend.n_bands), cnn)
+    return detector
 
 
 def lr_factor(config: TrainConfig, update: int) -> float:
@@ -254,7 +256,7 @@ def learnable_parameters(detector: Detector) -> dict[str, list[float]]:
     """The learnable front-end and compression parameters, in physical units where known.
 
     A filter bank with learnable parts gives all its per-band parameters
-    (:func:`vocalfront.frontends.inspect.frontend_parameters`: ``centre_hz``, ``bandwidth_hz``,
+    (:func:`vocalfront.frontends.inspection.frontend_parameters`: ``centre_hz``, ``bandwidth_hz``,
     averaging size in ms, ``free_correction_max``); other learnable front-end parameters are
     listed as flat lists under their names, learnable compression parameters under
     ``compression.<name>``. Empty for fixed front-ends.
@@ -271,7 +273,7 @@ def _filterbank_parameters(detector: Detector) -> dict[str, list[float]] | None:
     """Per-band parameters of a learnable filter-bank front-end, else ``None``."""
     frontend = detector.frontend
     if isinstance(frontend, FilterBank) and any(p.requires_grad for p in frontend.parameters()):
-        return inspect.frontend_parameters(frontend)
+        return inspection.frontend_parameters(frontend)
     return None
 
 
@@ -567,22 +569,22 @@ class Trainer:
 
     def _frontend_report(self, detector: Detector) -> dict[str, Any]:
         """``frontend``: learnable parameters now; ``frontend_moved``: how far a learnable filter
-        bank moved from its initialisation (:func:`vocalfront.frontends.inspect.movement_summary`)."""
+        bank moved from its initialisation (:func:`vocalfront.frontends.inspection.movement_summary`)."""
         params = learnable_parameters(detector)
         if self.initial_frontend is None:
             return {"frontend": params}
         current = {key: params[key] for key in self.initial_frontend}
         return {"frontend": params,
-                "frontend_moved": inspect.movement_summary(self.initial_frontend, current)}
+                "frontend_moved": inspection.movement_summary(self.initial_frontend, current)}
 
     def _finish(self) -> TrainResult:
         """Write ``model.pt``: the best epoch's detector, with its decision settings (threshold,
         median filter, shortest segment and gap) chosen on the validation clips
         (:func:`~.validation.calibrated_record`)."""
-        detector, extra = load_checkpoint(self.run_dir / "best.pt")
+        best = load_detector_file(self.run_dir / "best.pt")
         model_path = self.run_dir / "model.pt"
-        save_detector(model_path, detector, {**extra, **calibrated_record(detector, self.valid_clips,
-                                                                    self.config.eval.median_filter)})
+        save_detector(model_path, best.detector, {**best.record, **calibrated_record(
+            best.detector, self.valid_clips, self.config.eval.median_filter)})
         return TrainResult(self.run_dir, model_path, self.update, int(self.best["update"]),
                            float(self.best["error"]), tuple(self.problems))
 

@@ -1,7 +1,7 @@
-"""Where the packaged default detector lives: ``vocalfront/models/default.pt``.
+"""Where the packaged default detector lives: ``vocalfront/pretrained/default.pt``.
 
-The file is a detector saved by :func:`~vocalfront.model.save_detector` (``extra["threshold"]``
-holds its decision threshold). It is shipped with the package when one has been trained and
+The file is a detector saved by :func:`~vocalfront.detector_file.save_detector` (its ``extra``
+record holds its decision settings). It is shipped with the package when one has been trained and
 copied here; a source checkout without it gets a :class:`MissingModelError` that says how to
 make one.
 """

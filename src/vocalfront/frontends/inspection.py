@@ -1,5 +1,5 @@
-"""Inspect filter-bank front-ends: per-band parameters in physical units, how far training moved
-them, and a figure of initial vs learned filters.
+"""Inspection of filter-bank front-ends: per-band parameters in physical units, how far training
+moved them, and a figure of initial vs learned filters.
 
 Used by the training loop to log the learnable parameters over training (the front-ends of
 ``fb-learn-*`` and ``fb-free`` are known to move little from their initialisation, so every run
@@ -8,7 +8,6 @@ should say how far they went) and by the experiment to plot them.
 
 from __future__ import annotations
 
-import io
 import itertools
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import VocalfrontError
-from ..fileio import atomic_write
+from ..plotting import save_figure
 from .base import FrontEnd
 from .filterbank import FilterBank
 
@@ -144,10 +143,7 @@ def plot_filterbank(path_png: str | Path, initial_frontend: FrontEnd, learned_fr
         _plot_averaging(axes[1], averaging[0], before, after)
     axes[-1].set(xscale="log", xlim=(freqs[0], nyquist), xlabel="frequency (Hz)")
     axes[0].set_title(title)
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100)
-    with atomic_write(path_png, "wb") as handle:
-        handle.write(buffer.getvalue())
+    save_figure(figure, path_png)
 
 
 def _plot_responses(ax: Axes, freqs: np.ndarray, initial: np.ndarray, learned: np.ndarray) -> None:
