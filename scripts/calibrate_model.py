@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
             raise VocalfrontError(f"{args.out}: give another file than --model (it is kept as it is)")
         config = resolve_config(load_config(args.config, args.overrides))
         detector, extra = load_checkpoint(args.model)
-        clips, problems = heldout_clips(config.data, open_sources(config.data), "valid",
+        clips, problems = heldout_clips(config.data, open_sources(config.data, detector.grid), "valid",
                                         config.train.seed, detector.grid, progress=sys.stderr.isatty())
     except VocalfrontError as error:
         print(f"error: {error}", file=sys.stderr)
