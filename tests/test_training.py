@@ -19,6 +19,7 @@ from vocalfront.data.augment import AugmentConfig
 from vocalfront.data.remix import InstrumentalPool, RemixConfig
 from vocalfront.errors import VocalfrontError
 from vocalfront.grid import DEFAULT_GRID as GRID
+from vocalfront.grid import FrameGrid
 from vocalfront.inference import predict_waveform
 from vocalfront.model import load_checkpoint
 from vocalfront.training import (
@@ -310,20 +311,23 @@ def test_a_missing_impulse_response_folder_fails_before_any_clip_is_decoded(tiny
         train(config, tmp_path / "run", progress=False)
 
 
-@pytest.mark.parametrize("frontend", ["mel", "fb"])
-def test_a_detector_with_another_hop_trains_and_validates_with_labels_on_its_frames(
-        tiny_data, tmp_path, frontend):
+@pytest.mark.parametrize(("frontend", "option", "grid", "samples", "frames"), [
+    ("mel", "hop = 630", FrameGrid(hop=630), [44100, 35280], [69, 55]),
+    ("fb", "hop = 630", FrameGrid(hop=630), [44100, 35280], [69, 55]),
+    ("mel", "sample_rate = 16000", FrameGrid(sample_rate=16000), [32000, 25600], [99, 79]),
+])
+def test_a_detector_on_another_frame_grid_trains_and_validates_with_labels_on_its_frames(
+        tiny_data, tmp_path, frontend, option, grid, samples, frames):
     config = tiny_config(tiny_data, f"model.frontend={frontend}", "train.updates=4",
-                         "model.frontend_options={ n_bands = 25, hop = 630 }")
+                         f"model.frontend_options={{ n_bands = 25, {option} }}")
     result = train(config, tmp_path / "run", progress=False)
     detector, extra = load_checkpoint(result.model_path)
-    grid = detector.grid
-    assert grid.hop == 630
+    assert detector.grid == grid
     clips, _ = heldout_clips(config.data, open_sources(config.data, grid), "valid", 0, grid)
-    # the validation clips at 22050 Hz, and their frames every 630 samples
-    assert [clip.audio.shape[1] for clip in clips] == [44100, 35280]
-    assert [len(clip.labels) for clip in clips] == [69, 55]
-    assert extra["valid"]["frames"] == 69 + 55
+    # the two validation clips (2.0 s and 1.6 s) at the grid's rate, and their frames on it
+    assert [clip.audio.shape[1] for clip in clips] == samples
+    assert [len(clip.labels) for clip in clips] == frames
+    assert extra["valid"]["frames"] == sum(frames)
     for clip in clips:
         mixture = clip.audio.sum(axis=0)
         assert len(predict_waveform(detector, mixture)) == len(clip.labels)
@@ -338,7 +342,7 @@ def test_a_detector_with_another_hop_trains_and_validates_with_labels_on_its_fra
     assert main(["evaluate", "--model", str(result.model_path), "--data", str(tiny_data), "--split",
                  "valid", "--threshold-from", "model", "--out", str(tmp_path / "scores"),
                  "--no-progress"]) == 0
-    assert json.loads((tmp_path / "scores" / "metrics.json").read_text())["pooled"]["frames"] == 69 + 55
+    assert json.loads((tmp_path / "scores" / "metrics.json").read_text())["pooled"]["frames"] == sum(frames)
 
 
 def test_cosine_schedule_warms_up_then_decays_to_its_final_fraction():
