@@ -109,14 +109,12 @@ def instrumental_pool(config: DataConfig, split: Split, grid: FrameGrid) -> Inst
             return None
         return InstrumentalPool(config.instrumental, **options,
                                 skip_folders=(*config.instrumental_valid, *config.instrumental_test))
-    if not has_heldout_music(config, split):
-        return None
-    folders = config.instrumental_valid if split == "valid" else config.instrumental_test
-    return InstrumentalPool(config.instrumental, **options, folders=folders)
+    folders = heldout_music_folders(config, split)
+    return InstrumentalPool(config.instrumental, **options, folders=folders) if folders else None
 
 
-def has_heldout_music(config: DataConfig, split: Literal["valid", "test"]) -> bool:
-    """Whether the ``[data]`` section gives held-out music for ``split`` (read from the
-    configuration alone: nothing is decoded)."""
+def heldout_music_folders(config: DataConfig, split: Split) -> tuple[str, ...]:
+    """The subfolders of ``data.instrumental`` held out for ``split`` (``valid`` or ``test``),
+    empty when the configuration gives that split no music (nothing is decoded)."""
     folders = config.instrumental_valid if split == "valid" else config.instrumental_test
-    return bool(config.remix_enabled and config.instrumental and folders)
+    return tuple(folders) if config.remix_enabled and config.instrumental and split != "train" else ()

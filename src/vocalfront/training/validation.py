@@ -26,7 +26,7 @@ from ..model import Detector
 from ..postprocessing import PostProcessing
 from .config import DataConfig
 from .sampler import TrainingClip, load_clips
-from .sources import Source, Split, has_heldout_music, instrumental_pool
+from .sources import Source, Split, heldout_music_folders, instrumental_pool
 
 VALIDATION_GAIN_DB = (-6.0, 6.0)
 """Voice-to-music gain range (dB, see :mod:`vocalfront.data.remix`) of the solo mixtures."""
@@ -73,7 +73,7 @@ def check_heldout_music(config: DataConfig, sources: list[Source], split: Split)
     """Refuse solo sources with clips of ``split`` when the configuration gives no held-out music
     to mix them over (checked before any audio is decoded)."""
     solo = [source.name for source in sources if source.solo and source.reader(split) is not None]
-    if solo and not has_heldout_music(config, split):
+    if solo and not heldout_music_folders(config, split):
         raise VocalfrontError(f"{split} mixtures of solo voices ({', '.join(solo)}) need held-out "
                               f"music: set data.instrumental_{split}")
 
