@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             weights, updates = average_run_states(args.average)
             detector.load_state_dict(weights)
             extra.update(update=max(updates), averaged_updates=updates)
-        clips, problems = heldout_clips(config.data, open_sources(config.data), "valid",
+        clips, problems = heldout_clips(config.data, open_sources(config.data, detector.grid), "valid",
                                         config.train.seed, detector.grid, progress=sys.stderr.isatty())
     except VocalfrontError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -48,8 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve_config(load_config(args.config, args.overrides))
         models = {str(path): load_model(path) for path in args.models}
         seed = config.train.seed if args.seed is None else args.seed
-        grid = next(iter(models.values())).detector.grid
-        clips, problems = heldout_clips(config.data, open_sources(config.data), args.split, seed, grid,
+        grids = {model.detector.grid for model in models.values()}
+        if len(grids) > 1:
+            raise VocalfrontError(f"--models: the detectors use different frame grids ({grids}); "
+                                  "score them one grid at a time")
+        grid = grids.pop()
+        clips, problems = heldout_clips(config.data, open_sources(config.data, grid), args.split, seed, grid,
                                         progress=sys.stderr.isatty())
     except VocalfrontError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -3,7 +3,7 @@
     python scripts/plot_training_curves.py runs/default docs/figures/default-training.png
 
 Reads the run's ``metrics.jsonl`` (``update`` and ``validation`` events, see
-:mod:`vocalfront.training.trainer`); the per-source validation metrics are those of
+:mod:`vocalfront.training.runfolder`); the per-source validation metrics are those of
 :func:`vocalfront.training.validation.validate`.
 """
 
@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 
 from vocalfront.errors import VocalfrontError
 from vocalfront.experiment.report import running_mean
-from vocalfront.experiment.runner import read_metrics
 from vocalfront.plotting import save_figure
+from vocalfront.training.runfolder import read_metrics
 
 
 def plot(run_dir: Path, out: Path) -> None:

@@ -27,7 +27,15 @@ from vocalfront.cli import main
 from vocalfront.data.augment import AugmentConfig
 from vocalfront.errors import VocalfrontError
 from vocalfront.grid import DEFAULT_GRID as GRID
-from vocalfront.training import ExampleLayout, TrainConfig, load_config, make_optimizer, prepare_run, train
+from vocalfront.training import (
+    ExampleLayout,
+    TrainConfig,
+    build_model,
+    load_config,
+    make_optimizer,
+    prepare_run,
+    train,
+)
 from vocalfront.training.checkpoint import list_states, read_state, save_state
 from vocalfront.training.distributed import (
     SINGLE,
@@ -36,8 +44,7 @@ from vocalfront.training.distributed import (
     rank_seed,
     training_device,
 )
-from vocalfront.training.sampler import ShardedSampler
-from vocalfront.training.trainer import build_model, make_sampler
+from vocalfront.training.sampler import ShardedSampler, make_sampler
 
 TIMEOUT = 120.0
 """Seconds a 2-process run may take before its processes are killed."""

@@ -25,9 +25,9 @@ from vocalfront.errors import VocalfrontError
 from vocalfront.evaluation import choose_threshold, evaluate_files, median_smooth
 from vocalfront.experiment import ExtraTest, load_experiment, parse_extra_test, run_experiment, run_one
 from vocalfront.experiment.report import trained_on
-from vocalfront.experiment.runner import LOCK_FILE, read_metrics
 from vocalfront.scoring import predict
 from vocalfront.training import resolve_config, train
+from vocalfront.training.runfolder import LOCK_FILE, read_metrics
 
 PAPER = Path(__file__).parents[1] / "experiments" / "paper.toml"
 FRONTENDS = ("mel", "fb-learn-cf")
@@ -223,7 +223,7 @@ def test_run_folder_written_before_a_config_key_existed_is_the_same_run(finished
 
 def test_run_folder_of_another_configuration_is_refused(finished):
     experiment = tiny_experiment(finished["data"], "train.lr=0.01")
-    with pytest.raises(VocalfrontError, match=r"different configuration \(train.lr"):
+    with pytest.raises(VocalfrontError, match=r"different config \(train.lr"):
         run_one(experiment, "mel", 0, finished["out"], progress=False)
 
 

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from test_training import make_tiny_mir1k
+from test_training import forbid_decoding, make_tiny_mir1k
 
 from vocalfront.data.solo import split_of_key
+from vocalfront.errors import VocalfrontError
 from vocalfront.grid import DEFAULT_GRID as GRID
-from vocalfront.training import build_model, load_config, resolve_config
+from vocalfront.training import build_model, load_config, resolve_config, train
 from vocalfront.training import validation as validation_module
 from vocalfront.training.sources import open_sources
 from vocalfront.training.validation import INSTRUMENTAL_SOURCE, heldout_clips, validate
@@ -50,7 +51,7 @@ def corpus(tmp_path, monkeypatch):
         f"data.root={make_tiny_mir1k(tmp_path / 'mir1k')}", f"data.ssvd={make_ssvd(tmp_path / 'ssvd')}",
         f"data.instrumental={make_music(tmp_path / 'music')}", 'data.instrumental_valid=["held-valid"]',
         'data.instrumental_test=["held-test"]']))
-    return config, open_sources(config.data)
+    return config, open_sources(config.data, GRID)
 
 
 @pytest.mark.parametrize("split", ["valid", "test"])
@@ -108,3 +109,11 @@ def test_validate_with_final_settings_reports_the_error_of_the_label_files(corpu
     assert plain["final_error"] == pytest.approx(plain["error"])       # no limits: the same decisions
     music = limited["sources"][INSTRUMENTAL_SOURCE]
     assert music["final_error"] == 0.0                    # 5 s segments never fit in 2 s clips
+
+
+def test_solo_voices_without_heldout_music_fail_before_any_audio_is_decoded(tmp_path, monkeypatch):
+    config = resolve_config(load_config(TINY, [
+        f"data.root={make_tiny_mir1k(tmp_path / 'mir1k')}", f"data.ssvd={make_ssvd(tmp_path / 'ssvd')}"]))
+    forbid_decoding(monkeypatch, "the held-out music was checked")
+    with pytest.raises(VocalfrontError, match=r"valid mixtures of solo voices \(ssvd\) need held-out music"):
+        train(config, tmp_path / "run", progress=False)

@@ -90,6 +90,31 @@ def test_a_run_stopped_by_an_exception_resumes_to_the_same_weights(tiny_data, re
     assert_same_training(tmp_path, reference)
 
 
+OLD_LAYOUT = {".lock", "config.json", "metrics.jsonl", "metrics.csv", "best.pt", "last.pt",
+              "state-00000004.pt", "state-00000006.pt"}
+"""An interrupted run folder as vocalfront 0.3.0 wrote it (before :mod:`vocalfront.training.runfolder`),
+spelled out here so that a change of layout fails this file's test."""
+OLD_CSV_HEADER = "epoch,update,train_loss,valid_error,valid_f_measure,valid_auroc,threshold,time"
+
+
+def test_a_run_folder_in_the_earlier_layout_resumes_to_the_same_weights(tiny_data, reference, tmp_path):
+    config = tiny_config(tiny_data, *UPDATES)
+    with pytest.raises(Interrupted):
+        train(config, tmp_path, progress=False, callback=stop_at(7))
+    assert {path.name for path in tmp_path.iterdir()} == OLD_LAYOUT
+    assert (tmp_path / "metrics.csv").read_text().splitlines()[0] == OLD_CSV_HEADER
+    # written by a version without train.scale_lr (a key added later, with its default value)
+    stored = json.loads((tmp_path / "config.json").read_text())
+    del stored["train"]["scale_lr"]
+    (tmp_path / "config.json").write_text(json.dumps(stored))
+    for path in list_states(tmp_path):
+        state = read_state(path)
+        del state["config"]["train"]["scale_lr"]
+        torch.save(state, path)
+    train(config, tmp_path, progress=False)
+    assert_same_training(tmp_path, reference)
+
+
 def test_a_damaged_latest_checkpoint_is_skipped_with_a_warning(tiny_data, reference, tmp_path):
     config = tiny_config(tiny_data, *UPDATES)
     with pytest.raises(Interrupted):

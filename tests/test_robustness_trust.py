@@ -31,7 +31,7 @@ from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.evaluation import MAX_SMOOTHING
 from vocalfront.frontends import BandNorm, build_frontend
 from vocalfront.training import load_config, prepare_run, train
-from vocalfront.training.trainer import LOCK_FILE
+from vocalfront.training.runfolder import LOCK_FILE
 
 TINY_CONFIG = Path(__file__).parents[1] / "configs" / "tiny.toml"
 

@@ -20,6 +20,8 @@ from vocalfront.data.remix import InstrumentalPool, RemixConfig
 from vocalfront.detector_file import load_detector_file
 from vocalfront.errors import VocalfrontError
 from vocalfront.grid import DEFAULT_GRID as GRID
+from vocalfront.grid import FrameGrid
+from vocalfront.inference import predict_waveform
 from vocalfront.training import (
     Batch,
     ExampleLayout,
@@ -37,6 +39,8 @@ from vocalfront.training import (
     train,
     training_loss,
 )
+from vocalfront.training.sources import open_sources
+from vocalfront.training.validation import heldout_clips
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.toml"
 DEFAULT = Path(__file__).parents[1] / "configs" / "default.toml"
@@ -280,29 +284,70 @@ def test_solo_voices_are_remixed_over_music_and_processed_like_produced_vocals()
         ExampleSampler([ramp_clip()], GRID, ExampleLayout(25), np.random.default_rng(0), over_music, pool)
 
 
-def test_a_frontend_option_that_moves_the_frame_grid_is_refused_before_any_audio(tmp_path):
-    config = load_config(TINY, ["model.frontend=fb", "model.frontend_options={ hop = 630 }",
-                                f"data.root={tmp_path / 'missing'}"])
-    with pytest.raises(VocalfrontError, match=r"every 630 .*only that grid is supported"):
+def forbid_decoding(monkeypatch, when: str) -> None:
+    """Make decoding any audio file fail the test (``when``: what should have failed first)."""
+    def decode(*args, **kwargs):
+        raise AssertionError(f"audio decoded before {when}")
+
+    monkeypatch.setattr("vocalfront.audio._decode", decode)
+    monkeypatch.setattr("vocalfront.audio._read_cache", decode)
+
+
+@pytest.mark.parametrize("options", ["{ n_bands = 25, hop = 1 }", "{ n_bands = 25, hopp = 630 }"])
+def test_a_bad_frontend_option_fails_before_any_audio_is_decoded(tiny_data, tmp_path, monkeypatch,
+                                                                 options):
+    forbid_decoding(monkeypatch, "the model configuration was checked")
+    config = tiny_config(tiny_data, f"model.frontend_options={options}")
+    with pytest.raises(VocalfrontError, match="hop"):
         train(config, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
 
 
 def test_a_missing_impulse_response_folder_fails_before_any_clip_is_decoded(tiny_data, tmp_path,
                                                                            monkeypatch):
-    from vocalfront.training import trainer as trainer_module
-
-    def decode(*args, **kwargs):
-        raise AssertionError("clips decoded before the impulse responses were checked")
-
-    monkeypatch.setattr(trainer_module, "load_clips", decode)
+    forbid_decoding(monkeypatch, "the impulse responses were checked")
     config = tiny_config(tiny_data, f"data.impulse_responses={tmp_path / 'no-plates'}")
     with pytest.raises(VocalfrontError, match="impulse response folder not found"):
         train(config, tmp_path / "run", progress=False)
 
 
+@pytest.mark.parametrize(("frontend", "option", "grid", "samples", "frames"), [
+    ("mel", "hop = 630", FrameGrid(hop=630), [44100, 35280], [69, 55]),
+    ("fb", "hop = 630", FrameGrid(hop=630), [44100, 35280], [69, 55]),
+    ("mel", "sample_rate = 16000", FrameGrid(sample_rate=16000), [32000, 25600], [99, 79]),
+])
+def test_a_detector_on_another_frame_grid_trains_and_validates_with_labels_on_its_frames(
+        tiny_data, tmp_path, frontend, option, grid, samples, frames):
+    config = tiny_config(tiny_data, f"model.frontend={frontend}", "train.updates=4",
+                         f"model.frontend_options={{ n_bands = 25, {option} }}")
+    result = train(config, tmp_path / "run", progress=False)
+    loaded = load_detector_file(result.model_path)
+    detector, extra = loaded.detector, loaded.record
+    assert detector.grid == grid
+    clips, _ = heldout_clips(config.data, open_sources(config.data, grid), "valid", 0, grid)
+    # the two validation clips (2.0 s and 1.6 s) at the grid's rate, and their frames on it
+    assert [clip.audio.shape[1] for clip in clips] == samples
+    assert [len(clip.labels) for clip in clips] == frames
+    assert extra["valid"]["frames"] == sum(frames)
+    for clip in clips:
+        mixture = clip.audio.sum(axis=0)
+        assert len(predict_waveform(detector, mixture)) == len(clip.labels)
+        # the tiny clips' "voice" is a loud tone exactly where the labels say singing: the
+        # front-end's energy per frame separates the labels' classes on the same frames
+        with torch.no_grad():
+            energy = np.log(detector.frontend(torch.from_numpy(mixture))[0].sum(0).numpy())
+        sung = clip.labels == 1
+        middle = (energy[sung].mean() + energy[~sung].mean()) / 2
+        assert np.mean((energy > middle) == sung) > 0.9
+    # `vocalfront evaluate` reads the labels on the model's frames too
+    assert main(["evaluate", "--model", str(result.model_path), "--data", str(tiny_data), "--split",
+                 "valid", "--threshold-from", "model", "--out", str(tmp_path / "scores"),
+                 "--no-progress"]) == 0
+    assert json.loads((tmp_path / "scores" / "metrics.json").read_text())["pooled"]["frames"] == sum(frames)
+
+
 def test_cosine_schedule_warms_up_then_decays_to_its_final_fraction():
-    from vocalfront.training.trainer import lr_factor
+    from vocalfront.training.objective import lr_factor
 
     config = TrainConfig(updates=1000, lr_schedule="cosine", warmup_updates=100, final_lr_fraction=0.1)
     factors = [lr_factor(config, update) for update in range(1000)]

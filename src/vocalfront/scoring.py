@@ -1,6 +1,7 @@
 """Score a detector on a labelled dataset: readers by format, splits, predictions, threshold.
 
-The library behind ``vocalfront evaluate`` and ``vocalfront experiment``.
+The library behind ``vocalfront evaluate`` and ``vocalfront experiment``. Readers are opened on
+the detector's frame grid (:func:`open_dataset`), so labels and predictions have the same frames.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from .data.split import mir1k_split_of, singer_split
 from .detector_file import LoadedModel
 from .errors import VocalfrontError
 from .evaluation import choose_threshold, median_smooth
+from .grid import FrameGrid
 from .inference import predict_waveform
 
 METRICS = ("error", "precision", "recall", "f_measure", "specificity", "auroc")
@@ -34,13 +36,15 @@ class Predictions:
     failed: list[str]
 
 
-def open_dataset(root: Path, fmt: str, cache_dir: Path | None) -> tuple[ClipDataset, str]:
-    """The reader of ``root`` for ``fmt`` (``auto``: detected) and the format name."""
+def open_dataset(root: Path, fmt: str, cache_dir: Path | None,
+                 grid: FrameGrid) -> tuple[ClipDataset, str]:
+    """The reader of ``root`` for ``fmt`` (``auto``: detected), with labels on ``grid`` (the
+    detector's), and the format name."""
     if fmt == "auto":
         if not root.is_dir():
             raise VocalfrontError(f"{root}: dataset folder not found")
         fmt = detect_format(root)
-    return READERS[fmt](root, cache_dir=cache_dir), fmt
+    return READERS[fmt](root, grid=grid, cache_dir=cache_dir), fmt
 
 
 def split_of(fmt: str, clip: Clip) -> str | None:
@@ -74,10 +78,10 @@ def select(dataset: ClipDataset, fmt: str, split: str) -> list[Clip]:
 
 def validation_clips(dataset: ClipDataset, fmt: str, valid_data: Path | None,
                      cache_dir: Path | None) -> tuple[ClipDataset, list[Clip]] | None:
-    """Validation clips: all of ``valid_data`` if given, else the dataset's ``valid`` split,
-    else None."""
+    """Validation clips: all of ``valid_data`` (read on ``dataset``'s grid) if given, else the
+    dataset's ``valid`` split, else None."""
     if valid_data is not None:
-        other = READERS[fmt](valid_data, cache_dir=cache_dir)
+        other = READERS[fmt](valid_data, grid=dataset.grid, cache_dir=cache_dir)
         return other, other.clips
     clips = [clip for clip in dataset.clips if split_of(fmt, clip) == "valid"]
     return (dataset, clips) if clips else None
@@ -103,7 +107,11 @@ def pick_threshold(source: str | float, model: LoadedModel,
 
 def predict(model: LoadedModel, dataset: ClipDataset, clips: list[Clip], progress: bool,
             what: str) -> Predictions:
-    """Probabilities and labels of ``clips``; a clip that cannot be loaded is recorded and skipped."""
+    """Probabilities and labels of ``clips``; a clip that cannot be loaded is recorded and skipped.
+    ``dataset`` must read labels on the detector's frame grid."""
+    if dataset.grid != model.detector.grid:
+        raise VocalfrontError(f"{dataset.root}: labels on {dataset.grid}, but the detector's frames are "
+                              f"on {model.detector.grid}; open the dataset on the detector's grid")
     result = Predictions([], [], [], [])
     for clip in tqdm(clips, desc=what, unit="clip", disable=not progress):
         try:

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     model = load_model(args.model)
     smooth = model.smoothing if args.smooth is None else args.smooth
-    dataset, fmt = open_dataset(args.data, args.format, args.cache)
+    dataset, fmt = open_dataset(args.data, args.format, args.cache, model.detector.grid)
     split = resolve_split(dataset, fmt, args.split)
     valid = validation_clips(dataset, fmt, args.valid_data, args.cache)
     source = resolve_threshold_source(args.threshold_from, valid is not None)

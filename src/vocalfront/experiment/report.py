@@ -28,23 +28,20 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .. import __version__
-from ..detector_file import load_detector_file
 from ..errors import VocalfrontError
 from ..fileio import write_text_atomic
 from ..frontends import FilterBank, build_frontend, inspection
 from ..plotting import save_figure
 from ..scoring import METRICS
 from ..training import Config
-from .runner import (
-    EVALUATED_MODEL,
-    RUNS_FOLDER,
-    Experiment,
-    RunOutcome,
-    metric_value,
+from ..training.runfolder import (
+    load_run_detector,
     read_evaluation,
     read_metrics,
     read_run_config,
+    read_sittings,
 )
+from .runner import EVALUATED_MODEL, RUNS_FOLDER, Experiment, RunOutcome, metric_value
 from .stats import (
     WILCOXON_MIN_PAIRS,
     PairedDifference,
@@ -92,7 +89,7 @@ def trained_on(run_dir: Path) -> str:
     """Where a run trained: ``device_name, torch VERSION`` of each sitting (the ``start`` entries
     of ``metrics.jsonl``), joined by `` + `` where sittings differ; for a run that recorded none,
     its configuration's ``train.device`` followed by ``, device unrecorded``."""
-    sittings = [entry for entry in read_metrics(run_dir) if entry.get("event") == "start"]
+    sittings = read_sittings(run_dir)
     if sittings:
         names = (f"{entry['device_name']}, torch {entry['torch']}" for entry in sittings)
         return " + ".join(dict.fromkeys(names))
@@ -482,7 +479,7 @@ def _run_frontends(out_dir: Path, frontend: str, seed: int) -> tuple[FilterBank,
     """``(designed, learned)`` front-ends of a run, ``None`` if it is not a filter bank."""
     run_dir = out_dir / RUNS_FOLDER / Experiment.run_name(frontend, seed)
     config = read_run_config(run_dir)
-    learned = load_detector_file(run_dir / EVALUATED_MODEL).detector.frontend
+    learned = load_run_detector(run_dir, EVALUATED_MODEL)[0].frontend
     if not isinstance(learned, FilterBank):
         return None
     designed = build_frontend(config.model.frontend, **config.model.frontend_options)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import json
 import math
 import multiprocessing
 import time
@@ -51,18 +50,16 @@ from ..data.readers import Clip, ClipDataset
 from ..detect import load_model
 from ..errors import VocalfrontError
 from ..evaluation import evaluate_files
-from ..fileio import json_safe, process_lock, write_text_atomic
 from ..frontends import available_frontends
+from ..grid import DEFAULT_GRID, FrameGrid
 from ..scoring import READERS, open_dataset, predict, resolve_split, select
-from ..training import Config, config_from_dict, config_to_dict, resolve_config, train
+from ..training import Config, config_from_dict, resolve_config, runfolder, train
 from ..training.config import apply_override
-from ..training.trainer import LOCK_FILE, config_differences, read_run_config
 
 PROFILES = ("tiny", "quick", "full")
 """Profiles of ``experiments/paper.toml`` (others may be defined in other files)."""
-EVALUATION_FILE = "evaluation.json"
 RUNS_FOLDER = "runs"
-EVALUATED_MODEL = "last.pt"
+EVALUATED_MODEL = runfolder.LAST_DETECTOR
 """The detector that is evaluated: the one after the whole update budget."""
 CONFIG_SECTIONS = ("data", "model", "train", "eval")
 _EXPERIMENT_KEYS = ("frontends", "baseline", "seeds", "default_profile", "frontend_options", "comparisons")
@@ -289,13 +286,15 @@ def check_extra_tests(extra_tests: Sequence[ExtraTest], cache_dir: str | None = 
     if len(set(names)) != len(names):
         raise VocalfrontError(f"extra test names must differ, got {', '.join(names)}")
     for test in extra_tests:
-        _extra_clips(test, cache_dir)
+        _extra_clips(test, cache_dir, DEFAULT_GRID)
 
 
-def _extra_clips(test: ExtraTest, cache_dir: str | None) -> tuple[ClipDataset, str, str, list[Clip]]:
-    """Reader, format, split and clips to score of an extra test set; problems name the set."""
+def _extra_clips(test: ExtraTest, cache_dir: str | None,
+                 grid: FrameGrid) -> tuple[ClipDataset, str, str, list[Clip]]:
+    """Reader (labels on ``grid``), format, split and clips to score of an extra test set;
+    problems name the set."""
     try:
-        dataset, fmt = open_dataset(test.root, test.format, Path(cache_dir) if cache_dir else None)
+        dataset, fmt = open_dataset(test.root, test.format, Path(cache_dir) if cache_dir else None, grid)
         split = resolve_split(dataset, fmt, "auto")
         return dataset, fmt, split, select(dataset, fmt, split)
     except VocalfrontError as error:
@@ -307,12 +306,12 @@ def run_one(experiment: Experiment, frontend: str, seed: int, out_dir: Path,
     """Bring one run up to date: train (or resume) if needed, then evaluate if needed.
 
     Returns the status and a one-line summary of its validation metrics. A run that another
-    process is bringing up to date (it holds the run's :data:`LOCK_FILE`) is left to it:
-    ``"busy"``. So several commands may share one experiment folder and split its runs.
+    process is bringing up to date (it holds the run's lock, :func:`.runfolder.run_lock`) is
+    left to it: ``"busy"``. So several commands may share one experiment folder and split its runs.
     """
     config = resolve_config(experiment.training_config(frontend, seed))
     run_dir = out_dir / RUNS_FOLDER / experiment.run_name(frontend, seed)
-    with process_lock(run_dir / LOCK_FILE) as holder:
+    with runfolder.run_lock(run_dir) as holder:
         if holder is not None:
             return "busy", f"in progress in {holder}"
         return _bring_up_to_date(config, run_dir, extra_tests, progress)
@@ -320,11 +319,12 @@ def run_one(experiment: Experiment, frontend: str, seed: int, out_dir: Path,
 
 def _bring_up_to_date(config: Config, run_dir: Path, extra_tests: Sequence[ExtraTest],
                       progress: bool) -> tuple[Status, str]:
-    check_run_config(run_dir, config)
-    previous = read_evaluation(run_dir)
+    runfolder.check_run_config(run_dir, config, "use another --out or remove that folder")
+    previous = runfolder.read_evaluation(run_dir)
     if previous is not None and previous["updates"] != config.train.updates:
         previous = None  # the budget changed: the run goes on from its last state
-    trained = (run_dir / "model.pt").is_file() and _final_update(run_dir) == config.train.updates
+    trained = (runfolder.has_final_model(run_dir)
+               and runfolder.last_validated_update(run_dir) == config.train.updates)
     if trained and previous is not None and all(test.name in previous["extra"] for test in extra_tests):
         return "skipped", _summary_line(previous)
     status: Status = "evaluated"
@@ -332,7 +332,7 @@ def _bring_up_to_date(config: Config, run_dir: Path, extra_tests: Sequence[Extra
         train(config, run_dir, resume=None, progress=progress)
         status, previous = "trained", None
     evaluation = evaluate_run(run_dir, config, extra_tests, previous, progress)
-    write_text_atomic(run_dir / EVALUATION_FILE, json.dumps(json_safe(evaluation), indent=2) + "\n")
+    runfolder.write_evaluation(run_dir, evaluation)
     return status, _summary_line(evaluation)
 
 
@@ -340,51 +340,6 @@ def _summary_line(evaluation: Mapping[str, Any]) -> str:
     valid = evaluation["valid"]
     return (f"AUROC {metric_value(valid['auroc']):.4f}, error {100 * metric_value(valid['error']):.2f} % "
             f"after {evaluation['updates']} updates")
-
-
-def check_run_config(run_dir: Path, config: Config) -> None:
-    """Refuse a run folder whose ``config.json`` differs from ``config`` (beyond the settings
-    that may change on resume, :data:`vocalfront.training.trainer.RESUME_FREE_KEYS`; keys missing
-    from an older ``config.json`` count as their defaults)."""
-    if not (run_dir / "config.json").is_file():
-        return
-    changed = config_differences(config_to_dict(read_run_config(run_dir)), config_to_dict(config))
-    if changed:
-        raise VocalfrontError(f"{run_dir}: made with a different configuration ({', '.join(changed[:4])} "
-                              "differ); use another --out or remove that folder")
-
-
-def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The entries of a run's ``metrics.jsonl`` (empty if there is none)."""
-    path = run_dir / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    try:
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    except ValueError as error:
-        raise VocalfrontError(f"{path}: unreadable metrics log ({error})") from None
-
-
-def read_validations(run_dir: Path) -> list[dict[str, Any]]:
-    """The validation entries of a run's ``metrics.jsonl``, in order."""
-    return [entry for entry in read_metrics(run_dir) if entry.get("event") == "validation"]
-
-
-def _final_update(run_dir: Path) -> int | None:
-    """Update of the run's last validation, ``None`` if it has none."""
-    validations = read_validations(run_dir)
-    return validations[-1]["update"] if validations else None
-
-
-def read_evaluation(run_dir: Path) -> dict[str, Any] | None:
-    """A run's ``evaluation.json``, or ``None`` when it has none."""
-    path = run_dir / EVALUATION_FILE
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise VocalfrontError(f"{path}: unreadable evaluation ({error})") from None
 
 
 def evaluate_run(run_dir: Path, config: Config, extra_tests: Sequence[ExtraTest] = (),
@@ -399,7 +354,7 @@ def evaluate_run(run_dir: Path, config: Config, extra_tests: Sequence[ExtraTest]
     (per extra test set: ``data``, ``format``, ``split``, ``clips``, ``failed``, ``pooled``).
     Extra test sets already in ``previous`` (an earlier record of the same model) are kept.
     """
-    validations = read_validations(run_dir)
+    validations = runfolder.read_validations(run_dir)
     if not validations:
         raise VocalfrontError(f"{run_dir}: no validation in metrics.jsonl; the run did not finish")
     final = validations[-1]
@@ -420,7 +375,7 @@ def evaluate_extra(model_path: Path, threshold: float, smoothing: int, test: Ext
     """Score a detector on an extra test set (its ``test`` split if it has one, else all clips)
     with a fixed ``threshold`` on ``smoothing``-frame median-smoothed probabilities."""
     model = load_model(model_path)
-    dataset, fmt, split, clips = _extra_clips(test, cache_dir)
+    dataset, fmt, split, clips = _extra_clips(test, cache_dir, model.detector.grid)
     predictions = predict(model, dataset, clips, progress, test.name)
     if not predictions.names:
         raise VocalfrontError(f"{test.root}: no clip of extra test set {test.name!r} could be evaluated")

@@ -1,8 +1,9 @@
 """Training the singing-voice detector: configuration, example sampling, the training loop, resume.
 
 ``vocalfront train --config configs/default.toml --out runs/x`` runs :func:`train` on a
-:class:`Config` read by :func:`load_config`; see :mod:`.trainer` for the run folder and
-:mod:`.distributed` for training on several processes (``torchrun``).
+:class:`Config` read by :func:`load_config`; see :mod:`.trainer` for the loop (and where each
+of its jobs lives), :mod:`.runfolder` for the run folder and :mod:`.distributed` for training on
+several processes (``torchrun``).
 """
 
 from .checkpoint import load_latest_state, save_state
@@ -17,16 +18,11 @@ from .config import (
     load_config,
     resolve_config,
 )
+from .objective import make_optimizer, training_loss
+from .parameters import learnable_parameters
+from .runfolder import prepare_run
 from .sampler import Batch, ExampleLayout, ExampleSampler, ShardedSampler, TrainingClip, load_clips
-from .trainer import (
-    TrainResult,
-    build_model,
-    learnable_parameters,
-    make_optimizer,
-    prepare_run,
-    train,
-    training_loss,
-)
+from .trainer import TrainResult, build_model, train
 from .validation import validate
 
 __all__ = [

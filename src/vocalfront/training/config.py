@@ -183,7 +183,7 @@ class TrainConfig:
             batch of ``batch_size`` times that number); default: the same ``lr`` for any number.
         lr_schedule: ``constant``, or ``cosine``: linear warm-up over ``warmup_updates``, then
             cosine decay to ``lr * final_lr_fraction`` at ``updates``
-            (:func:`vocalfront.training.trainer.lr_factor`).
+            (:func:`vocalfront.training.objective.lr_factor`).
         warmup_updates, final_lr_fraction: see ``lr_schedule``.
         bf16: run the forward pass under bfloat16 autocast (CPU or GPU): faster on CPUs with
             bf16 instructions; the weights and the optimiser stay float32.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import platform
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,6 +33,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .. import __version__
 from ..errors import VocalfrontError
 
 TIMEOUT = timedelta(hours=1)
@@ -215,3 +217,13 @@ def parameter_digest(module: nn.Module) -> str:
         digest.update(name.encode())
         digest.update(parameter.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
     return digest.hexdigest()
+
+
+def training_environment(device: torch.device) -> dict[str, Any]:
+    """Where a sitting of a run trains: ``device`` (``cpu``, ``cuda:N``), ``device_name`` (the
+    GPU's name, or the CPU's architecture and core count), torch ``threads`` and the ``torch``
+    and ``vocalfront`` versions."""
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"{platform.machine()} CPU, {os.cpu_count()} cores")
+    return {"device": str(device), "device_name": name, "threads": torch.get_num_threads(),
+            "torch": torch.__version__, "vocalfront": __version__}

@@ -2,7 +2,7 @@
 
 Everything happens on the waveform, before any front-end, so every front-end sees the same audio.
 An example is a stretch of ``layout.frames`` frames of audio (``layout.num_samples`` samples on
-the common grid): ``margin`` frames, ``context // 2`` frames of left context, ``labelled``
+the detector's grid): ``margin`` frames, ``context // 2`` frames of left context, ``labelled``
 frames whose labels are the targets (1 in excerpt mode: the centre frame), ``context // 2``
 frames of right context and ``margin`` frames again.
 
@@ -26,10 +26,12 @@ speed change too. All randomness of an example comes from one :class:`numpy.rand
 position; :class:`ShardedSampler` (training on several processes with
 ``train.sampling = "global"``) gives every example of the run a generator of its own, seeded
 with the example's index, so that processes can make disjoint shares of one batch.
+:func:`make_sampler` builds a run's sampler from its configuration, on the detector's frame grid.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -45,9 +47,16 @@ from ..data.readers import ClipDataset, Mir1kDataset
 from ..data.remix import InstrumentalPool, RemixConfig, remix
 from ..errors import VocalfrontError
 from ..grid import FrameGrid
+from ..model import Detector
+from .config import Config
+from .distributed import SINGLE, DistributedEnv
+from .sources import Source
 
 OUTSIDE = -1.0
 """Label code of frames outside the clip while an example is being made."""
+SAMPLER_STREAM, GLOBAL_SAMPLER_STREAM = 1, 3
+"""Sub-streams of ``train.seed`` for example sampling with ``train.sampling = "rank"`` and
+``"global"``."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,18 @@ def load_clips(dataset: ClipDataset, stems: bool, progress: bool = False, source
     return clips, problems
 
 
+def training_clips(sources: Sequence[Source], stems: bool,
+                   progress: bool = False) -> tuple[list[TrainingClip], list[str]]:
+    """The ``train`` clips of every source (:func:`load_clips`): ``(clips, problems)``."""
+    clips: list[TrainingClip] = []
+    problems: list[str] = []
+    for source in sources:
+        loaded, failed = load_clips(source.train, stems, progress, source.name, source.solo)
+        clips += loaded
+        problems += failed
+    return clips, problems
+
+
 class _ExampleMaker:
     """Makes training examples (see the module docstring) with a generator it is given.
 
@@ -164,6 +185,12 @@ class _ExampleMaker:
         if remix_config is not None and any(clip.audio.shape[0] != 2 and not clip.solo for clip in clips):
             raise VocalfrontError("remixing needs (voice, accompaniment) stems or a solo voice for "
                                   "every clip")
+        for clip in clips:
+            if clip.num_frames != grid.num_frames(clip.audio.shape[1]):
+                raise VocalfrontError(
+                    f"clip {clip.name}: {clip.num_frames} labels for {clip.audio.shape[1]} samples, "
+                    f"which make {grid.num_frames(clip.audio.shape[1])} frames of {grid.hop} samples: "
+                    "read the clips on the detector's frame grid")
         self.clips, self.grid, self.layout = list(clips), grid, layout
         self.remix_config, self.pool, self.augment_config = remix_config, pool, augment_config
         self.solo_remix = solo_remix or remix_config
@@ -319,3 +346,38 @@ class ShardedSampler(_ExampleMaker):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a :meth:`state_dict` (of any process of the run)."""
         self.examples_drawn = int(state["examples_drawn"])
+
+
+def make_sampler(clips: list[TrainingClip], detector: Detector, config: Config,
+                 pool: InstrumentalPool | None, env: DistributedEnv = SINGLE,
+                 restart: int | None = None,
+                 plates: ImpulseResponses | None = None) -> ExampleSampler | ShardedSampler:
+    """Process ``env.rank``'s example sampler on ``detector``'s frame grid and context, seeded
+    from ``train.seed`` (see ``train.sampling``).
+
+    ``rank`` sampling: a generator seeded by ``(seed, stream)`` in process 0 (as in a single
+    process) and ``(seed, stream, rank)`` in process ``rank``; ``restart`` (an update count)
+    gives a process that joins a resumed run a stream distinct from all earlier ones.
+    """
+    data, train_config = config.data, config.train
+    remix_config = _without_music(data.remix, pool) if data.remix_enabled else None
+    layout = ExampleLayout(detector.context, train_config.labelled_frames, train_config.margin_frames)
+    augment_config = data.augment if data.augment_enabled else None
+    options = {"solo_remix": _without_music(data.solo_remix, pool), "voice_effects": data.voice_effects,
+               "plates": plates, "source_weights": data.source_weights or None}
+    if train_config.sampling == "global":
+        return ShardedSampler(clips, detector.grid, layout, (train_config.seed, GLOBAL_SAMPLER_STREAM),
+                              env.rank, env.world_size, remix_config, pool, augment_config, **options)
+    key = [train_config.seed, SAMPLER_STREAM] + ([env.rank] if env.rank else [])
+    key += [] if restart is None else [restart]
+    return ExampleSampler(clips, detector.grid, layout, np.random.default_rng(key), remix_config,
+                          pool, augment_config, **options)
+
+
+def _without_music(config: RemixConfig, pool: InstrumentalPool | None) -> RemixConfig:
+    """``config``, with the modes that need music off (and a warning) when there is no pool."""
+    if pool is not None or not config.needs_music:
+        return config
+    warnings.warn("data.instrumental is not set: remix modes 'external' and 'instrumental' are off",
+                  stacklevel=3)
+    return dataclasses.replace(config, external=0.0, instrumental=0.0)

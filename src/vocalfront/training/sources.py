@@ -6,6 +6,9 @@ song-disjoint split, a Jamendo-style corpus, or a labelled folder) and, when giv
 corpora SSVD and GTSinger (their fixed recording splits, :mod:`vocalfront.data.solo`). The
 instrumental music folder is split by top-level subfolder: ``instrumental_valid`` and
 ``instrumental_test`` are held out of training, for the validation and test mixtures.
+
+Every reader and the music are opened on the detector's frame grid (its sample rate, hop and
+window), so labels land on the frames the detector computes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from ..data.remix import InstrumentalPool
 from ..data.solo import GtsingerDataset, SsvdDataset
 from ..data.split import mir1k_split
 from ..errors import VocalfrontError
+from ..grid import FrameGrid
 from .config import DataConfig
 
 Split = Literal["train", "valid", "test"]
@@ -41,11 +45,11 @@ class Source:
         return {"train": self.train, "valid": self.valid, "test": self.test}[split]
 
 
-def open_sources(config: DataConfig) -> list[Source]:
-    """The corpora of the ``[data]`` section (paths must be resolved): the main dataset
-    (``root``), then SSVD and GTSinger when given."""
-    options: dict[str, Any] = {"cache_dir": config.cache_dir or None, "on_error": config.on_error}
-    sources = [Source(config.format, *open_datasets(config))]
+def open_sources(config: DataConfig, grid: FrameGrid) -> list[Source]:
+    """The corpora of the ``[data]`` section (paths must be resolved) with targets on ``grid``:
+    the main dataset (``root``), then SSVD and GTSinger when given."""
+    options = _reader_options(config, grid)
+    sources = [Source(config.format, *open_datasets(config, grid))]
     for name, reader, root in (("ssvd", SsvdDataset, config.ssvd),
                                ("gtsinger", GtsingerDataset, config.gtsinger)):
         if root:
@@ -55,10 +59,11 @@ def open_sources(config: DataConfig) -> list[Source]:
     return sources
 
 
-def open_datasets(config: DataConfig) -> tuple[ClipDataset, ClipDataset, ClipDataset | None]:
+def open_datasets(config: DataConfig, grid: FrameGrid) -> tuple[ClipDataset, ClipDataset, ClipDataset | None]:
     """``(train, valid, test)`` readers of the main dataset of the ``[data]`` section (``root``
-    must be resolved); ``test`` is None when the dataset has no test split."""
-    options: dict[str, Any] = {"cache_dir": config.cache_dir or None, "on_error": config.on_error}
+    must be resolved) with targets on ``grid``; ``test`` is None when the dataset has no test
+    split."""
+    options = _reader_options(config, grid)
     if config.format == "mir1k":
         return mir1k_split(config.root, **options)
     reader = JamendoDataset if config.format == "jamendo" else LabelledFolder
@@ -69,6 +74,10 @@ def open_datasets(config: DataConfig) -> tuple[ClipDataset, ClipDataset, ClipDat
         return (subset(train_set, "train"), subset(train_set, "valid"),
                 subset(train_set, "test", required=False))
     raise VocalfrontError("data.format 'folder' needs data.valid_root (a folder of validation clips)")
+
+
+def _reader_options(config: DataConfig, grid: FrameGrid) -> dict[str, Any]:
+    return {"grid": grid, "cache_dir": config.cache_dir or None, "on_error": config.on_error}
 
 
 def subset(dataset: ClipDataset, split: str, required: bool = True) -> ClipDataset | None:
@@ -85,21 +94,27 @@ def subset(dataset: ClipDataset, split: str, required: bool = True) -> ClipDatas
     return chosen
 
 
-def instrumental_pool(config: DataConfig, split: Split = "train") -> InstrumentalPool | None:
-    """The instrumental music of ``split``: ``train`` (remix modes ``external`` and
-    ``instrumental``; everything but the held-out subfolders), ``valid`` or ``test`` (the
-    subfolders ``instrumental_valid`` / ``instrumental_test``); ``None`` when not used."""
+def instrumental_pool(config: DataConfig, split: Split, grid: FrameGrid) -> InstrumentalPool | None:
+    """The instrumental music of ``split`` at ``grid``'s sample rate: ``train`` (remix modes
+    ``external`` and ``instrumental``; everything but the held-out subfolders), ``valid`` or
+    ``test`` (the subfolders ``instrumental_valid`` / ``instrumental_test``); ``None`` when not
+    used."""
     if not (config.remix_enabled and config.instrumental):
         return None
     options: dict[str, Any] = {"max_seconds": config.instrumental_max_seconds or None,
-                               "cache_dir": config.cache_dir or None}
+                               "cache_dir": config.cache_dir or None, "sample_rate": grid.sample_rate}
     if split == "train":
         if not (config.remix.needs_music or ((config.ssvd or config.gtsinger)
                                              and config.solo_remix.needs_music)):
             return None
         return InstrumentalPool(config.instrumental, **options,
                                 skip_folders=(*config.instrumental_valid, *config.instrumental_test))
+    folders = heldout_music_folders(config, split)
+    return InstrumentalPool(config.instrumental, **options, folders=folders) if folders else None
+
+
+def heldout_music_folders(config: DataConfig, split: Split) -> tuple[str, ...]:
+    """The subfolders of ``data.instrumental`` held out for ``split`` (``valid`` or ``test``),
+    empty when the configuration gives that split no music (nothing is decoded)."""
     folders = config.instrumental_valid if split == "valid" else config.instrumental_test
-    if not folders:
-        return None
-    return InstrumentalPool(config.instrumental, **options, folders=folders)
+    return tuple(folders) if config.remix_enabled and config.instrumental and split != "train" else ()

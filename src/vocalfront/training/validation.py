@@ -26,7 +26,7 @@ from ..model import Detector
 from ..postprocessing import PostProcessing
 from .config import DataConfig
 from .sampler import TrainingClip, load_clips
-from .sources import Source, Split, instrumental_pool
+from .sources import Source, Split, heldout_music_folders, instrumental_pool
 
 VALIDATION_GAIN_DB = (-6.0, 6.0)
 """Voice-to-music gain range (dB, see :mod:`vocalfront.data.remix`) of the solo mixtures."""
@@ -41,15 +41,17 @@ _STREAMS = {"valid": (), "test": (1,)}
 
 def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed: int, grid: FrameGrid,
                   progress: bool = False) -> tuple[list[TrainingClip], list[str]]:
-    """The ``valid`` or ``test`` clips of a run: ``(clips, problems)`` (see the module docstring).
+    """The ``valid`` or ``test`` clips of a run: ``(clips, problems)`` (see the module docstring),
+    audio at ``grid``'s sample rate and labels on ``grid`` (``sources`` must be opened on it).
 
     Each source's clips of ``split`` (sources without them are left out), solo ones mixed over
     the split's held-out music, plus :data:`HELDOUT_MUSIC` excerpts of that music alone.
     Solo sources without held-out music are an error.
     """
+    check_heldout_music(config, sources, split)
     clips: list[TrainingClip] = []
     problems: list[str] = []
-    pool = instrumental_pool(config, split)
+    pool = instrumental_pool(config, split, grid)
     stream = (seed, *_STREAMS[split])
     for source in sources:
         reader = source.reader(split)
@@ -58,10 +60,8 @@ def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed:
         loaded, failed = load_clips(reader, False, progress, source.name, source.solo)
         problems += failed
         if source.solo:
-            if pool is None:
-                raise VocalfrontError(f"{split} mixtures of solo voices ({source.name}) need held-out "
-                                      f"music: set data.instrumental_{split}")
-            loaded = mix_solo_clips(loaded, pool, stream)
+            assert pool is not None  # check_heldout_music
+            loaded = mix_solo_clips(loaded, pool, stream, grid)
         clips += loaded
     if pool is not None:
         count, seconds = HELDOUT_MUSIC
@@ -69,18 +69,27 @@ def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed:
     return clips, problems
 
 
-def mix_solo_clips(clips: list[TrainingClip], pool: InstrumentalPool,
-                   seed: int | tuple[int, ...]) -> list[TrainingClip]:
-    """Each solo clip (``(1, samples)`` voice) mixed over a held-out music excerpt of its length,
-    at a gain drawn uniformly in :data:`VALIDATION_GAIN_DB`, music at the voice's level; the
-    clip's own labels. Deterministic for ``seed``."""
+def check_heldout_music(config: DataConfig, sources: list[Source], split: Split) -> None:
+    """Refuse solo sources with clips of ``split`` when the configuration gives no held-out music
+    to mix them over (checked before any audio is decoded)."""
+    solo = [source.name for source in sources if source.solo and source.reader(split) is not None]
+    if solo and not heldout_music_folders(config, split):
+        raise VocalfrontError(f"{split} mixtures of solo voices ({', '.join(solo)}) need held-out "
+                              f"music: set data.instrumental_{split}")
+
+
+def mix_solo_clips(clips: list[TrainingClip], pool: InstrumentalPool, seed: int | tuple[int, ...],
+                   grid: FrameGrid) -> list[TrainingClip]:
+    """Each solo clip (``(1, samples)`` voice, labels on ``grid``) mixed over a held-out music
+    excerpt of its length, at a gain drawn uniformly in :data:`VALIDATION_GAIN_DB`, music at the
+    voice's level; the clip's own labels. Deterministic for ``seed``."""
     rng = np.random.default_rng((*np.atleast_1d(seed).tolist(), 7))
     config = RemixConfig(own=0.0, external=1.0, voice=0.0, accompaniment=0.0,
                          gain_db_range=VALIDATION_GAIN_DB)
     mixed = []
     for clip in clips:
         voice = clip.audio[0]
-        result = remix(voice, np.zeros_like(voice), clip.labels, rng, config, pool)
+        result = remix(voice, np.zeros_like(voice), clip.labels, rng, config, pool, grid)
         mixed.append(TrainingClip(clip.name, result.audio[None, :], result.labels, clip.source))
     return mixed
 
