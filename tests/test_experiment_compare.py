@@ -122,6 +122,14 @@ def test_claims_get_verdicts_after_holm_within_each_metric():
     assert all(c.ci_low < c.estimate < c.ci_high for c in claims)
 
 
+def test_with_fewer_than_ten_seeds_every_claim_stays_undecided_and_says_why():
+    base = np.random.default_rng(8).uniform(0.8, 0.9, size=(3, 30))
+    rows = file_rows({"mel": base, "fb": base + 0.05})
+    (result,) = decide([claim(rows, "fb", "mel", "auroc", margin=0.005, replicates=500)])
+    assert result.p_difference < 0.01
+    assert result.verdict == "undecided (3 seeds, 10 needed; else: better)"
+
+
 def test_a_comparison_without_any_common_test_file_is_a_one_line_error():
     rows = file_rows({"fb": np.ones((1, 2))})
     with pytest.raises(VocalfrontError, match=r"fb − mel: no test file scored for both in 'auroc'"):

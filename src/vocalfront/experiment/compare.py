@@ -29,7 +29,8 @@ over all claims, and the equivalence tests of one metric over all claims. A clai
 ``better``/``worse`` when its corrected difference p is below α (direction by the metric:
 AUROC higher is better, error lower), ``equivalent within the margin`` when its corrected TOST
 p is, ``undecided`` otherwise; both at once (a real but small difference) reads e.g.
-``better, within the margin``.
+``better, within the margin``. With fewer than :data:`MIN_SEEDS` seeds every claim stays
+``undecided`` (with the reason), whatever its p-values.
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ from ..errors import VocalfrontError
 
 ALPHA = 0.05
 """Level of every test (after Holm's correction)."""
+MIN_SEEDS = 10
+"""Fewest seeds for a verdict other than ``undecided``: the bootstrap's seed level has only as
+many distinct values as there are seeds and understates their spread by ``(S − 1) / S``."""
 BOOTSTRAP = 10_000
 """Bootstrap replicates."""
 LOWER_IS_BETTER = frozenset({"error", "final_error"})
@@ -182,9 +186,11 @@ def decide(claims: Sequence[Claim], alpha: float = ALPHA) -> list[Claim]:
         equivalences = holm([claims[i].p_equivalence for i in family])
         for i, p_difference, p_equivalence in zip(family, differences, equivalences, strict=True):
             c = claims[i]
-            out[i] = dataclasses.replace(
-                c, holm_difference=p_difference, holm_equivalence=p_equivalence,
-                verdict=verdict(c.metric, c.estimate, p_difference, p_equivalence, alpha))
+            decided = verdict(c.metric, c.estimate, p_difference, p_equivalence, alpha)
+            if len(c.seeds) < MIN_SEEDS:
+                decided = f"undecided ({len(c.seeds)} seeds, {MIN_SEEDS} needed; else: {decided})"
+            out[i] = dataclasses.replace(c, holm_difference=p_difference, holm_equivalence=p_equivalence,
+                                         verdict=decided)
     return out
 
 
