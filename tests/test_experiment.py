@@ -86,7 +86,7 @@ def test_every_run_is_trained_evaluated_and_reported(finished):
     markdown = (out / "results.md").read_text()
     assert "Paired differences to `mel`" in markdown
     assert "| fb-learn-cf | AUROC | 2 |" in markdown
-    assert "How far the learnable front-ends moved" in markdown
+    assert "How far the learnable front-ends (and the random controls) moved" in markdown
     assert "--profile tiny --seeds 2 --frontends mel,fb-learn-cf" in markdown
     assert f"evaluated with vocalfront {vocalfront.__version__} (4 runs)" in markdown
     trained_on = {row["trained_on"] for row in rows}

@@ -4,13 +4,16 @@ one-sided t-tests), Holm's correction (hand-computed) and the verdicts."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 from scipy import stats
 
 from vocalfront.errors import VocalfrontError
+from vocalfront.experiment import load_experiment
 from vocalfront.experiment.compare import (
     bootstrap_means,
     claim,
@@ -20,6 +23,9 @@ from vocalfront.experiment.compare import (
     song_values,
     verdict,
 )
+from vocalfront.experiment.testreport import claim_pairs, claims_section
+
+PAPER = Path(__file__).parents[1] / "experiments" / "paper.toml"
 
 
 def file_rows(values: dict[str, np.ndarray], metric: str = "auroc", files_per_song: int = 1) -> list[dict]:
@@ -134,3 +140,23 @@ def test_a_comparison_without_any_common_test_file_is_a_one_line_error():
     rows = file_rows({"fb": np.ones((1, 2))})
     with pytest.raises(VocalfrontError, match=r"fb − mel: no test file scored for both in 'auroc'"):
         claim(rows, "fb", "mel", "auroc")
+
+
+def test_an_experiments_claims_are_each_arm_against_the_baseline_then_its_comparisons():
+    experiment = dataclasses.replace(load_experiment(PAPER, "tiny", frontends=["mel", "fb", "fb-noavg"]),
+                                     comparisons=(("fb", "fb-noavg"), ("fb", "mel"), ("fb-free", "fb")))
+    assert claim_pairs(experiment, ["mel", "fb", "fb-noavg"]) == [
+        ("fb", "mel"), ("fb-noavg", "mel"), ("fb", "fb-noavg")]
+
+
+def test_claims_table_gives_estimate_interval_margin_and_verdict_per_claim_and_metric():
+    experiment = load_experiment(PAPER, "tiny", frontends=["mel", "fb"])
+    base = np.random.default_rng(9).uniform(0.8, 0.9, size=(10, 20))
+    files = file_rows({"mel": base, "fb": base + 0.02}) + file_rows(
+        {"mel": 1 - base, "fb": 1 - base}, metric="error")
+    markdown = claims_section(experiment, files, replicates=500)
+    assert "| fb − mel | auroc | 10 | 20 | +0.0200 | [+0.0200, +0.0200] | ±0.0050 |" in markdown
+    assert markdown.splitlines()[-2].endswith("| better |")
+    assert markdown.splitlines()[-1].startswith("| fb − mel | error | 10 | 20 | +0.00 |")
+    assert markdown.splitlines()[-1].endswith("| equivalent within the margin |")
+    assert "auroc 0.0050, error 0.30" in markdown

@@ -184,7 +184,8 @@ def load_experiment(path: str | Path, profile: str | None = None, overrides: Seq
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise VocalfrontError(f"{path}: the number of seeds must be a positive integer, got {count!r}")
     arms = {arm: parse_arm(arm, table, f"{path}") for arm, table in _table(spec, "arms", path).items()}
-    _frontend_list([arm.frontend for arm in arms.values()], path)
+    if arms:
+        _frontend_list([arm.frontend for arm in arms.values()], path)
     names = frontends or chosen.get("frontends") or spec.get("frontends", [])
     experiment = Experiment(str(path), name, _frontend_list(names, path, arms),
                             tuple(range(count)), str(spec.get("baseline", "mel")), base,
