@@ -7,13 +7,17 @@ An experiment file (``experiments/paper.toml``) holds::
     [experiment.frontend_options."PATTERN"]
                                       options for the front-ends whose name matches PATTERN
                                       (shell-style, e.g. "fb*"), over base model.frontend_options
+    [experiment.arms."NAME"]          a named variant of a front-end, listed in frontends like
+                                      one: controls (:mod:`.controls`)
+    [experiment.margins]              equivalence margins per metric (:mod:`.compare`)
     [base.data|model|train|eval]      the base training configuration (keys of configs/default.toml)
-    [profile.NAME]                    seeds = N (optional)
+    [profile.NAME]                    seeds = N, frontends, comparisons (all optional)
     [profile.NAME.data|model|train|eval]
                                       overrides of the base for that profile
 
-Each run is the base configuration with ``model.frontend`` and ``train.seed`` set (the seed
-changes weight initialisation and example sampling alike), trained by
+Each run is the base configuration with ``model.frontend`` (an arm's front-end, options and
+overrides) and ``train.seed`` set (the seed changes weight initialisation and example sampling
+alike), trained by
 :func:`vocalfront.training.train` in ``DIR/runs/<frontend>-seed<k>/``. Runs go seed by seed
 (every front-end with seed 0, then seed 1, ...), so an unfinished experiment still has complete
 pairs. Rerunning the same command skips finished runs (``model.pt`` and an ``evaluation.json``
@@ -23,12 +27,12 @@ a different configuration is an error, never overwritten. A run in progress in a
 (its folder's ``.lock`` is held) is skipped as ``busy``, so two commands with the same ``--out``
 share the runs between them instead of computing one twice.
 
-Evaluation (``evaluation.json``): the detector after the whole update budget (``last.pt``, no
-early stopping) on the validation clips, with the decision threshold chosen on those same clips
-(the trainer's last validation; :func:`vocalfront.training.validate`). Our validation singers are
-the only held-out singers, so the thresholded metrics (error, F-measure, ...) are optimistic;
-AUROC needs no threshold and is the main comparison metric. Extra test sets are scored with that
-validation threshold, unchanged.
+Evaluation (``evaluation.json``, :func:`evaluate_run`): the test split (:mod:`.testset`:
+``model.pt``, the checkpoint chosen on validation, at its decision settings chosen on
+validation, per source and per file), and the detector after the whole update budget
+(``last.pt``) on the validation clips with the threshold chosen on those same clips (the
+trainer's last validation: it shows the training; its thresholded metrics are optimistic).
+Extra test sets are scored with that validation threshold, unchanged.
 """
 
 from __future__ import annotations
