@@ -114,6 +114,12 @@ def test_rerun_skips_finished_runs(finished):
     assert stamps == {path: path.stat().st_mtime_ns for path in (out / "runs").glob("*/*.pt")}
 
 
+def test_progress_shows_the_runs_done_of_all(finished, capsys):
+    run_experiment(tiny_experiment(finished["data"]), finished["out"], progress=True, log=lambda _: None)
+    err = capsys.readouterr().err
+    assert "runs: 100%" in err and "4/4" in err
+
+
 def test_a_run_in_progress_in_another_process_is_left_to_it(finished):
     out = finished["out"]
     holder = hold_in_another_process(run_dir(out, "mel", 1) / LOCK_FILE)  # as another command would

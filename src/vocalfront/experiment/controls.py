@@ -156,6 +156,12 @@ def control_movement(frontend: str, options: Mapping[str, Any]) -> dict[str, flo
     for other runs."""
     if not set(PERTURBED_OPTIONS) <= set(options):
         return {}
-    designed = {key: value for key, value in options.items() if key not in PERTURBED_OPTIONS}
-    return inspect.movement_summary(inspect.frontend_parameters(build_frontend(frontend, **designed)),
+    designed = build_frontend(frontend, **unperturbed(options))
+    return inspect.movement_summary(inspect.frontend_parameters(designed),
                                     inspect.frontend_parameters(build_frontend(frontend, **options)))
+
+
+def unperturbed(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Front-end options without a perturbation control's :data:`PERTURBED_OPTIONS`: the
+    designed bank's."""
+    return {key: value for key, value in options.items() if key not in PERTURBED_OPTIONS}

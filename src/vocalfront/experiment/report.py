@@ -35,6 +35,7 @@ from ..model import load_checkpoint
 from ..plotting import save_figure
 from ..scoring import METRICS
 from ..training import Config
+from .controls import unperturbed
 from .runner import (
     EVALUATED_MODEL,
     RUNS_FOLDER,
@@ -496,14 +497,14 @@ def running_mean(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def _run_frontends(out_dir: Path, frontend: str, seed: int) -> tuple[FilterBank, FilterBank] | None:
-    """``(designed, learned)`` front-ends of a run, ``None`` if it is not a filter bank."""
+    """``(designed, learned)`` front-ends of a run (for a random control: the unmoved bank and its
+    moved one), ``None`` if it is not a filter bank."""
     run_dir = out_dir / RUNS_FOLDER / Experiment.run_name(frontend, seed)
     config = read_run_config(run_dir)
     learned = load_checkpoint(run_dir / EVALUATED_MODEL)[0].frontend
     if not isinstance(learned, FilterBank):
         return None
-    designed = build_frontend(config.model.frontend, **config.model.frontend_options)
-    return designed, learned
+    return build_frontend(config.model.frontend, **unperturbed(config.model.frontend_options)), learned
 
 
 def _learned_filterbanks(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[FilterBank,
