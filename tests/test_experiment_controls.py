@@ -71,6 +71,7 @@ def write_experiment(tmp_path: Path, text: str) -> Path:
     ('[experiment.arms.x]\nfrontend = "fb"\nperturb = { centre = -1 }', "perturb takes centre"),
     ('[experiment.arms.x]\nfrontend = "fb"\nlearning = 1', "unknown key 'learning' in arm 'x'"),
     ('[experiment.arms.x]\nfrontend = "cqt"', r"unknown or no front-ends \['cqt'\]"),
+    ('[experiment.arms.fb]\nfrontend = "fb"', "arm 'fb' has the name of a registered front-end"),
     ("[experiment.margins]\nauroc = 0.5\nloss = 0.1", r"margins\] takes .* got loss = 0.1"),
     ("[experiment.margins]\nerror = 0", r"margins\] takes .* got error = 0"),
 ])

@@ -190,6 +190,9 @@ def load_experiment(path: str | Path, profile: str | None = None, overrides: Seq
     arms = {arm: parse_arm(arm, table, f"{path}") for arm, table in _table(spec, "arms", path).items()}
     if arms:
         _frontend_list([arm.frontend for arm in arms.values()], path)
+    clash = sorted(set(arms) & set(available_frontends()))
+    if clash:
+        raise VocalfrontError(f"{path}: arm {clash[0]!r} has the name of a registered front-end; rename it")
     names = frontends or chosen.get("frontends") or spec.get("frontends", [])
     experiment = Experiment(str(path), name, _frontend_list(names, path, arms),
                             tuple(range(count)), str(spec.get("baseline", "mel")), base,
