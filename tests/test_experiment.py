@@ -86,7 +86,7 @@ def test_every_run_is_trained_evaluated_and_reported(finished):
     markdown = (out / "results.md").read_text()
     assert "Paired differences to `mel`" in markdown
     assert "| fb-learn-cf | AUROC | 2 |" in markdown
-    assert "How far the learnable front-ends moved" in markdown
+    assert "How far the learnable front-ends (and the random controls) moved" in markdown
     assert "--profile tiny --seeds 2 --frontends mel,fb-learn-cf" in markdown
     assert f"evaluated with vocalfront {vocalfront.__version__} (4 runs)" in markdown
     trained_on = {row["trained_on"] for row in rows}
@@ -112,6 +112,12 @@ def test_rerun_skips_finished_runs(finished):
     assert time.perf_counter() - started < 5
     assert [outcome.status for outcome in outcomes] == ["skipped"] * 4
     assert stamps == {path: path.stat().st_mtime_ns for path in (out / "runs").glob("*/*.pt")}
+
+
+def test_progress_shows_the_runs_done_of_all(finished, capsys):
+    run_experiment(tiny_experiment(finished["data"]), finished["out"], progress=True, log=lambda _: None)
+    err = capsys.readouterr().err
+    assert "runs: 100%" in err and "4/4" in err
 
 
 def test_a_run_in_progress_in_another_process_is_left_to_it(finished):

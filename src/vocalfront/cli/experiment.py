@@ -23,7 +23,7 @@ from .options import Number, Rule
 if TYPE_CHECKING:
     from ..experiment import Experiment
 
-PROFILES = ("tiny", "quick", "full")
+PROFILES = ("ci", "tiny", "quick", "full", "paper")
 """Profiles of ``experiments/paper.toml``, named in the help text;
 :data:`vocalfront.experiment.runner.PROFILES` owns them (a test checks)."""
 OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True)}

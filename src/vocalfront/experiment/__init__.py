@@ -8,8 +8,11 @@
     outcomes = run_experiment(experiment, "results/quick")      # trains, resumes, skips
     write_report(experiment, "results/quick", command="...")    # results.csv/md, figures/
 
-:mod:`.runner` trains and evaluates the runs, :mod:`.stats` compares front-ends over seeds
-(paired by seed), :mod:`.report` writes the tables and figures. The command line is
+:mod:`.runner` trains and evaluates the runs (:mod:`.testset`: the test split per file;
+:mod:`.controls`: arms such as random-perturbation controls), :mod:`.stats` compares front-ends
+over seeds (paired by seed), :mod:`.compare` states claims on the test files (bootstrap over
+seeds and songs, equivalence tests, Holm), :mod:`.report` and :mod:`.testreport` write the
+tables and figures. The command line is
 ``vocalfront experiment`` (:mod:`vocalfront.cli.experiment`).
 """
 

@@ -41,6 +41,7 @@ from ..training.runfolder import (
     read_run_config,
     read_sittings,
 )
+from .controls import unperturbed
 from .runner import EVALUATED_MODEL, RUNS_FOLDER, Experiment, RunOutcome, metric_value
 from .stats import (
     WILCOXON_MIN_PAIRS,
@@ -51,6 +52,8 @@ from .stats import (
     t_interval,
     values_by_seed,
 )
+from .testreport import claims_section, curves_section, file_rows, files_csv, sources_section, split_columns
+from .testreport import metric_text as _value
 
 MOVEMENT = ("centre", "bandwidth", "averaging", "free_correction")
 """Quantities of :func:`vocalfront.frontends.inspection.movement_summary`."""
@@ -77,11 +80,23 @@ def collect_rows(experiment: Experiment, out_dir: str | Path) -> list[dict[str, 
                "threshold": evaluation["valid"]["threshold"]}
         row.update({metric: metric_value(evaluation["valid"][metric]) for metric in METRICS})
         row.update({f"moved_{key}": value for key, value in evaluation["moved"].items()})
+        row.update(split_columns(evaluation.get("test")))
         for name, result in evaluation["extra"].items():
             row.update({f"{name}_{metric}": metric_value(result["pooled"][metric]) for metric in METRICS})
         rows.append(row)
     order = {name: index for index, name in enumerate(experiment.frontends)}
     rows.sort(key=lambda row: (order.get(row["frontend"], len(order)), row["frontend"], row["seed"]))
+    return rows
+
+
+def collect_file_rows(experiment: Experiment, out_dir: str | Path) -> list[dict[str, Any]]:
+    """Per finished run with a test record, one row per test file (:func:`.testreport.file_rows`),
+    in the order of :func:`collect_rows`."""
+    runs = Path(out_dir) / RUNS_FOLDER
+    rows = []
+    for row in collect_rows(experiment, out_dir):
+        evaluation = read_evaluation(runs / experiment.run_name(row["frontend"], row["seed"]))
+        rows += file_rows(row["frontend"], row["seed"], evaluation and evaluation.get("test"))
     return rows
 
 
@@ -103,12 +118,13 @@ def trained_on(run_dir: Path) -> str:
 def extra_test_names(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     """Names of the extra test sets found in ``rows`` (columns ``<name>_auroc``)."""
     return sorted({key[: -len("_auroc")] for row in rows for key in row
-                   if key.endswith("_auroc") and key != "auroc"})
+                   if key.endswith("_auroc") and key != "auroc" and not key.startswith(("test_", "test-"))})
 
 
 def write_report(experiment: Experiment, out_dir: str | Path, command: str = "",
                  wall_seconds: float | None = None, outcomes: Sequence[RunOutcome] = ()) -> list[Path]:
-    """Write ``results.csv``, ``results.md`` and the figures of the finished runs; their paths.
+    """Write ``results.csv``, ``results.md``, ``files.csv`` (one row per run and test file, what
+    the claims are computed from) and the figures of the finished runs; their paths.
 
     ``command``, ``wall_seconds`` (this sitting) and ``outcomes`` (failures are listed) go into
     ``results.md``.
@@ -117,18 +133,22 @@ def write_report(experiment: Experiment, out_dir: str | Path, command: str = "",
     rows = collect_rows(experiment, out_dir)
     if not rows:
         raise VocalfrontError(f"{out_dir}: no finished run to report")
+    files = collect_file_rows(experiment, out_dir)
     figures = write_figures(experiment, out_dir, rows)
     write_text_atomic(out_dir / "results.csv", results_csv(rows))
-    markdown = results_markdown(experiment, rows, figures, out_dir, command, wall_seconds, outcomes)
+    write_text_atomic(out_dir / "files.csv", files_csv(files))
+    markdown = results_markdown(experiment, rows, figures, out_dir, command, wall_seconds, outcomes, files)
     write_text_atomic(out_dir / "results.md", markdown)
-    return [out_dir / "results.csv", out_dir / "results.md", *figures]
+    return [out_dir / "results.csv", out_dir / "results.md", out_dir / "files.csv", *figures]
 
 
 def results_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     """The run table as CSV text (undefined values empty)."""
     extras = [f"{name}_{metric}" for name in extra_test_names(rows) for metric in METRICS]
+    tests = [key for key in dict.fromkeys(key for row in rows for key in row)
+             if key.startswith(("test_", "test-"))]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, [*RUN_COLUMNS, *extras], lineterminator="\n")
+    writer = csv.DictWriter(buffer, [*RUN_COLUMNS, *tests, *extras], lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({key: _csv_cell(row.get(key)) for key in writer.fieldnames})
@@ -195,10 +215,14 @@ def cross_experiment_markdown(rows_a: Sequence[Mapping[str, Any]], rows_b: Seque
 # --------------------------------------------------------------------------------- markdown
 def results_markdown(experiment: Experiment, rows: Sequence[Mapping[str, Any]], figures: Sequence[Path],
                      out_dir: Path, command: str = "", wall_seconds: float | None = None,
-                     outcomes: Sequence[RunOutcome] = ()) -> str:
-    """The text of ``results.md``."""
-    parts = [_header(experiment, rows, command, wall_seconds),
-             _evaluation_section(experiment, rows, "", "Validation clips (threshold chosen on them)")]
+                     outcomes: Sequence[RunOutcome] = (), files: Sequence[Mapping[str, Any]] = ()) -> str:
+    """The text of ``results.md``; ``files``: the test split's file rows (:func:`collect_file_rows`)."""
+    parts = [_header(experiment, rows, command, wall_seconds), claims_section(experiment, files)]
+    if any("test_auroc" in row for row in rows):
+        parts += [_evaluation_section(experiment, rows, "test_", "Test split, pooled (seed-level view)"),
+                  sources_section(rows)]
+    parts += [_evaluation_section(experiment, rows, "", "Validation clips (threshold chosen on them)"),
+              curves_section(out_dir, rows)]
     for name in extra_test_names(rows):
         parts.append(_evaluation_section(experiment, rows, f"{name}_",
                                          f"Extra test set `{name}` (validation threshold)"))
@@ -218,11 +242,12 @@ def _header(experiment: Experiment, rows: Sequence[Mapping[str, Any]], command: 
         f"- Experiment file: `{experiment.source}`; front-ends {', '.join(experiment.frontends)}; "
         f"seeds {', '.join(map(str, experiment.seeds))}; baseline `{experiment.baseline}`",
         f"- Training (every run): {_training_text(config)}",
-        "- Evaluation: the detector after the whole budget (`last.pt`), every frame, median "
-        f"filter {config.eval.median_filter} frames. The threshold maximises accuracy on the "
-        "validation clips, which are also the clips scored here (our only held-out singers), so "
-        "error, precision, recall, F-measure and specificity are **optimistic**; AUROC (unsmoothed "
-        "probabilities, no threshold) is the main comparison metric.",
+        "- Evaluation: the test split (song-disjoint, never used for any choice; the claims and "
+        "test tables) scores each run's `model.pt`, the checkpoint chosen on validation, at the "
+        "decision settings chosen on validation. The validation tables score the detector after "
+        f"the whole budget (`last.pt`), median filter {config.eval.median_filter} frames, with "
+        "the threshold maximising accuracy on those same clips: there error, precision, recall, "
+        "F-measure and specificity are **optimistic**; they show the training, not a result.",
         f"- Trained on: {_counted(row['trained_on'] for row in rows)}; evaluated with vocalfront "
         f"{_counted(row['version'] for row in rows)}",
         f"- This report: vocalfront {__version__}, torch {torch.__version__}, numpy {np.__version__}, "
@@ -257,14 +282,6 @@ def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
     return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"
-
-
-def _value(metric: str, value: float, signed: bool = False) -> str:
-    """AUROC with 4 decimals, rates in percent with 2."""
-    if not math.isfinite(value):
-        return "n/a"
-    sign = "+" if signed else ""
-    return f"{value:{sign}.4f}" if metric == "auroc" else f"{100 * value:{sign}.2f}"
 
 
 def _p(value: float | None) -> str:
@@ -327,7 +344,8 @@ def _movement_section(rows: Sequence[Mapping[str, Any]]) -> str:
     learnable = list(dict.fromkeys(row["frontend"] for row in rows if _learnable(row)))
     if not learnable:
         return ""
-    lines = ["## How far the learnable front-ends moved", "",
+    lines = ["## How far the learnable front-ends (and the random controls) moved", "",
+             "A random control's bank is measured against the designed one. "
              "Per run the median and maximum over bands, then the mean of the medians and the "
              "maximum of the maxima over seeds. Centre frequency and bandwidth: absolute change in "
              "units of the local band spacing; averaging length: relative change |L − L₀| / L₀; "
@@ -476,14 +494,14 @@ def running_mean(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def _run_frontends(out_dir: Path, frontend: str, seed: int) -> tuple[FilterBank, FilterBank] | None:
-    """``(designed, learned)`` front-ends of a run, ``None`` if it is not a filter bank."""
+    """``(designed, learned)`` front-ends of a run (for a random control: the unmoved bank and its
+    moved one), ``None`` if it is not a filter bank."""
     run_dir = out_dir / RUNS_FOLDER / Experiment.run_name(frontend, seed)
     config = read_run_config(run_dir)
     learned = load_run_detector(run_dir, EVALUATED_MODEL)[0].frontend
     if not isinstance(learned, FilterBank):
         return None
-    designed = build_frontend(config.model.frontend, **config.model.frontend_options)
-    return designed, learned
+    return build_frontend(config.model.frontend, **unperturbed(config.model.frontend_options)), learned
 
 
 def _learned_filterbanks(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> dict[str, tuple[FilterBank,

@@ -15,12 +15,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+from tqdm import tqdm
 
 from ..calibration import SMOOTHINGS, choose_postprocessing, final_error
 from ..data.remix import InstrumentalPool, RemixConfig, remix
 from ..errors import VocalfrontError
 from ..evaluation import choose_threshold, evaluate_files, median_smooth
-from ..grid import FrameGrid
+from ..grid import DEFAULT_GRID, FrameGrid
 from ..inference import predict_waveform
 from ..model import Detector
 from ..postprocessing import PostProcessing
@@ -113,10 +114,18 @@ def validate(detector: Detector, clips: list[TrainingClip], median_filter: int,
     frame error of the final decisions (:func:`vocalfront.calibration.final_decisions`).
 
     Whole-file probabilities (:func:`~vocalfront.inference.predict_waveform`) of each clip's
-    mixture (its stems summed), median-smoothed over ``median_filter`` frames, thresholded;
-    AUROC from the unsmoothed probabilities (NaN for a source without both classes).
+    mixture (its stems summed), scored by :func:`score_clips`.
     """
-    probabilities = predict_clips(detector, clips)
+    return score_clips(predict_clips(detector, clips), clips, median_filter, threshold, final,
+                       detector.grid)
+
+
+def score_clips(probabilities: list[np.ndarray], clips: list[TrainingClip], median_filter: int,
+                threshold: float | None = None, final: PostProcessing | None = None,
+                grid: FrameGrid = DEFAULT_GRID) -> dict[str, object]:
+    """:func:`validate` from the clips' probabilities ``(frames,)`` (in the order of ``clips``):
+    median-smoothed over ``median_filter`` frames, thresholded; AUROC from the unsmoothed
+    probabilities (NaN for a source without both classes)."""
     labels = [clip.labels for clip in clips]
     if threshold is None:
         threshold = choose_threshold([median_smooth(p, median_filter) for p in probabilities], labels)
@@ -131,14 +140,16 @@ def validate(detector: Detector, clips: list[TrainingClip], median_filter: int,
                          **{key: float(part.pooled[key]) for key in METRIC_KEYS}}
         if final is not None:
             metrics[name]["final_error"] = final_error([probabilities[i] for i in mine],
-                                                       [labels[i] for i in mine], final, detector.grid)
+                                                       [labels[i] for i in mine], final, grid)
     pooled = metrics.pop("all")
     return {"threshold": threshold, **pooled, **({"sources": metrics} if len(metrics) > 1 else {})}
 
 
-def predict_clips(detector: Detector, clips: list[TrainingClip]) -> list[np.ndarray]:
-    """Whole-file probabilities ``(frames,)`` of each clip's mixture (its stems summed)."""
-    return [predict_waveform(detector, clip.audio.sum(axis=0), source=clip.name) for clip in clips]
+def predict_clips(detector: Detector, clips: list[TrainingClip], progress: bool = False) -> list[np.ndarray]:
+    """Whole-file probabilities ``(frames,)`` of each clip's mixture (its stems summed); a
+    progress bar over the clips when ``progress``."""
+    return [predict_waveform(detector, clip.audio.sum(axis=0), source=clip.name)
+            for clip in tqdm(clips, desc="scoring clips", unit="clip", disable=not progress, leave=False)]
 
 
 def calibrated_record(detector: Detector, clips: list[TrainingClip],
