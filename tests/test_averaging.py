@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from vocalfront.errors import VocalfrontError
 from vocalfront.training.averaging import average_run_states, average_states
 from vocalfront.training.checkpoint import save_state
+from vocalfront.training.config import TrainConfig
 
 
 def _state(weight: float, tracked: int) -> dict[str, torch.Tensor]:
@@ -67,3 +69,19 @@ def test_states_of_differently_configured_runs_are_refused(tmp_path: Path) -> No
         average_run_states([first, other])
     with pytest.raises(VocalfrontError, match="no training states"):
         average_run_states([])
+
+
+def test_states_at_multiples_of_keep_every_outlive_the_newest_two(tmp_path: Path) -> None:
+    for update in range(50, 501, 50):
+        save_state(tmp_path, update, {"config": {}, "model": {}}, keep_every=200)
+    kept = sorted(int(path.stem.split("-")[1]) for path in tmp_path.glob("state-*.pt"))
+    assert kept == [200, 400, 450, 500]
+    save_state(tmp_path, 550, {"config": {}, "model": {}})  # without keep_every: only the newest two
+    assert sorted(int(path.stem.split("-")[1]) for path in tmp_path.glob("state-*.pt")) == [500, 550]
+
+
+def test_keep_states_every_must_be_a_multiple_of_checkpoint_every() -> None:
+    assert TrainConfig(checkpoint_every=50, keep_states_every=250).keep_states_every == 250
+    with pytest.raises(VocalfrontError, match=re.escape("keep_states_every (120) must be a multiple "
+                                                       "of checkpoint_every (50)")):
+        TrainConfig(checkpoint_every=50, keep_states_every=120)

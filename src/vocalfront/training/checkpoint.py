@@ -49,15 +49,25 @@ def list_states(run_dir: str | Path) -> list[Path]:
     return [path for _, path in sorted(found, reverse=True)]
 
 
-def save_state(run_dir: str | Path, update: int, state: dict[str, Any], keep: int = 2) -> Path:
-    """Write ``state`` as the state after ``update`` updates, then keep only the newest ``keep``."""
+def save_state(run_dir: str | Path, update: int, state: dict[str, Any], keep: int = 2,
+               keep_every: int = 0) -> Path:
+    """Write ``state`` as the state after ``update`` updates, then keep only the newest ``keep``
+    and those whose update is a multiple of ``keep_every`` (when it is positive)."""
     path = state_path(run_dir, update)
     payload = {"format": STATE_FORMAT, "version": STATE_VERSION, "update": int(update), **state}
     with atomic_write(path, "wb") as handle:
         torch.save(payload, handle)
     for old in list_states(run_dir)[max(keep, 1):]:
-        old.unlink(missing_ok=True)
+        if keep_every <= 0 or _state_update(old) % keep_every:
+            old.unlink(missing_ok=True)
     return path
+
+
+def _state_update(path: Path) -> int:
+    """The update of a state file named by :func:`state_path`."""
+    match = _STATE_NAME.fullmatch(path.name)
+    assert match is not None  # list_states lists only such names
+    return int(match.group(1))
 
 
 def read_state(path: str | Path) -> dict[str, Any]:

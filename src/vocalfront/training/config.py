@@ -160,7 +160,11 @@ class TrainConfig:
         frontend_lr_multiplier: the learnable front-end (and compression) parameters use
             ``lr * frontend_lr_multiplier``.
         targets: smoothed targets ``(non-singing, singing)`` of the binary cross-entropy.
-        checkpoint_every: full training state saved every this many updates.
+        checkpoint_every: full training state saved every this many updates (the newest two
+            are kept).
+        keep_states_every: also keep every state whose update is a multiple of this (0: none),
+            e.g. for weight averaging afterwards (:mod:`vocalfront.training.averaging`); a
+            multiple of ``checkpoint_every``. May change when a run is resumed.
         mode: ``excerpt``: one labelled (centre) frame per ``context``-frame excerpt;
             ``dense``: segments of ``context + dense_frames - 1`` frames, the CNN evaluated
             densely, ``dense_frames`` labelled frames each.
@@ -197,6 +201,7 @@ class TrainConfig:
     frontend_lr_multiplier: float = 1.0
     targets: tuple[float, float] = (0.02, 0.98)
     checkpoint_every: int = 200
+    keep_states_every: int = 0
     mode: Literal["excerpt", "dense"] = "excerpt"
     dense_frames: int = 400
     margin_frames: int = 8
@@ -219,6 +224,10 @@ class TrainConfig:
         _between("margin_frames", self.margin_frames, 0, 10_000)
         _between("num_threads", self.num_threads, 0, 4096)
         _between("warmup_updates", self.warmup_updates, 0, 100_000_000)
+        _between("keep_states_every", self.keep_states_every, 0, 100_000_000)
+        _require(self.keep_states_every % self.checkpoint_every == 0,
+                 f"keep_states_every ({self.keep_states_every}) must be a multiple of "
+                 f"checkpoint_every ({self.checkpoint_every}), or 0")
         low, high = self.targets
         _require(0.0 <= low < high <= 1.0, "targets must be (low, high) with 0 <= low < high <= 1")
         _require(self.warmup_updates >= 0 and 0.0 <= self.final_lr_fraction <= 1.0,

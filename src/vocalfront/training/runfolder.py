@@ -9,7 +9,8 @@ A run folder holds::
                        training loss, the learnable front-end parameters and how far they moved
                        from their initial values); :class:`RunLogs`, :func:`read_metrics`
     metrics.csv        one row per epoch (:data:`CSV_COLUMNS`): the validation summary
-    state-<n>.pt       full training state after ``n`` updates, the newest two kept
+    state-<n>.pt       full training state after ``n`` updates, the newest two kept (and
+                       those at multiples of ``train.keep_states_every``)
                        (:mod:`.checkpoint` owns their names and format)
     best.pt, last.pt   detectors (:func:`~vocalfront.detector_file.save_detector`) of the best epoch by
                        validation error and of the latest one (:func:`save_epoch_detectors`)
@@ -53,7 +54,8 @@ LOCK_FILE = ".lock"
 folder, and by an experiment bringing the run up to date."""
 RUN_FILES = (CONFIG_FILE, METRICS_LOG, METRICS_TABLE, BEST_DETECTOR, LAST_DETECTOR, FINAL_MODEL)
 """Files of a run besides the state files (removed when a run starts over)."""
-RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.device", "train.num_threads", "train.updates"})
+RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.device", "train.num_threads", "train.updates",
+                              "train.keep_states_every"})
 """Settings that may change when a run is resumed (they do not change what was trained so far;
 a different thread count only breaks bitwise equality with an uninterrupted run)."""
 CSV_COLUMNS = ("epoch", "update", "train_loss", "valid_error", "valid_f_measure", "valid_auroc",

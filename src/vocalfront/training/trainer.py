@@ -269,7 +269,8 @@ class Trainer:
             raise VocalfrontError(f"{self.run_dir}: after update {self.update} the parameters of "
                                   f"process(es) {differing} differ from process 0's")
         assert self.logs is not None  # process 0 keeps the logs
-        save_state(self.run_dir, self.update, self._state(ranks, self.logs))
+        save_state(self.run_dir, self.update, self._state(ranks, self.logs),
+                   keep_every=self.config.train.keep_states_every)
         return dict(self.best)
 
     def _validate(self, train_loss: float) -> None:
