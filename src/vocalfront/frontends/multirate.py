@@ -51,6 +51,7 @@ from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
+from torch.profiler import record_function
 
 from ..grid import FrameGrid
 from .design import averaging_reach, roll_off_width, support_edges, support_envelope, window_kernel
@@ -62,6 +63,21 @@ CACHE_BYTES = 256 * 2**20
 80 bands) holds about 63 MiB of window kernels, its bands' kernels 44 MiB and its filter weights
 5 MiB: the bound keeps two such block lengths (a long file's full chunks and its last, shorter
 one), or the many small plans of training and validation."""
+
+CHUNK_BYTES = 32 * 2**20
+"""Most bytes of complex intermediates (block spectra, band signals) that :func:`apply_plan`
+makes at once: its blocks go through in chunks of this size, which stay in a server CPU's cache
+(tens of MiB) where a long signal's all at once (hundreds of MiB) would not: twice as fast on
+10 minutes of audio, and no slower on a training batch (one chunk)."""
+
+STAGES = {"weights": "fb:weights", "blocks": "fb:blocks", "fft": "fb:fft", "gather": "fb:gather",
+          "filter": "fb:filter+fold", "ifft": "fb:inverse fft", "modulus": "fb:squared modulus",
+          "average": "fb:averaging", "assemble": "fb:assemble"}
+"""The :func:`torch.profiler.record_function` label of each stage of the filter bank: making
+the filter values and averaging kernels (``FilterBank``; every step when they are learnt), then,
+in :func:`apply_plan`, cutting the signal into blocks, their FFT, gathering each band's support
+bins, multiplying them by the filter and folding, the decimated inverse FFTs, the squared
+modulus, the strided averaging, and putting the bands in order."""
 
 
 def block_multiple(minimum: int) -> int:
@@ -271,18 +287,40 @@ def apply_plan(waveform: torch.Tensor, plan: Plan, weights: Sequence[tuple[torch
 
     ``weights``: per group of ``plan``, the filter values at its support positions ``(G, J)``
     (complex, divided by the block length) and the averaging kernels ``(G, 2 * taps + 1)``.
+    Blocks go through the stages a few at a time (:func:`chunk_rows`), so that their
+    intermediates stay in the processor's cache. Each stage runs under a
+    :func:`torch.profiler.record_function` label from :data:`STAGES` (``benchmarks`` times them).
     """
     batch, samples = waveform.shape
     total = grid.num_frames(samples)
-    blocks = _blocks(waveform, plan, total, grid)  # (batch * n_blocks, L)
+    with record_function(STAGES["blocks"]):
+        blocks = _blocks(waveform, plan, total, grid)  # (batch * n_blocks, L)
     n_blocks = blocks.shape[0] // batch
-    spectrum = torch.fft.rfft(blocks)
-    pieces = [_group_energies(spectrum, plan, group, response, kernel, grid.hop)
-              for group, (response, kernel) in zip(plan.groups, weights, strict=True)]
-    n_bands = len(plan.order)
-    out = torch.cat(pieces, dim=1)[:, plan.order]
-    out = out.reshape(batch, n_blocks, n_bands, plan.frames).permute(0, 2, 1, 3)
-    return out.reshape(batch, n_bands, n_blocks * plan.frames)[..., :total]
+    rows = chunk_rows(plan, waveform.element_size())
+    parts = [_chunk_energies(blocks[first:first + rows], plan, weights, grid.hop)
+             for first in range(0, blocks.shape[0], rows)]
+    with record_function(STAGES["assemble"]):
+        n_bands = len(plan.order)
+        out = (parts[0] if len(parts) == 1 else torch.cat(parts))[:, plan.order]
+        out = out.reshape(batch, n_blocks, n_bands, plan.frames).permute(0, 2, 1, 3)
+        return out.reshape(batch, n_bands, n_blocks * plan.frames)[..., :total]
+
+
+def chunk_rows(plan: Plan, real_bytes: int) -> int:
+    """Blocks per chunk: as many as keep a chunk's complex intermediates (its spectra and every
+    group's band signals, ``2 * real_bytes`` bytes a value) within :data:`CHUNK_BYTES`; at least one."""
+    values = plan.block // 2 + 1 + sum(len(g.bands) * max(g.bins.shape[1], g.length)
+                                       for g in plan.groups)
+    return max(1, CHUNK_BYTES // (2 * real_bytes * values))
+
+
+def _chunk_energies(blocks: torch.Tensor, plan: Plan,
+                    weights: Sequence[tuple[torch.Tensor, torch.Tensor]], hop: int) -> torch.Tensor:
+    """Averaged energies ``(rows, bands, frames)`` of blocks ``(rows, L)``, bands in group order."""
+    with record_function(STAGES["fft"]):
+        spectrum = torch.fft.rfft(blocks)
+    return torch.cat([_group_energies(spectrum, plan, group, response, kernel, hop)
+                      for group, (response, kernel) in zip(plan.groups, weights, strict=True)], dim=1)
 
 
 def _blocks(waveform: torch.Tensor, plan: Plan, total: int, grid: FrameGrid) -> torch.Tensor:
@@ -303,20 +341,31 @@ def _blocks(waveform: torch.Tensor, plan: Plan, total: int, grid: FrameGrid) -> 
 def _group_energies(spectrum: torch.Tensor, plan: Plan, group: Group, response: torch.Tensor,
                     kernel: torch.Tensor, hop: int) -> torch.Tensor:
     """Averaged energies ``(rows, G, frames)`` of one decimation group."""
-    coeffs = _support_coefficients(spectrum, group)
-    band = torch.fft.ifft(fold(coeffs * response, group.length), n=group.length, norm="forward")
+    with record_function(STAGES["gather"]):
+        coeffs = _support_coefficients(spectrum, group)
+    with record_function(STAGES["filter"]):
+        coeffs = fold(coeffs * response, group.length)
+    with record_function(STAGES["ifft"]):
+        band = torch.fft.ifft(coeffs, n=group.length, norm="forward")
     start = plan.pre // group.step - group.taps
     stride = hop // group.step
     stop = start + stride * (plan.frames - 1) + 2 * group.taps + 1
-    band = band[..., start:stop]
-    energy = band.real.square() + band.imag.square()  # |y|², (rows, G, span), contiguous
-    return F.conv1d(energy, kernel[:, None, :], stride=stride, groups=len(group.bands))
+    with record_function(STAGES["modulus"]):
+        band = band[..., start:stop]
+        energy = band.real.square() + band.imag.square()  # |y|², (rows, G, span), contiguous
+    with record_function(STAGES["average"]):
+        return F.conv1d(energy, kernel[:, None, :], stride=stride, groups=len(group.bands))
 
 
 def _support_coefficients(spectrum: torch.Tensor, group: Group) -> torch.Tensor:
-    """The block spectra at each band's support positions, ``(rows, G, J)``: slices where a
-    support lies within the rfft's bins (copying slices is twice as fast as a gather),
-    gathered elsewhere, with ``X(-f) = conj X(f)`` at negative frequencies."""
+    """The block spectra at each band's support positions, ``(rows, G, J)``, with
+    ``X(-f) = conj X(f)`` at negative frequencies. Without gradients: slices where a support
+    lies within the rfft's bins (copying slices is twice as fast as a gather), gathered
+    elsewhere; with them, one gather for the group, whose backward (one scatter-add) costs a
+    fraction of the slices' (a spectrum-sized gradient per band)."""
+    if spectrum.requires_grad:
+        coeffs = spectrum.index_select(1, group.bins.flatten()).unflatten(1, group.bins.shape)
+        return coeffs if min(group.slices) >= 0 else torch.where(group.conj, coeffs.conj(), coeffs)
     width = group.bins.shape[1]
     pieces = []
     for row, start in enumerate(group.slices):
