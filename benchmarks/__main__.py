@@ -102,10 +102,16 @@ def detector_table(result: dict) -> str:
             f"| CNN per frame, dense vs excerpt-wise (µs) | {inf['dense_us_per_frame']:.1f} vs "
             f"{inf['excerpt_us_per_frame']:.1f} ({inf['dense_speedup']:.0f}× faster) |",
             f"| excerpt-wise inference (× real time, CNN only) | {inf['excerpt_real_time_factor']:.0f} |"]
+        if "real_time_factor_bf16" in inf:
+            lines.append(f"| whole-file inference, CNN under bf16 autocast (`bf16=True`; × real "
+                         f"time) | {inf['real_time_factor_bf16']:.0f} |")
     if train:
         rates = train["labelled_frames_per_second"]
         lines.append(f"| training, labelled frames/s: dense vs excerpt | {rates['dense']:.0f} vs "
                      f"{rates['excerpt']:.0f} ({train['dense_over_excerpt']:.0f}×) |")
+        if "dense bf16" in rates:
+            lines.append(f"| training, labelled frames/s: dense bf16 autocast (`train.bf16`) | "
+                         f"{rates['dense bf16']:.0f} ({train['bf16_over_float32']:.2f}× float32) |")
     if memory:
         lines.append(f"| peak memory, {memory['minutes']:g} min file (MB; signal alone "
                      f"{memory['signal_mb']:.0f}) | {memory['peak_mb']:.0f} |")
