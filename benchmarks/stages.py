@@ -2,7 +2,8 @@
 
 The stages are the :func:`torch.profiler.record_function` labels of
 :data:`vocalfront.frontends.multirate.STAGES` (filter weights, blocks, FFT, gathering the support
-bins, filter and folding, inverse FFTs, squared modulus, averaging, band order). A stage's time
+bins, filter and folding, inverse FFTs, squared modulus, averaging, band order; without
+gradients the gathering is part of the filter stage, one pass). A stage's time
 is the profiled CPU time of its forward operations plus, for forward + backward, that of their
 backward functions (matched by autograd sequence number); what no stage holds (input checks,
 planning, autograd bookkeeping, the loss) is ``other``. Shares come from ``repeats`` profiled

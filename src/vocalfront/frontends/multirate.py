@@ -77,8 +77,9 @@ STAGES = {"weights": "fb:weights", "blocks": "fb:blocks", "fft": "fb:fft", "gath
 """The :func:`torch.profiler.record_function` label of each stage of the filter bank: making
 the filter values and averaging kernels (``FilterBank``; every step when they are learnt), then,
 in :func:`apply_plan`, cutting the signal into blocks, their FFT, gathering each band's support
-bins, multiplying them by the filter and folding, the decimated inverse FFTs, the squared
-modulus, the strided averaging, and putting the bands in order."""
+bins, multiplying them by the filter and folding (without gradients one pass, all under the
+filter's label), the decimated inverse FFTs, the squared modulus, the strided averaging, and
+putting the bands in order."""
 
 
 def block_multiple(minimum: int) -> int:
