@@ -23,9 +23,10 @@ The plan (:func:`make_plan`), for bands with triangles on STFT bins ``first..las
 
 The computation (:func:`apply_plan`), per block: one real FFT; per group, the bins of each band's
 support times its filter response (``(G, J)`` complex, divided by ``L``), folded, inverse-transformed
-at ``L / s`` points; squared modulus; averaging. Plans depend only on integers (block length,
-supports, steps, taps), so they are kept in a :class:`PlanCache` and shared by signals of similar
-length and by parameter updates that move no support.
+at ``L / s`` points; squared modulus; averaging. The blocks go a few at a time
+(:data:`CHUNK_BYTES`), so that these intermediates stay in the cache. Plans depend only on
+integers (block length, supports, steps, taps), so they are kept in a :class:`PlanCache` and
+shared by signals of similar length and by parameter updates that move no support.
 
 Example::
 
