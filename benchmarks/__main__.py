@@ -4,10 +4,11 @@ Sections (``--only`` picks some): ``extraction`` (10 min of audio, forward: ours
 torch.stft mel reference, librosa, nnAudio and SpeechBrain's Leaf), ``batch`` (32 × 1.64 s,
 forward + backward: every learnable variant against nnAudio's trainable mel and Leaf),
 ``detector`` (whole-file inference real-time factor, dense vs excerpt-wise; training
-throughput dense vs excerpt; peak memory for a 1-hour file). Times are medians of interleaved,
-warmed-up repeats; every ratio is between numbers of the same run. Writes JSON (``--json``;
-with ``--only``, the sections not rerun are kept from that file, each with the time it was
-measured) and, with ``--readme``, replaces the block between ``<!-- bench:start -->`` and
+throughput dense vs excerpt; peak memory for a 1-hour file), ``stages`` (where ``fb``'s time
+goes: each stage's share and ratio to torch.stft mel, :mod:`benchmarks.stages`). Times are
+medians of interleaved, warmed-up repeats; every ratio is between numbers of the same run.
+Writes JSON (``--json``; with ``--only``, the sections not rerun are kept from that file, each
+with the time it was measured) and, with ``--readme``, replaces the block between ``<!-- bench:start -->`` and
 ``<!-- bench:end -->`` of that file with the tables.
 """
 
@@ -24,7 +25,7 @@ import torch
 
 from vocalfront.fileio import write_text_atomic
 
-from . import detector, peers
+from . import detector, peers, stages
 
 REFERENCE = "torch.stft reference"
 
@@ -78,6 +79,19 @@ def batch_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def stages_table(result: dict) -> str:
+    result = result["cases"]
+    cases = list(result)
+    lines = ["| stage | " + " | ".join(f"{case}: share, ratio to torch.stft mel" for case in cases) + " |",
+             "|---|" + "---|" * len(cases)]
+    for stage in result[cases[0]]["shares"]:
+        cells = [f"{result[case]['shares'][stage]:.0%}, {result[case]['ratios'][stage]:.2f}"
+                 for case in cases]
+        lines.append(f"| {stage} | " + " | ".join(cells) + " |")
+    lines.append("| **total** | " + " | ".join(f"{result[case]['ratio']:.2f}" for case in cases) + " |")
+    return "\n".join(lines)
+
+
 def detector_table(result: dict) -> str:
     inf, train, memory = result.get("inference"), result.get("training"), result.get("memory")
     lines = ["| measure | value |", "|---|---|"]
@@ -88,10 +102,16 @@ def detector_table(result: dict) -> str:
             f"| CNN per frame, dense vs excerpt-wise (µs) | {inf['dense_us_per_frame']:.1f} vs "
             f"{inf['excerpt_us_per_frame']:.1f} ({inf['dense_speedup']:.0f}× faster) |",
             f"| excerpt-wise inference (× real time, CNN only) | {inf['excerpt_real_time_factor']:.0f} |"]
+        if "real_time_factor_bf16" in inf:
+            lines.append(f"| whole-file inference, CNN under bf16 autocast (`bf16=True`; × real "
+                         f"time) | {inf['real_time_factor_bf16']:.0f} |")
     if train:
         rates = train["labelled_frames_per_second"]
         lines.append(f"| training, labelled frames/s: dense vs excerpt | {rates['dense']:.0f} vs "
                      f"{rates['excerpt']:.0f} ({train['dense_over_excerpt']:.0f}×) |")
+        if "dense bf16" in rates:
+            lines.append(f"| training, labelled frames/s: dense bf16 autocast (`train.bf16`) | "
+                         f"{rates['dense bf16']:.0f} ({train['bf16_over_float32']:.2f}× float32) |")
     if memory:
         lines.append(f"| peak memory, {memory['minutes']:g} min file (MB; signal alone "
                      f"{memory['signal_mb']:.0f}) | {memory['peak_mb']:.0f} |")
@@ -100,6 +120,7 @@ def detector_table(result: dict) -> str:
 
 SECTIONS = {"extraction": ("Extraction", extraction_table),
             "batch": ("Training batch (32 × 1.64 s, forward + backward)", batch_table),
+            "stages": ("Filter bank stages (`fb`)", stages_table),
             "detector": ("Detector", detector_table)}
 
 
@@ -133,8 +154,7 @@ def update_readme(path: Path, block: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=["extraction", "batch", "detector"],
-                        default=["extraction", "batch", "detector"])
+    parser.add_argument("--only", nargs="+", choices=list(SECTIONS), default=list(SECTIONS))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=600, help="audio for extraction (s)")
     parser.add_argument("--leaf-seconds", type=int, default=30)
@@ -151,6 +171,10 @@ def main() -> None:
         results["batch"] = peers.training_batch(args.repeats)
         results["batch"].update(when=detector.timestamp(), machine=results["machine"])
         print(batch_table(results["batch"]), flush=True)
+    if "stages" in args.only:
+        results["stages"] = stages.breakdown(args.seconds, args.repeats)
+        results["stages"].update(when=detector.timestamp(), machine=results["machine"])
+        print(stages_table(results["stages"]), flush=True)
     if "detector" in args.only:
         results["detector"] = {
             "inference": detector.inference(args.seconds / 60, max(2, args.repeats // 2)),

@@ -13,9 +13,8 @@ import torch
 from vocalfront.frontends import BandNorm, LogCompression, build_frontend
 from vocalfront.inference import compute_features, excerpt_frame_logits, frame_logits, predict_waveform
 from vocalfront.model import Detector, SchlueterCNN
-from vocalfront.training import ExampleLayout, ModelConfig, TrainConfig
 
-from .bench_training import training_step
+from .bench_training import labelled_rates, training_modes
 from .timing import median_seconds
 
 
@@ -25,11 +24,13 @@ def _detector(frontend: str = "mel") -> Detector:
 
 
 def inference(minutes: float, repeats: int, excerpt_frames: int = 300) -> dict:
-    """Real-time factors of whole-file inference; CNN time per frame dense vs excerpt-wise."""
+    """Real-time factors of whole-file inference (float32, and with the ``bf16`` option); CNN
+    time per frame dense vs excerpt-wise."""
     detector = _detector()
     seconds = minutes * 60
     audio = 0.1 * np.random.default_rng(0).standard_normal(int(seconds * 22050), dtype=np.float32)
-    whole = median_seconds({"predict": lambda: predict_waveform(detector, audio)}, repeats)["predict"]
+    whole = median_seconds({"float32": lambda: predict_waveform(detector, audio),
+                            "bf16": lambda: predict_waveform(detector, audio, bf16=True)}, repeats)
     features = compute_features(detector, audio).unsqueeze(0)
     frames = features.shape[-1]
     subset = features[..., :excerpt_frames]
@@ -39,21 +40,20 @@ def inference(minutes: float, repeats: int, excerpt_frames: int = 300) -> dict:
     }, max(1, repeats - 1))
     dense_per_frame = cnn["dense"] / frames
     excerpt_per_frame = cnn["excerpt"] / subset.shape[-1]
-    return {"minutes": minutes, "predict_seconds": whole, "real_time_factor": seconds / whole,
+    return {"minutes": minutes, "predict_seconds": whole["float32"],
+            "real_time_factor": seconds / whole["float32"],
+            "real_time_factor_bf16": seconds / whole["bf16"],
             "dense_us_per_frame": dense_per_frame * 1e6, "excerpt_us_per_frame": excerpt_per_frame * 1e6,
             "dense_speedup": excerpt_per_frame / dense_per_frame,
             "excerpt_real_time_factor": seconds / (excerpt_per_frame * frames)}
 
 
 def training_throughput(repeats: int, batch: int = 32, dense_batch: int = 4, dense_frames: int = 400) -> dict:
-    """Labelled frames per second of one Adam update, excerpt mode vs dense mode."""
-    context, margin = ModelConfig().context, TrainConfig().margin_frames
-    modes = {"excerpt": (ExampleLayout(context, 1, margin), batch, False),
-             "dense": (ExampleLayout(context, dense_frames, margin), dense_batch, True)}
-    seconds = median_seconds({name: training_step(*mode) for name, mode in modes.items()}, repeats)
-    rates = {name: size * layout.labelled / seconds[name] for name, (layout, size, _) in modes.items()}
+    """Labelled frames per second of one Adam update: excerpt mode, dense float32, dense bf16."""
+    seconds, rates = labelled_rates(training_modes(batch, dense_batch, dense_frames), repeats)
     return {"seconds_per_step": seconds, "labelled_frames_per_second": rates,
-            "dense_over_excerpt": rates["dense"] / rates["excerpt"]}
+            "dense_over_excerpt": rates["dense"] / rates["excerpt"],
+            "bf16_over_float32": rates["dense bf16"] / rates["dense"]}
 
 
 # Peak memory from /proc (VmHWM): ru_maxrss of a child can carry its parent's peak over exec.

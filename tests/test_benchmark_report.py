@@ -5,7 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+import torch
+
 from benchmarks.__main__ import cpu_flags, machine, markdown, previous_results
+from benchmarks.stages import OTHER, stage_shares
+from vocalfront.frontends import build_frontend
+from vocalfront.frontends.multirate import STAGES
 
 
 def _detector_section(when: str, where: str | None) -> dict:
@@ -34,3 +40,16 @@ def test_sections_kept_from_an_earlier_run_keep_that_run_s_machine(tmp_path: Pat
     kept = previous_results(path)["detector"]
     assert kept["machine"] == "old machine" and kept["when"] == "then"
     assert "on old machine" in markdown({"machine": "new machine", **{"detector": kept}})
+
+
+def test_every_filter_bank_stage_is_timed_and_the_shares_add_up_to_the_whole() -> None:
+    bank = build_frontend("fb-learn-cf")
+    waveform = torch.randn(2, 36225)
+
+    def step() -> None:
+        bank(waveform.clone().requires_grad_()).sum().backward()
+
+    shares = stage_shares(step, repeats=1)
+    assert set(shares) == {*STAGES.values(), OTHER}
+    assert all(share > 0 for share in shares.values())
+    assert sum(shares.values()) == pytest.approx(1.0)

@@ -7,15 +7,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from vocalfront.audio import load_audio
+from vocalfront.detector_file import load_detector_file
 from vocalfront.errors import AudioError
 from vocalfront.frontends import BandNorm, FrontEnd, LogCompression, build_frontend
 from vocalfront.inference import (
+    BF16_TOLERANCE,
     compute_features,
     excerpt_frame_logits,
     frame_logits,
     predict_waveform,
 )
 from vocalfront.model import Detector, SchlueterCNN
+from vocalfront.pretrained import default_model_path
 
 SR = 22050
 
@@ -168,3 +172,21 @@ def test_unusable_audio_raises_an_error_naming_the_source(detector, audio, probl
     with pytest.raises(AudioError, match=problem) as caught:
         predict_waveform(detector, audio, source="song.wav")
     assert str(caught.value).startswith("song.wav: ")
+
+
+def test_bf16_probabilities_stay_within_the_stated_tolerance_of_float32(detector):
+    audio = noise(10.0)
+    exact = predict_waveform(detector, audio)
+    fast = predict_waveform(detector, audio, bf16=True)
+    assert fast.dtype == np.float32 and fast.shape == exact.shape
+    assert 0 < np.abs(fast - exact).max() <= BF16_TOLERANCE  # bf16 did run, and stayed close
+
+
+@pytest.mark.skipif(not default_model_path().is_file(), reason="no packaged model")
+def test_bf16_keeps_the_packaged_model_within_the_stated_tolerance_on_its_example():
+    trained = load_detector_file(default_model_path()).detector
+    folder = default_model_path().parents[1] / "examples"
+    audio = load_audio(str(folder / "example.flac"), trained.grid.sample_rate)
+    exact = predict_waveform(trained, audio)
+    fast = predict_waveform(trained, audio, bf16=True)
+    assert np.abs(fast - exact).max() <= BF16_TOLERANCE

@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.profiler import record_function
 
 from ..grid import HOP, SAMPLE_RATE, WINDOW
 from ..melscale import hz_to_mel
@@ -53,6 +54,7 @@ from .design import (
     triangle_weights,
 )
 from .multirate import (
+    STAGES,
     Bands,
     Group,
     Plan,
@@ -298,7 +300,9 @@ class FilterBank(FrontEnd):
     # ----------------------------------------------------------------- forward
     def band_energies(self, waveform: torch.Tensor) -> torch.Tensor:
         plan = self._plan(self.grid.num_frames(waveform.shape[1]))
-        return apply_plan(waveform, plan, self._group_weights(plan, waveform.dtype), self.grid)
+        with record_function(STAGES["weights"]):
+            weights = self._group_weights(plan, waveform.dtype)
+        return apply_plan(waveform, plan, weights, self.grid)
 
     def get_config(self) -> dict[str, Any]:
         config = {**super().get_config(), "n_bands": self.n_bands, "fmin": self.fmin,
