@@ -12,7 +12,7 @@ validation metrics (``valid``, at the run's median filter and its best threshold
 
 The validation set is the run's (:func:`vocalfront.training.validation.heldout_clips`, split
 ``valid``, seed ``train.seed``); the settings come from
-:func:`vocalfront.training.validation.calibrated_record` (median filter, threshold, shortest gap
+:func:`vocalfront.training.validation.calibrate_clips` (median filter, threshold, shortest gap
 and segment minimising the final frame error there).
 """
 
@@ -28,7 +28,7 @@ from vocalfront.errors import VocalfrontError
 from vocalfront.training import load_config, resolve_config
 from vocalfront.training.averaging import average_run_states
 from vocalfront.training.sources import open_sources
-from vocalfront.training.validation import calibrated_record, heldout_clips, validate
+from vocalfront.training.validation import calibrate_clips, heldout_clips, predict_clips, score_clips
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,9 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
-    record = calibrated_record(detector.eval(), clips, config.eval.median_filter)
+    probabilities = predict_clips(detector.eval(), clips)  # once, for both records below
+    record = calibrate_clips(probabilities, clips, config.eval.median_filter, detector.grid)
     if args.average:
-        record["valid"] = validate(detector, clips, config.eval.median_filter)
+        record["valid"] = score_clips(probabilities, clips, config.eval.median_filter,
+                                      grid=detector.grid)
     save_detector(args.out, detector, {**extra, **record})
     print(json.dumps(record, indent=2))
     return 0
