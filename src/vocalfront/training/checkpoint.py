@@ -44,8 +44,7 @@ def list_states(run_dir: str | Path) -> list[Path]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return []
-    found = [(int(match.group(1)), path) for path in run_dir.iterdir()
-             if (match := _STATE_NAME.fullmatch(path.name))]
+    found = [(update, path) for path in run_dir.iterdir() if (update := _state_update(path)) is not None]
     return [path for _, path in sorted(found, reverse=True)]
 
 
@@ -58,16 +57,15 @@ def save_state(run_dir: str | Path, update: int, state: dict[str, Any], keep: in
     with atomic_write(path, "wb") as handle:
         torch.save(payload, handle)
     for old in list_states(run_dir)[max(keep, 1):]:
-        if keep_every <= 0 or _state_update(old) % keep_every:
+        if keep_every <= 0 or (_state_update(old) or 0) % keep_every:
             old.unlink(missing_ok=True)
     return path
 
 
-def _state_update(path: Path) -> int:
-    """The update of a state file named by :func:`state_path`."""
+def _state_update(path: Path) -> int | None:
+    """The update of a state file named by :func:`state_path`; ``None`` for other names."""
     match = _STATE_NAME.fullmatch(path.name)
-    assert match is not None  # list_states lists only such names
-    return int(match.group(1))
+    return None if match is None else int(match.group(1))
 
 
 def read_state(path: str | Path) -> dict[str, Any]:
