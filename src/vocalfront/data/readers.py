@@ -181,6 +181,12 @@ class Mir1kDataset(ClipDataset):
             raise problems[0]
         return stems[self.VOICE_CHANNEL], stems[self.ACCOMPANIMENT_CHANNEL], labels
 
+    @staticmethod
+    def singer_and_song(stem: str) -> tuple[str, str]:
+        """Singer and song of a clip's file name stem (``abjones_1_01`` → ``abjones``, ``1``)."""
+        singer, _, rest = stem.partition("_")
+        return singer, rest.rpartition("_")[0] or rest
+
     def _list_clips(self) -> list[Clip]:
         audio_dir = self.root / self.AUDIO_DIR
         if not audio_dir.is_dir():
@@ -191,8 +197,7 @@ class Mir1kDataset(ClipDataset):
         for path in sorted(audio_dir.iterdir()):
             if path.suffix.lower() not in (".wav", ".flac") or path.name.startswith("."):
                 continue
-            singer, _, rest = path.stem.partition("_")
-            song = rest.rpartition("_")[0] or rest
+            singer, song = self.singer_and_song(path.stem)
             if wanted is not None and singer.lower() not in wanted:
                 continue
             if wanted_songs is not None and f"{singer}_{song}".lower() not in wanted_songs:

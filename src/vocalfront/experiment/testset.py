@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..calibration import final_decisions
+from ..data.readers import Mir1kDataset
 from ..data.solo import GtsingerDataset
 from ..detect import load_model
 from ..evaluation import evaluate_files, frame_metrics
@@ -44,7 +45,7 @@ def song_of(clip: TrainingClip) -> str:
     by their song (``<singer>_<song>``), GTSinger recordings by their recording group, every
     other clip (an SSVD recording, a music excerpt, a file of another corpus) on its own."""
     if clip.source == "mir1k" and clip.name.count("_") >= 2:
-        key = clip.name.rpartition("_")[0]
+        key = "_".join(Mir1kDataset.singer_and_song(clip.name))
     elif clip.source == "gtsinger":
         key = GtsingerDataset.group_key(clip.name)
     else:
