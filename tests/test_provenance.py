@@ -23,6 +23,7 @@ from vocalfront.detector_file import save_detector
 from vocalfront.errors import VocalfrontError
 from vocalfront.frontends import BandNorm, LogCompression, build_frontend
 from vocalfront.grid import DEFAULT_GRID
+from vocalfront.inference import BF16_TOLERANCE
 from vocalfront.model import Detector, SchlueterCNN
 from vocalfront.postprocessing import DEFAULT_MIN_DURATION, DEFAULT_MIN_GAP, PostProcessing
 from vocalfront.provenance import IN_MEMORY, make_provenance
@@ -113,7 +114,7 @@ def test_the_model_record_owns_the_post_processing_and_options_override_it(model
     assert result.provenance.to_dict() | {} == {
         "version": __version__, "model": "stored.pt",
         "model_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest()[:12],
-        "threshold": 0.4, "smoothing": 9, "min_duration": 0.25, "min_gap": 0.125}
+        "threshold": 0.4, "smoothing": 9, "min_duration": 0.25, "min_gap": 0.125, "bf16": False}
     assert all(s.duration >= 0.25 for s in result.segments)
     overridden = vocalfront.detect(signal(), SR, model=model_file, threshold=0.6, min_gap=0.0)
     assert (overridden.provenance.threshold, overridden.provenance.min_gap) == (0.6, 0.0)
@@ -158,6 +159,20 @@ def test_every_output_records_the_same_provenance(model_file, song, tmp_path, ca
     assert side["provenance"] == record
     assert set(side["outputs"]) == {"song.lab", "song.audacity.txt", "song.csv", "song.json",
                                     "song.frames.csv"}
+
+
+def test_detect_bf16_records_itself_and_stays_within_the_tolerance_of_float32(model_file, song,
+                                                                              tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["detect", str(song), "--model", str(model_file), "--out", str(out), "--format",
+                 "json,csv", "--frames", "--bf16", "--no-progress"]) == 0
+    record = json.loads((out / "song.json").read_text())["provenance"]
+    assert record == make_provenance(model_file, PostProcessing(0.4, 9, 0.25, 0.125), bf16=True).to_dict()
+    assert (out / "song.csv").read_text().splitlines()[0].endswith(", CNN in bf16")
+    exact = vocalfront.detect(song, model=model_file)
+    fast = vocalfront.detect(song, model=model_file, bf16=True)
+    assert (exact.provenance.bf16, fast.provenance.bf16) == (False, True)
+    assert 0 < np.abs(fast.probabilities - exact.probabilities).max() <= BF16_TOLERANCE
 
 
 def test_a_json_only_run_writes_no_side_file(model_file, song, tmp_path, capsys):

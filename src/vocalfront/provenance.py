@@ -54,6 +54,7 @@ class Provenance:
     smoothing: int
     min_duration: float
     min_gap: float
+    bf16: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, in field order (the ``provenance`` object of JSON outputs)."""
@@ -62,19 +63,20 @@ class Provenance:
     def to_line(self) -> str:
         """One line for CSV comments and plot subtitles, e.g. ``vocalfront 0.3.0, model
         default.pt (sha256 1a2b3c4d5e6f), threshold 0.343, median 56 frames, min duration
-        0.75 s, min gap 0.2 s``."""
+        0.75 s, min gap 0.2 s``, and ``, CNN in bf16`` when it ran so."""
         model = self.model if self.model_sha256 is None else f"{self.model} (sha256 {self.model_sha256})"
         return (f"vocalfront {self.version}, model {model}, threshold {self.threshold:.3f}, "
                 f"median {self.smoothing} frames, min duration {self.min_duration:g} s, "
-                f"min gap {self.min_gap:g} s")
+                f"min gap {self.min_gap:g} s{', CNN in bf16' if self.bf16 else ''}")
 
 
-def make_provenance(model_source: str | Path | None, settings: PostProcessing) -> Provenance:
+def make_provenance(model_source: str | Path | None, settings: PostProcessing,
+                    bf16: bool = False) -> Provenance:
     """The record of a detection by the model read from ``model_source`` (``None``: a detector
-    in memory) with the post-processing ``settings``."""
+    in memory) with the post-processing ``settings`` (``bf16``: the CNN ran in bfloat16)."""
     if model_source is None:
         name, digest = IN_MEMORY, None
     else:
         name, digest = Path(model_source).name, file_digest(model_source)
     return Provenance(__version__, name, digest, settings.threshold, settings.smoothing,
-                      settings.min_duration, settings.min_gap)
+                      settings.min_duration, settings.min_gap, bf16)
