@@ -10,7 +10,7 @@ import pytest
 
 from vocalfront.errors import VocalfrontError
 from vocalfront.grid import DEFAULT_GRID
-from vocalfront.plotting import plot_timeline
+from vocalfront.plotting import save_figure, timeline_figure
 from vocalfront.segments import Segment
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -33,25 +33,26 @@ def test_timeline_is_written_as_a_png_of_the_figure_size(tmp_path: Path, with_wa
     waveform = rng.standard_normal(DEFAULT_GRID.num_samples(140)) if with_waveform else None
     path = tmp_path / "plots" / "song.png"
     segments = [Segment(0.2, 0.6), Segment(1.0, 1.5)]
-    plot_timeline(path, probabilities(), 0.5, segments, title="song.wav", waveform=waveform)
+    save_figure(timeline_figure(probabilities(), 0.5, segments, title="song.wav", waveform=waveform),
+                path)
     assert png_size(path) == (1200, height)
     assert [p.name for p in path.parent.iterdir()] == ["song.png"]
 
 
 def test_timeline_without_frames_or_segments_still_renders(tmp_path: Path):
     path = tmp_path / "empty.png"
-    plot_timeline(path, np.zeros(0), 0.5, [], waveform=np.zeros(100))
+    save_figure(timeline_figure(np.zeros(0), 0.5, [], waveform=np.zeros(100)), path)
     assert png_size(path) == (1200, 500)
 
 
 def test_timeline_rejects_two_dimensional_probabilities(tmp_path: Path):
     with pytest.raises(VocalfrontError, match="probabilities must be one-dimensional"):
-        plot_timeline(tmp_path / "x.png", np.zeros((2, 3)), 0.5, [])
+        save_figure(timeline_figure(np.zeros((2, 3)), 0.5, []), tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
 
 
 def test_long_songs_get_a_minutes_and_seconds_axis():
-    from vocalfront.plotting import clock, timeline_figure
+    from vocalfront.plotting import clock
 
     figure = timeline_figure(probabilities(70 * 200), 0.5, [])
     axis = figure.axes[-1]

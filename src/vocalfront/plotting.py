@@ -30,30 +30,6 @@ _LEGEND = {"loc": "upper left", "bbox_to_anchor": (1.005, 1.0), "fontsize": "sma
 """Legend placement: outside the axes, to their right, so it never covers the data."""
 
 
-def plot_timeline(
-    path_png: str | Path,
-    probabilities: np.ndarray,
-    threshold: float,
-    segments: Sequence[Segment],
-    grid: FrameGrid = DEFAULT_GRID,
-    title: str = "",
-    waveform: np.ndarray | None = None,
-    reference: Sequence[Segment] | None = None,
-    subtitle: str = "",
-) -> None:
-    """Write a PNG: per-frame singing probability with the threshold line and shaded segments.
-
-    ``probabilities``: shape ``(frames,)`` on ``grid``, plotted at the frame centres (seconds).
-    ``segments``: singing segments in seconds. ``waveform``: optional mono signal, shape
-    ``(samples,)`` at ``grid.sample_rate`` Hz, drawn above as its peak envelope per hop.
-    ``reference``: ground-truth singing segments (seconds), drawn below as a lane beside the
-    detected one. ``subtitle``: a small line under the title (e.g. the provenance).
-    """
-    figure = timeline_figure(probabilities, threshold, segments, grid, title, waveform, reference,
-                             subtitle)
-    save_figure(figure, path_png)
-
-
 def timeline_figure(
     probabilities: np.ndarray,
     threshold: float,
@@ -64,7 +40,15 @@ def timeline_figure(
     reference: Sequence[Segment] | None = None,
     subtitle: str = "",
 ) -> Figure:
-    """The figure that :func:`plot_timeline` writes (same arguments, without the path)."""
+    """Per-frame singing probability with the threshold line and shaded segments.
+
+    ``probabilities``: shape ``(frames,)`` on ``grid``, plotted at the frame centres (seconds).
+    ``segments``: singing segments in seconds. ``waveform``: optional mono signal, shape
+    ``(samples,)`` at ``grid.sample_rate`` Hz, drawn above as its peak envelope per hop.
+    ``reference``: ground-truth singing segments (seconds), drawn below as a lane beside the
+    detected one. ``subtitle``: a small line under the title (e.g. the provenance). Write it
+    with :func:`save_figure` (PNG file) or :func:`figure_png` (bytes).
+    """
     probabilities = _one_dimensional(probabilities, "probabilities")
     lanes = reference is not None
     heights = [1.0] * (waveform is not None) + [1.0] + [0.4] * lanes
