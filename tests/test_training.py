@@ -39,6 +39,7 @@ from vocalfront.training import (
     train,
     training_loss,
 )
+from vocalfront.training import trainer as trainer_module
 from vocalfront.training.sources import open_sources
 from vocalfront.training.validation import heldout_clips
 
@@ -416,9 +417,14 @@ def test_learnable_parameters_get_their_own_learning_rate_and_are_reported_in_hz
 
 
 # ----------------------------------------------------------------------------- runs
-def test_tiny_run_writes_logs_checkpoints_and_a_loadable_model(tiny_data, tmp_path):
+def test_tiny_run_writes_logs_checkpoints_and_a_loadable_model(tiny_data, tmp_path, monkeypatch):
     config = tiny_config(tiny_data)
+    predictions = []
+    predict = trainer_module.predict_clips
+    monkeypatch.setattr(trainer_module, "predict_clips",
+                        lambda *args, **kwargs: predictions.append(1) or predict(*args, **kwargs))
     result = train(config, tmp_path / "run", progress=False)
+    assert len(predictions) == 2  # one per validation: the end reuses the best epoch's
     run = tmp_path / "run"
     assert result.updates == 8 and result.model_path == run / "model.pt"
     assert json.loads((run / "config.json").read_text()) == config_to_dict(config)

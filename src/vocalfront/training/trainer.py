@@ -62,7 +62,7 @@ from .objective import TrainingObjective, apply_lr_schedule, make_optimizer
 from .parameters import filterbank_parameters, frontend_report
 from .sampler import ShardedSampler, TrainingClip, make_sampler, training_clips
 from .sources import instrumental_pool, open_sources
-from .validation import calibrated_record, check_heldout_music, heldout_clips, validate
+from .validation import calibrate_clips, check_heldout_music, heldout_clips, predict_clips, score_clips
 
 Callback = Callable[[int], None]
 
@@ -127,6 +127,8 @@ class Trainer:
         self.optimizer = make_optimizer(self.detector, config.train, env.world_size)
         self.update, self.elapsed, self.epoch_loss = 0, 0.0, [0.0, 0]
         self.best: dict[str, Any] = {"error": math.inf, "update": 0}
+        self.best_probabilities: list[np.ndarray] | None = None
+        """Validation probabilities of the best epoch seen by this process (for the end)."""
         self.initial_frontend = filterbank_parameters(self.detector)
         if state is None:
             self._start()
@@ -279,12 +281,15 @@ class Trainer:
         assert self.logs is not None  # process 0 keeps the logs
         started = time.perf_counter()
         detector = self._host_detector()
-        metrics = validate(detector, self.valid_clips, self.config.eval.median_filter)
+        probabilities = predict_clips(detector, self.valid_clips)
+        metrics = score_clips(probabilities, self.valid_clips, self.config.eval.median_filter,
+                              grid=detector.grid)
         self.elapsed += time.perf_counter() - started
         epoch = math.ceil(self.update / self.config.train.updates_per_epoch)
         improved = metrics["error"] < self.best["error"]
         if improved:
             self.best = {"error": metrics["error"], "update": self.update}
+            self.best_probabilities = probabilities
         self.logs.validation(epoch, self.update, train_loss, metrics, self.elapsed,
                              {"best": improved, "world_size": self.env.world_size,
                               **frontend_report(detector, self.initial_frontend)})
@@ -300,9 +305,14 @@ class Trainer:
     def _finish(self) -> TrainResult:
         """Write ``model.pt``: the best epoch's detector, with its decision settings (threshold,
         median filter, shortest segment and gap) chosen on the validation clips
-        (:func:`~.validation.calibrated_record`)."""
+        (:func:`~.validation.calibrate_clips`) from its validation probabilities, which are
+        predicted again only when the best epoch came before a resume."""
         detector, extra = runfolder.load_run_detector(self.run_dir, runfolder.BEST_DETECTOR)
-        settings = calibrated_record(detector, self.valid_clips, self.config.eval.median_filter)
+        probabilities = self.best_probabilities
+        if probabilities is None:
+            probabilities = predict_clips(detector, self.valid_clips)
+        settings = calibrate_clips(probabilities, self.valid_clips, self.config.eval.median_filter,
+                                   detector.grid)
         model_path = runfolder.save_final_model(self.run_dir, detector, {**extra, **settings})
         return TrainResult(self.run_dir, model_path, self.update, int(self.best["update"]),
                            float(self.best["error"]), tuple(self.problems))

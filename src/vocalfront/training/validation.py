@@ -152,20 +152,13 @@ def predict_clips(detector: Detector, clips: list[TrainingClip], progress: bool 
             for clip in tqdm(clips, desc="scoring clips", unit="clip", disable=not progress, leave=False)]
 
 
-def calibrated_record(detector: Detector, clips: list[TrainingClip],
-                      median_filter: int) -> dict[str, object]:
-    """The decision settings chosen on validation ``clips``
-    (:func:`vocalfront.calibration.choose_postprocessing`, trying the run's own
-    ``median_filter`` too) as model-record keys, with ``valid_final_error``: the pooled frame
-    error of the final decisions there (never above the error at the run's own settings).
-    Whole-file probabilities of the clips' mixtures, chosen on by :func:`calibrate_clips`."""
-    return calibrate_clips(predict_clips(detector, clips), clips, median_filter, detector.grid)
-
-
 def calibrate_clips(probabilities: list[np.ndarray], clips: list[TrainingClip], median_filter: int,
                     grid: FrameGrid = DEFAULT_GRID) -> dict[str, object]:
-    """:func:`calibrated_record` from the clips' probabilities ``(frames,)`` on ``grid`` (in the
-    order of ``clips``)."""
+    """The decision settings chosen on validation ``clips`` from their probabilities
+    ``(frames,)`` on ``grid`` (in the order of ``clips``;
+    :func:`vocalfront.calibration.choose_postprocessing`, trying the run's own ``median_filter``
+    too) as model-record keys, with ``valid_final_error``: the pooled frame error of the final
+    decisions there (never above the error at the run's own settings)."""
     labels = [clip.labels for clip in clips]
     settings, tried = choose_postprocessing(probabilities, labels, grid,
                                             sorted({*SMOOTHINGS, median_filter}))
