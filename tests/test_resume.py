@@ -143,6 +143,16 @@ def test_a_finished_run_continues_when_given_more_updates(tiny_data, reference, 
     assert_same_training(tmp_path, reference)
 
 
+def test_a_run_may_resume_in_another_precision(tiny_data, reference, tmp_path):
+    train(tiny_config(tiny_data, "train.updates=8"), tmp_path, progress=False)
+    result = train(tiny_config(tiny_data, *UPDATES, "train.bf16=true"), tmp_path, progress=False)
+    assert result.updates == 16
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["bf16"] is True
+    final, float32 = (read_state(list_states(path)[0])["model"] for path in (tmp_path, reference))
+    differ = [name for name, tensor in float32.items() if not torch.equal(final[name], tensor)]
+    assert differ  # the last 8 updates did run in bf16
+
+
 def test_a_killed_training_process_resumes_to_the_same_weights(tiny_data, reference, tmp_path):
     command = [sys.executable, "-m", "vocalfront", "train", "--config", str(TINY), "--out",
                str(tmp_path), f"data.root={tiny_data}", *UPDATES, "--threads", "1"]

@@ -190,7 +190,8 @@ class TrainConfig:
             (:func:`vocalfront.training.objective.lr_factor`).
         warmup_updates, final_lr_fraction: see ``lr_schedule``.
         bf16: run the forward pass under bfloat16 autocast (CPU or GPU): faster on CPUs with
-            bf16 instructions; the weights and the optimiser stay float32.
+            bf16 instructions; the weights and the optimiser stay float32. May change when a
+            run is resumed.
     """
 
     seed: int = 0
