@@ -102,6 +102,11 @@ def detector_table(result: dict) -> str:
             f"| CNN per frame, dense vs excerpt-wise (µs) | {inf['dense_us_per_frame']:.1f} vs "
             f"{inf['excerpt_us_per_frame']:.1f} ({inf['dense_speedup']:.0f}× faster) |",
             f"| excerpt-wise inference (× real time, CNN only) | {inf['excerpt_real_time_factor']:.0f} |"]
+        if "matmul_bound_real_time_factor" in inf:
+            lines.append(f"| dense CNN arithmetic, {inf['cnn_macs_per_frame'] / 1e6:.1f} M multiply-adds "
+                         f"per frame (GFLOP/s; float32 matrix product here) | {inf['cnn_gflops']:.0f} "
+                         f"({inf['matmul_gflops']:.0f}: at that rate the CNN alone would run "
+                         f"{inf['matmul_bound_real_time_factor']:.0f}× real time) |")
         if "real_time_factor_bf16" in inf:
             lines.append(f"| whole-file inference, CNN under bf16 autocast (`bf16=True`; × real "
                          f"time) | {inf['real_time_factor_bf16']:.0f} |")

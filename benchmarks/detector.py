@@ -1,4 +1,10 @@
-"""Detector speed: whole-file inference (dense vs excerpt-wise), training throughput, memory."""
+"""Detector speed: whole-file inference (dense vs excerpt-wise), training throughput, memory.
+
+Whole-file inference is bounded by the CNN's arithmetic: dense evaluation needs
+:func:`macs_per_frame` multiply-adds per output frame (about 5.1 million for the paper's CNN), so
+this machine's float32 matrix-product rate (:func:`matmul_gflops`) sets the most real time any
+float32 implementation of the same network can reach here; :func:`inference` reports both.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +29,27 @@ def _detector(frontend: str = "mel") -> Detector:
     return Detector(build_frontend(frontend), LogCompression(), BandNorm(80), SchlueterCNN()).eval()
 
 
+def macs_per_frame(cnn: SchlueterCNN) -> int:
+    """Multiply-adds per output frame of dense evaluation (each layer's kernel × output bands)."""
+    bands: list[int] = []
+    hooks = [unit.register_forward_hook(lambda _m, _i, out: bands.append(out.shape[2]))
+             for unit in cnn.units]
+    frame_logits(cnn, torch.zeros(1, cnn.n_bands, 1))
+    for hook in hooks:
+        hook.remove()
+    return sum(unit.conv.weight.numel() * height for unit, height in zip(cnn.units, bands, strict=True))
+
+
+def matmul_gflops(repeats: int, size: int = 2048) -> float:
+    """Float32 matrix-product rate (GFLOP/s, median of ``repeats``) with torch's threads."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    return 2 * size**3 / median_seconds({"matmul": lambda: a @ b}, repeats)["matmul"] / 1e9
+
+
 def inference(minutes: float, repeats: int, excerpt_frames: int = 300) -> dict:
     """Real-time factors of whole-file inference (float32, and with the ``bf16`` option); CNN
-    time per frame dense vs excerpt-wise."""
+    time per frame dense vs excerpt-wise; the dense CNN's arithmetic rate and the real-time
+    factor that the float32 matrix-product rate would allow the CNN alone."""
     detector = _detector()
     seconds = minutes * 60
     audio = 0.1 * np.random.default_rng(0).standard_normal(int(seconds * 22050), dtype=np.float32)
@@ -40,12 +64,17 @@ def inference(minutes: float, repeats: int, excerpt_frames: int = 300) -> dict:
     }, max(1, repeats - 1))
     dense_per_frame = cnn["dense"] / frames
     excerpt_per_frame = cnn["excerpt"] / subset.shape[-1]
+    flops_per_frame = 2 * macs_per_frame(detector.cnn)
+    matmul = matmul_gflops(repeats)
     return {"minutes": minutes, "predict_seconds": whole["float32"],
             "real_time_factor": seconds / whole["float32"],
             "real_time_factor_bf16": seconds / whole["bf16"],
             "dense_us_per_frame": dense_per_frame * 1e6, "excerpt_us_per_frame": excerpt_per_frame * 1e6,
             "dense_speedup": excerpt_per_frame / dense_per_frame,
-            "excerpt_real_time_factor": seconds / (excerpt_per_frame * frames)}
+            "excerpt_real_time_factor": seconds / (excerpt_per_frame * frames),
+            "cnn_macs_per_frame": flops_per_frame // 2,
+            "cnn_gflops": flops_per_frame / dense_per_frame / 1e9, "matmul_gflops": matmul,
+            "matmul_bound_real_time_factor": matmul * 1e9 / flops_per_frame / detector.grid.frame_rate}
 
 
 def training_throughput(repeats: int, batch: int = 32, dense_batch: int = 4, dense_frames: int = 400) -> dict:

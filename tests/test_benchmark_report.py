@@ -9,9 +9,11 @@ import pytest
 import torch
 
 from benchmarks.__main__ import cpu_flags, machine, markdown, previous_results
+from benchmarks.detector import macs_per_frame
 from benchmarks.stages import OTHER, stage_shares
 from vocalfront.frontends import build_frontend
 from vocalfront.frontends.multirate import STAGES
+from vocalfront.model import SchlueterCNN
 
 
 def _detector_section(when: str, where: str | None) -> dict:
@@ -53,3 +55,21 @@ def test_every_filter_bank_stage_is_timed_and_the_shares_add_up_to_the_whole() -
     assert set(shares) == {*STAGES.values(), OTHER}
     assert all(share > 0 for share in shares.values())
     assert sum(shares.values()) == pytest.approx(1.0)
+
+
+def test_the_cnn_multiply_adds_are_counted_layer_by_layer() -> None:
+    # conv 1→64 on 78 bands, 64→32 on 76, pool to 25; 32→128 on 23, 128→64 on 21, pool to 7;
+    # dense 64·7·11→256, 256→64, 64→1 (a 115-frame context is 11 frames after two 3× pools)
+    by_hand = (9 * 64 * 78 + 9 * 64 * 32 * 76 + 9 * 32 * 128 * 23 + 9 * 128 * 64 * 21
+               + 64 * 7 * 11 * 256 + 256 * 64 + 64)
+    assert macs_per_frame(SchlueterCNN()) == by_hand == 5_119_936
+
+
+def test_the_detector_table_states_the_bound_the_matrix_product_sets() -> None:
+    inference = {"minutes": 10, "real_time_factor": 210.0, "dense_us_per_frame": 60.0,
+                 "excerpt_us_per_frame": 5000.0, "dense_speedup": 83.0, "excerpt_real_time_factor": 3.0,
+                 "cnn_macs_per_frame": 5_119_936, "cnn_gflops": 150.0, "matmul_gflops": 180.0,
+                 "matmul_bound_real_time_factor": 251.0}
+    text = markdown({"machine": "m", "detector": {"when": "now", "inference": inference}})
+    assert "5.1 M multiply-adds per frame" in text and "| 150 (180: " in text
+    assert "would run 251× real time" in text
