@@ -170,6 +170,33 @@ def test_evaluate_options_are_checked_before_the_evaluation(args, message, song,
     assert message.format(song=song) in one_line_error(capsys, "evaluate")
 
 
+@pytest.mark.parametrize(("formats", "theirs"), [("lab", "song.lab"), ("lab,csv", "song.csv"),
+                                                ("json", "song.json"),
+                                                ("lab", "song.provenance.json")])
+def test_detect_never_replaces_a_file_it_did_not_write(formats, theirs, song, model_file, capsys,
+                                                       trust_case):
+    trust_case(12)
+    truth = song.parent / theirs
+    truth.write_text("0.0 0.5 nosing\n0.5 2.0 sing\n")  # hand-made ground truth
+    args = ["detect", str(song), "--model", str(model_file), "--format", formats, "--no-progress"]
+    assert main(args) == 2
+    assert f"{truth}: exists and was not written by vocalfront detect" in one_line_error(capsys, "detect")
+    assert sorted(path.name for path in song.parent.iterdir()) == sorted([song.name, theirs])
+    assert truth.read_text() == "0.0 0.5 nosing\n0.5 2.0 sing\n"
+    truth.unlink()
+    assert main(args) == 0 and main(args) == 0  # its own outputs it replaces
+    capsys.readouterr()
+
+
+def test_a_pipe_named_like_an_output_is_neither_read_nor_replaced(song, model_file, capsys,
+                                                                  trust_case):
+    trust_case(12)
+    os.mkfifo(song.with_suffix(".provenance.json"))  # reading it would wait for a writer for ever
+    assert main(["detect", str(song), "--model", str(model_file), "--no-progress"]) == 2
+    assert "song.provenance.json: exists and was not written" in one_line_error(capsys, "detect")
+    assert not song.with_suffix(".lab").exists()
+
+
 TERMINATED_IN_A_WRITE = """
 import os, signal, sys
 from vocalfront.cli import main
