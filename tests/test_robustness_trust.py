@@ -197,6 +197,38 @@ def test_a_pipe_named_like_an_output_is_neither_read_nor_replaced(song, model_fi
     assert not song.with_suffix(".lab").exists()
 
 
+PAPER = Path(__file__).parents[1] / "experiments" / "paper.toml"
+OTHER_COMMANDS = {
+    "theory-seconds-negative": (["theory", "--seconds", "-1"], "--seconds -1.0: must be a number from 1 to 600"),
+    "theory-seconds-huge": (["theory", "--seconds", "1e7"], "--seconds 10000000.0: must be a number from 1 to 600"),
+    "theory-seconds-nan": (["theory", "--seconds", "nan"], "--seconds nan: must be a number from 1"),
+    "theory-clips-zero": (["theory", "--clips", "0"], "--clips 0: must be a whole number from 1"),
+    "experiment-seeds-huge": (["experiment", "--config", str(PAPER), "--out", "{tmp}/exp", "--seeds",
+                               "1000000000"], "number of seeds must be a whole number from 1 to 1000"),
+    "experiment-workers-huge": (["experiment", "--config", str(PAPER), "--out", "{tmp}/exp", "--workers",
+                                 "100000"], "--workers 100000: must be a whole number from 1 to "),
+    "experiment-out-file": (["experiment", "--config", str(PAPER), "--out", "{song}"],
+                            "--out {song}: exists and is not a folder"),
+    "train-out-file": (["train", "--config", str(TINY_CONFIG), "--out", "{song}"],
+                       "--out {song}: exists and is not a folder"),
+    "data-check-tolerance-negative": (["data", "check", "{tmp}", "--tolerance", "-1"],
+                                      "--tolerance -1.0: must be a number from 0"),
+    "data-check-tolerance-nan": (["data", "check", "{tmp}", "--tolerance", "nan"],
+                                 "--tolerance nan: must be a number from 0"),
+}
+
+
+@pytest.mark.parametrize("case", OTHER_COMMANDS)
+def test_every_commands_options_are_checked_before_any_work(case, song, tmp_path, capsys, trust_case):
+    trust_case(8)
+    args, message = OTHER_COMMANDS[case]
+    fill = {"song": song, "tmp": tmp_path}
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    assert main([arg.format(**fill) for arg in args]) == 2
+    assert message.format(**fill) in one_line_error(capsys, args[0])
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before
+
+
 TERMINATED_IN_A_WRITE = """
 import os, signal, sys
 from vocalfront.cli import main
