@@ -339,6 +339,15 @@ def test_front_end_parameters_out_of_range_are_one_line_errors(name, options, me
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("name", ["fb", "fb-gauss", "fb-learn-avg"])
+def test_a_filter_bank_with_more_bands_than_its_window_resolves_is_a_one_line_error(name, trust_case):
+    trust_case(6)
+    with pytest.raises(VocalfrontError, match="n_bands 80 is too many for a 64-sample window: 39 bands") \
+            as caught:  # numpy's "zero-size array to reduction operation" before
+        build_frontend(name, window=64)
+    assert "\n" not in str(caught.value)
+
+
 def test_band_norm_refuses_to_fit_a_single_frame(trust_case):
     trust_case(6)
     norm = BandNorm(4)
