@@ -199,8 +199,10 @@ def test_a_pipe_named_like_an_output_is_neither_read_nor_replaced(song, model_fi
 
 PAPER = Path(__file__).parents[1] / "experiments" / "paper.toml"
 OTHER_COMMANDS = {
-    "theory-seconds-negative": (["theory", "--seconds", "-1"], "--seconds -1.0: must be a number from 1 to 600"),
-    "theory-seconds-huge": (["theory", "--seconds", "1e7"], "--seconds 10000000.0: must be a number from 1 to 600"),
+    "theory-seconds-negative": (["theory", "--seconds", "-1"],
+                                "--seconds -1.0: must be a number from 1 to 600"),
+    "theory-seconds-huge": (["theory", "--seconds", "1e7"],
+                            "--seconds 10000000.0: must be a number from 1 to 600"),
     "theory-seconds-nan": (["theory", "--seconds", "nan"], "--seconds nan: must be a number from 1"),
     "theory-clips-zero": (["theory", "--clips", "0"], "--clips 0: must be a whole number from 1"),
     "experiment-seeds-huge": (["experiment", "--config", str(PAPER), "--out", "{tmp}/exp", "--seeds",
