@@ -268,6 +268,7 @@ TRUST_CASES: dict[int, str] = {
     9: "SIGTERM during detection leaves no temporary files (handled like SIGINT)",
     10: "unreadable folders are reported, not skipped silently",
     11: "a 2-hour 44.1 kHz stereo file is decoded blockwise: peak memory at most 1.5 GB",
+    12: "detect never replaces a file it did not write (a ground-truth label file beside the song)",
 }
 """Cases of issue 18 (number -> what must hold); ``tests/test_robustness_trust.py`` checks each
 (a test records its case as the ``trust_case`` property) and the reliability report counts them."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from test_model import make_detector, randomise_batch_norm
 
@@ -50,6 +51,9 @@ def write_bad_files(tmp_path, detector) -> list[str]:
     (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
     (tmp_path / "noise.pt").write_bytes(bytes(range(256)) * 10)
     (tmp_path / "empty.pt").write_bytes(b"")
+    # bytes on which torch's unpickler raised IndexError / KeyError (tracebacks before)
+    sf.write(tmp_path / "song-wav.pt", np.zeros(4410), 22050, format="WAV")
+    (tmp_path / "text.pt").write_bytes(b"hello\n" * 10)
     torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
     torch.save([1, 2, 3], tmp_path / "list.pt")
     payload = torch.load(good, weights_only=True)
@@ -59,8 +63,8 @@ def write_bad_files(tmp_path, detector) -> list[str]:
     torch.save(payload, tmp_path / "mismatch.pt")
     payload["version"] = 99
     torch.save(payload, tmp_path / "future.pt")
-    return ["truncated.pt", "noise.pt", "empty.pt", "foreign.pt", "list.pt", "mismatch.pt",
-            "future.pt", "missing.pt"]
+    return ["truncated.pt", "noise.pt", "empty.pt", "song-wav.pt", "text.pt", "foreign.pt",
+            "list.pt", "mismatch.pt", "future.pt", "missing.pt"]
 
 
 def test_unreadable_detector_files_give_one_line_errors_naming_the_file(detector, tmp_path):

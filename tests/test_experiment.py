@@ -271,6 +271,7 @@ def test_extra_test_arguments_parse_name_folder_and_format():
     ({"profile": "huge"}, "no profile 'huge'"),
     ({"frontends": ["mel", "cqt"]}, "unknown or no front-ends"),
     ({"seeds": 0}, "number of seeds"),
+    ({"seeds": 10**9}, "number of seeds must be a whole number from 1 to 1000, got 1000000000"),
     ({"overrides": ["train.updates=0"]}, "updates must be from 1 to"),
 ])
 def test_experiment_file_problems_are_one_line_errors(arguments, message):
@@ -281,7 +282,7 @@ def test_experiment_file_problems_are_one_line_errors(arguments, message):
 def test_zero_workers_is_a_one_line_error(tmp_path, capsys):
     status = main(["experiment", "--config", str(PAPER), "--out", str(tmp_path), "--workers", "0"])
     assert status != 0
-    assert "--workers must be at least 1" in capsys.readouterr().err
+    assert "--workers 0: must be a whole number from 1 to " in capsys.readouterr().err
 
 
 def test_profiles_share_everything_but_the_budget_and_frontend_options_apply_by_pattern():

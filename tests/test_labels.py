@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from vocalfront.data.labels import (
     JAMENDO_LABELS,
+    MAX_LABEL_BYTES,
     mir1k_frames_to_grid,
     read_mir1k_labels,
     read_segments,
@@ -175,6 +179,24 @@ def test_unreadable_label_files_are_label_errors(tmp_path):
     (tmp_path / "binary.lab").write_bytes(b"\xff\xfe\x00\x80\x81")
     with pytest.raises(LabelError, match=r"binary.lab: not a UTF-8 text file"):
         read_segments(tmp_path / "binary.lab")
+
+
+@pytest.mark.parametrize("special", ["fifo", "folder", "/dev/zero", "oversized"])
+def test_a_label_path_that_is_no_bounded_regular_file_is_refused_unread(special, tmp_path):
+    path = tmp_path / "song.lab"
+    if special == "fifo":
+        os.mkfifo(path)  # reading would wait for a writer for ever
+    elif special == "folder":
+        path.mkdir()
+    elif special == "oversized":
+        with path.open("wb") as handle:
+            handle.truncate(MAX_LABEL_BYTES + 1)  # sparse: no disk space; read whole before
+    else:
+        path = Path(special)  # endless: read whole, it filled memory
+    problem = "larger than 64 MiB" if special == "oversized" else "not a regular file"
+    for read in (read_segments, read_mir1k_labels):
+        with pytest.raises(LabelError, match=f"^{path}: {problem}"):
+            read(path)
 
 
 def test_empty_label_file_means_no_singing(tmp_path):

@@ -170,6 +170,67 @@ def test_evaluate_options_are_checked_before_the_evaluation(args, message, song,
     assert message.format(song=song) in one_line_error(capsys, "evaluate")
 
 
+@pytest.mark.parametrize(("formats", "theirs"), [("lab", "song.lab"), ("lab,csv", "song.csv"),
+                                                ("json", "song.json"),
+                                                ("lab", "song.provenance.json")])
+def test_detect_never_replaces_a_file_it_did_not_write(formats, theirs, song, model_file, capsys,
+                                                       trust_case):
+    trust_case(12)
+    truth = song.parent / theirs
+    truth.write_text("0.0 0.5 nosing\n0.5 2.0 sing\n")  # hand-made ground truth
+    args = ["detect", str(song), "--model", str(model_file), "--format", formats, "--no-progress"]
+    assert main(args) == 2
+    assert f"{truth}: exists and was not written by vocalfront detect" in one_line_error(capsys, "detect")
+    assert sorted(path.name for path in song.parent.iterdir()) == sorted([song.name, theirs])
+    assert truth.read_text() == "0.0 0.5 nosing\n0.5 2.0 sing\n"
+    truth.unlink()
+    assert main(args) == 0 and main(args) == 0  # its own outputs it replaces
+    capsys.readouterr()
+
+
+def test_a_pipe_named_like_an_output_is_neither_read_nor_replaced(song, model_file, capsys,
+                                                                  trust_case):
+    trust_case(12)
+    os.mkfifo(song.with_suffix(".provenance.json"))  # reading it would wait for a writer for ever
+    assert main(["detect", str(song), "--model", str(model_file), "--no-progress"]) == 2
+    assert "song.provenance.json: exists and was not written" in one_line_error(capsys, "detect")
+    assert not song.with_suffix(".lab").exists()
+
+
+PAPER = Path(__file__).parents[1] / "experiments" / "paper.toml"
+OTHER_COMMANDS = {
+    "theory-seconds-negative": (["theory", "--seconds", "-1"],
+                                "--seconds -1.0: must be a number from 1 to 600"),
+    "theory-seconds-huge": (["theory", "--seconds", "1e7"],
+                            "--seconds 10000000.0: must be a number from 1 to 600"),
+    "theory-seconds-nan": (["theory", "--seconds", "nan"], "--seconds nan: must be a number from 1"),
+    "theory-clips-zero": (["theory", "--clips", "0"], "--clips 0: must be a whole number from 1"),
+    "experiment-seeds-huge": (["experiment", "--config", str(PAPER), "--out", "{tmp}/exp", "--seeds",
+                               "1000000000"], "number of seeds must be a whole number from 1 to 1000"),
+    "experiment-workers-huge": (["experiment", "--config", str(PAPER), "--out", "{tmp}/exp", "--workers",
+                                 "100000"], "--workers 100000: must be a whole number from 1 to "),
+    "experiment-out-file": (["experiment", "--config", str(PAPER), "--out", "{song}"],
+                            "--out {song}: exists and is not a folder"),
+    "train-out-file": (["train", "--config", str(TINY_CONFIG), "--out", "{song}"],
+                       "--out {song}: exists and is not a folder"),
+    "data-check-tolerance-negative": (["data", "check", "{tmp}", "--tolerance", "-1"],
+                                      "--tolerance -1.0: must be a number from 0"),
+    "data-check-tolerance-nan": (["data", "check", "{tmp}", "--tolerance", "nan"],
+                                 "--tolerance nan: must be a number from 0"),
+}
+
+
+@pytest.mark.parametrize("case", OTHER_COMMANDS)
+def test_every_commands_options_are_checked_before_any_work(case, song, tmp_path, capsys, trust_case):
+    trust_case(8)
+    args, message = OTHER_COMMANDS[case]
+    fill = {"song": song, "tmp": tmp_path}
+    before = sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*"))
+    assert main([arg.format(**fill) for arg in args]) == 2
+    assert message.format(**fill) in one_line_error(capsys, args[0])
+    assert sorted(path.relative_to(tmp_path) for path in tmp_path.rglob("*")) == before
+
+
 TERMINATED_IN_A_WRITE = """
 import os, signal, sys
 from vocalfront.cli import main
@@ -277,6 +338,15 @@ def test_front_end_parameters_out_of_range_are_one_line_errors(name, options, me
     trust_case(6)
     with pytest.raises(VocalfrontError, match=re.escape(message)) as caught:
         build_frontend(name, **{"n_bands": 8, **options})
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["fb", "fb-gauss", "fb-learn-avg"])
+def test_a_filter_bank_with_more_bands_than_its_window_resolves_is_a_one_line_error(name, trust_case):
+    trust_case(6)
+    with pytest.raises(VocalfrontError, match="n_bands 80 is too many for a 64-sample window: 39 bands") \
+            as caught:  # numpy's "zero-size array to reduction operation" before
+        build_frontend(name, window=64)
     assert "\n" not in str(caught.value)
 
 

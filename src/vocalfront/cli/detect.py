@@ -14,6 +14,7 @@ model file's record (:mod:`vocalfront.postprocessing`); every output records wha
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -113,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
                     reference=args.reference, progress=progress, report=args.report,
                     bf16=args.bf16)
     check_unique_outputs(files, lambda file: job.outputs(file)[0])
+    check_replaceable(files, job, args.skip_existing)
     report = run_batch(files, job.process, job.outputs_exist, args.skip_existing,
                        progress=not args.no_progress)
     print(report.summary(), file=sys.stderr)
@@ -125,6 +127,20 @@ def set_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+def check_replaceable(files: list[Path], job: DetectJob, skip_existing: bool) -> None:
+    """Refuse, before any file is processed, a batch that would replace a file that no earlier
+    ``vocalfront detect`` wrote (:meth:`DetectJob.foreign_outputs`): a ground-truth ``song.lab``
+    beside the song, a user's own ``song.csv``. Files that ``--skip-existing`` skips write
+    nothing and are not checked."""
+    foreign = [path for file in files if not (skip_existing and job.outputs_exist(file))
+               for path in job.foreign_outputs(file)]
+    if foreign:
+        more = f" (and {len(foreign) - 1} more)" if len(foreign) > 1 else ""
+        raise VocalfrontError(f"{foreign[0]}{more}: exists and was not written by vocalfront detect "
+                              "(ground truth?); it is never replaced: move it, or write the outputs "
+                              "elsewhere with --out DIR")
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -182,6 +198,17 @@ class DetectJob:
 
     def outputs_exist(self, file: Path) -> bool:
         return all(path.is_file() for path in self.outputs(file))
+
+    def foreign_outputs(self, file: Path) -> list[Path]:
+        """Segment outputs and the provenance side file of ``file`` that exist but that no earlier
+        ``vocalfront detect`` wrote: not listed in the side file of their folder and carrying no
+        provenance record (:func:`_carries_provenance`). Such names (``song.lab``, ``song.csv``)
+        are also those of ground-truth label files; the frames, plot and report names are
+        vocalfront's own and not checked."""
+        paths = [output_path(file, self.out, name) for name in (*self.formats, PROVENANCE_FORMAT)]
+        ours = _written_by_vocalfront(paths[0].parent, file.stem)
+        return [path for path in paths if (path.exists() or path.is_symlink()) and path not in ours
+                and not _carries_provenance(path)]
 
     def process(self, file: Path) -> None:
         from tqdm import tqdm
@@ -256,15 +283,46 @@ class DetectJob:
 
 def _written_by_vocalfront(folder: Path, stem: str) -> set[Path]:
     """Files that an earlier ``vocalfront detect`` wrote for ``stem`` in ``folder`` (listed by its
-    provenance side file), so that they are never taken for ground truth."""
-    import json
+    provenance side file), so that they are never taken for ground truth nor kept from being
+    replaced."""
+    document = _json_object(_small_text(output_path(folder / stem, None, PROVENANCE_FORMAT)))
+    names = document.get("outputs", []) if document is not None else []
+    return {folder / name for name in names if isinstance(name, str)} if isinstance(names, list) else set()
 
-    side_file = output_path(folder / stem, None, PROVENANCE_FORMAT)
+
+MAX_OUTPUT_BYTES = 1 << 26
+"""Largest existing output file read to find its provenance record (64 MiB; a JSON output of
+an hour of audio is well under 1 MiB)."""
+
+
+def _small_text(path: Path) -> str | None:
+    """The UTF-8 text of ``path`` if it is a regular file of at most :data:`MAX_OUTPUT_BYTES`,
+    else ``None`` (a pipe or device is never read)."""
     try:
-        names = json.loads(side_file.read_text(encoding="utf-8")).get("outputs", [])
-    except (OSError, ValueError, AttributeError):
-        return set()
-    return {folder / name for name in names if isinstance(name, str)}
+        if not path.is_file() or path.stat().st_size > MAX_OUTPUT_BYTES:
+            return None
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _json_object(text: str | None) -> dict | None:
+    """``text`` parsed as a JSON object, else ``None``."""
+    try:
+        document = json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _carries_provenance(path: Path) -> bool:
+    """Whether ``path`` holds vocalfront's provenance record: the ``# vocalfront`` first line of a
+    CSV output, or the ``provenance`` object of a JSON output or side file."""
+    text = _small_text(path)
+    if text is not None and text.startswith("# vocalfront "):
+        return True
+    document = _json_object(text)
+    return document is not None and isinstance(document.get("provenance"), dict)
 
 
 def describe(file: Path, detection: Detection, list_segments: bool = False) -> str:

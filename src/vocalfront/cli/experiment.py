@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import VocalfrontError
-from .options import Number, Rule
+from .options import Number, OutFolder, Rule
 
 if TYPE_CHECKING:
     from ..experiment import Experiment
@@ -26,7 +25,8 @@ if TYPE_CHECKING:
 PROFILES = ("ci", "tiny", "quick", "full", "paper")
 """Profiles of ``experiments/paper.toml``, named in the help text;
 :data:`vocalfront.experiment.runner.PROFILES` owns them (a test checks)."""
-OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True)}
+OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True), "workers": Number(1, None, whole=True),
+                            "out": OutFolder()}
 """Options checked before any work (:mod:`.options`)."""
 
 
@@ -74,8 +74,6 @@ def run(args: argparse.Namespace) -> int:
     frontends = [name.strip() for name in args.frontends.split(",")] if args.frontends else None
     experiment = load_experiment(args.config, args.profile, overrides, args.seeds, frontends)
     extra_tests = [parse_extra_test(text) for text in args.extra_test]
-    if args.workers < 1:
-        raise VocalfrontError(f"--workers must be at least 1, got {args.workers}")
     outcomes = [] if args.report_only else run_experiment(
         experiment, args.out, extra_tests, progress=not args.no_progress and sys.stderr.isatty(),
         workers=args.workers)

@@ -6,6 +6,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from .options import Number, Rule
+
+MAX_SECONDS = 600.0
+"""Longest ``--seconds``: three float64 signals of 10 minutes and their features fit in a few
+hundred MB (an hour would need gigabytes)."""
+OPTIONS: dict[str, Rule] = {"seconds": Number(1, MAX_SECONDS), "clips": Number(1, whole=True)}
+"""Options checked before any work (:mod:`.options`)."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio", nargs="*", default=[], metavar="FILE",
@@ -13,7 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mir1k", metavar="DIR",
                         help="MIR-1K folder: measure the mixtures of its first --clips clips")
     parser.add_argument("--clips", type=int, default=12, help="MIR-1K clips to use (default 12)")
-    parser.add_argument("--seconds", type=float, default=20.0, help="length of the test signals")
+    parser.add_argument("--seconds", type=float, default=20.0,
+                        help=f"length of the test signals, 1 to {MAX_SECONDS:g} (default 20)")
     parser.add_argument("--hops", type=int, nargs="+", default=[315, 630, 1260])
     parser.add_argument("--no-bounds", action="store_true", help="skip the operator-norm bounds")
     parser.add_argument("--plot", type=Path, metavar="OUT.png", help="plot per-band errors and bounds")

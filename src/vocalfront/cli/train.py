@@ -10,11 +10,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import Number, Rule
+from .options import Number, OutFolder, Rule
 
 DATA_ENV = "VOCALFRONT_DATA"
 """Named in the help text; :data:`vocalfront.training.config.DATA_ENV` owns it (a test checks)."""
-OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True)}
+OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True), "out": OutFolder()}
 """Options checked before any work (:mod:`.options`)."""
 
 

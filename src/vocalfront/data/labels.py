@@ -51,6 +51,8 @@ MIR1K_HOP = 0.02
 """Seconds between MIR-1K label frames."""
 MIR1K_OFFSET = 0.02
 """Centre time in seconds of MIR-1K label frame 0."""
+MAX_LABEL_BYTES = 1 << 26
+"""Largest label file read (64 MiB; hours of segments or MIR-1K frames take well under 1 MiB)."""
 
 _START_COLUMNS = ("start", "onset", "begin")
 _END_COLUMNS = ("end", "offset", "stop")
@@ -212,9 +214,16 @@ def mir1k_frames_to_grid(
 
 
 def _read_text(path: Path) -> str:
-    """The file's text (UTF-8, optional BOM), or a LabelError saying why not."""
+    """The file's text (UTF-8, optional BOM), or a LabelError saying why not; a pipe or device is
+    never read, nor more than :data:`MAX_LABEL_BYTES`."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        if path.exists() and not path.is_file():
+            raise LabelError(path, "not a regular file (a folder, pipe or device?)")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_LABEL_BYTES + 1)
+        if len(data) > MAX_LABEL_BYTES:
+            raise LabelError(path, f"larger than {MAX_LABEL_BYTES >> 20} MiB; not a label file")
+        return data.decode("utf-8-sig")
     except FileNotFoundError:
         raise LabelError(path, "label file not found") from None
     except UnicodeDecodeError:

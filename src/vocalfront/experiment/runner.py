@@ -77,6 +77,8 @@ _EXPERIMENT_KEYS = ("frontends", "baseline", "seeds", "default_profile", "fronte
                     "arms", "margins")
 _PROFILE_KEYS = ("seeds", "frontends", "comparisons", *CONFIG_SECTIONS)
 _TOP_KEYS = ("experiment", "base", "profile")
+MAX_SEEDS = 1000
+"""Most seeds per front-end (each is a training run; the list of runs is built whole)."""
 
 Status = Literal["skipped", "trained", "evaluated", "busy", "failed"]
 
@@ -182,8 +184,9 @@ def load_experiment(path: str | Path, profile: str | None = None, overrides: Seq
     for item in overrides:
         apply_override(base, item)
     count = seeds if seeds is not None else chosen.get("seeds", spec.get("seeds", 3))
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise VocalfrontError(f"{path}: the number of seeds must be a positive integer, got {count!r}")
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_SEEDS:
+        raise VocalfrontError(f"{path}: the number of seeds must be a whole number from 1 to "
+                              f"{MAX_SEEDS}, got {count!r}")
     arms = {arm: parse_arm(arm, table, f"{path}") for arm, table in _table(spec, "arms", path).items()}
     if arms:
         _frontend_list([arm.frontend for arm in arms.values()], path)

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 from torch.profiler import record_function
 
+from ..errors import VocalfrontError
 from ..grid import HOP, SAMPLE_RATE, WINDOW
 from ..melscale import hz_to_mel
 from .base import FrontEnd, check_band_limits
@@ -165,6 +166,12 @@ class FilterBank(FrontEnd):
     def design_averaging_sizes(self) -> np.ndarray:
         """Averaging sizes (samples) designed for the current bands: fitted or by the formula."""
         bins, weights = self.triangle_table()
+        empty = np.flatnonzero(~(weights > 0).any(axis=1))
+        if len(empty):  # its averaging cannot be designed (no STFT bin to match)
+            raise VocalfrontError(
+                f"front-end n_bands {self.n_bands} is too many for a {self.grid.window}-sample window: "
+                f"{len(empty)} bands (the first is band {empty[0]}) hold no STFT bin; use fewer bands, "
+                "a longer window or a higher fmin")
         if self.averaging == "gaussian-formula":
             return gaussian_formula_sigmas(bins, weights, self.grid.window)
         shape = "hann2" if self.averaging == "hann2" else "gaussian"
