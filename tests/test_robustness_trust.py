@@ -188,6 +188,16 @@ def test_detect_never_replaces_a_file_it_did_not_write(formats, theirs, song, mo
     capsys.readouterr()
 
 
+def test_detect_keeps_owning_outputs_an_earlier_run_wrote_in_another_format(song, model_file, capsys):
+    def detect(formats: str) -> int:
+        return main(["detect", str(song), "--model", str(model_file), "--format", formats,
+                     "--no-progress"])
+
+    # an Audacity file cannot carry provenance: only the side file says whose it is
+    assert detect("lab,audacity") == 0 and detect("lab") == 0 and detect("lab,audacity") == 0
+    capsys.readouterr()
+
+
 def test_a_pipe_named_like_an_output_is_neither_read_nor_replaced(song, model_file, capsys,
                                                                   trust_case):
     trust_case(12)

@@ -158,6 +158,17 @@ def test_data_root_comes_from_the_environment_when_not_given(monkeypatch, tmp_pa
         resolve_config(load_config(TINY))
 
 
+@pytest.mark.parametrize("key", ["root", "ssvd", "instrumental"])
+def test_a_mistyped_data_folder_is_an_error_before_the_run_folder_is_touched(tiny_data, tmp_path, key,
+                                                                             capsys):
+    out = tmp_path / "run"
+    folders = {"root": tiny_data, "ssvd": "", "instrumental": ""} | {key: tmp_path / "tpyo"}
+    settings = [f"data.{name}={value}" for name, value in folders.items() if value]
+    assert main(["train", "--config", str(TINY), "--out", str(out), *settings]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"data.{key}={tmp_path / 'tpyo'}: no such file or folder")
+    assert not out.exists()
+
+
 def test_remixing_needs_the_mir1k_format():
     with pytest.raises(VocalfrontError, match="remix_enabled needs separate stems"):
         load_config(TINY, ["data.format=folder"])

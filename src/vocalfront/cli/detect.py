@@ -246,7 +246,9 @@ class DetectJob:
             write_text_atomic(page, build_report(file.name, detection, audio_url(file, page), png))
         side_file = next(rest, None)
         if side_file is not None and provenance is not None:
-            write_text_atomic(side_file, format_provenance(provenance, file, paths[:-1]))
+            earlier = _written_by_vocalfront(side_file.parent, file.stem) - set(paths)
+            outputs = paths[:-1] + sorted(path for path in earlier if path.is_file())
+            write_text_atomic(side_file, format_provenance(provenance, file, outputs))
 
     def timeline_png(self, file: Path, detection: Detection, samples: np.ndarray) -> bytes:
         """The ``--plot`` figure of ``file`` as PNG bytes (also embedded in the report)."""

@@ -36,6 +36,8 @@ from ..evaluation import MAX_SMOOTHING, SMOOTHING_FRAMES
 from ..model import MAX_CONTEXT
 
 SOURCES = ("mir1k", "ssvd", "gtsinger")
+DATA_FOLDERS = ("valid_root", "ssvd", "gtsinger", "impulse_responses", "instrumental")
+"""Data settings besides ``root`` that name a file or folder (checked by :func:`resolve_config`)."""
 """Names of the training sources (``data.source_weights``)."""
 DATA_ENV = "VOCALFRONT_DATA"
 """Environment variable naming the dataset folder when ``data.root`` is empty."""
@@ -338,16 +340,21 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 
 def resolve_config(config: Config) -> Config:
-    """``config`` with ``data.root`` (and ``valid_root``, ``instrumental``) made absolute.
+    """``config`` with its data folders (``data.root``, ``valid_root``, ``ssvd``, ``gtsinger``,
+    ``impulse_responses``, ``instrumental``) made absolute.
 
-    An empty ``data.root`` is taken from ``$VOCALFRONT_DATA``; neither set is an error.
+    An empty ``data.root`` is taken from ``$VOCALFRONT_DATA``; neither set is an error, and so
+    is a folder that does not exist (checked here, before a run folder is touched).
     """
     root = config.data.root or os.environ.get(DATA_ENV, "")
     if not root:
         raise VocalfrontError(f"no dataset: set data.root=DIR or ${DATA_ENV}")
+    given = {"root": root, **{name: getattr(config.data, name) for name in DATA_FOLDERS}}
     paths = {name: str(Path(value).expanduser().resolve()) if value else ""
-             for name, value in (("root", root), ("valid_root", config.data.valid_root),
-                                 ("instrumental", config.data.instrumental))}
+             for name, value in given.items()}
+    for name, path in paths.items():
+        if path and not Path(path).exists():
+            raise VocalfrontError(f"data.{name}={given[name]}: no such file or folder")
     return dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
 
 
