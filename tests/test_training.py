@@ -318,7 +318,8 @@ def test_a_bad_frontend_option_fails_before_any_audio_is_decoded(tiny_data, tmp_
 def test_a_missing_impulse_response_folder_fails_before_any_clip_is_decoded(tiny_data, tmp_path,
                                                                            monkeypatch):
     forbid_decoding(monkeypatch, "the impulse responses were checked")
-    config = tiny_config(tiny_data, f"data.impulse_responses={tmp_path / 'no-plates'}")
+    # load_config, not resolve_config (which refuses the missing folder already): train's own check
+    config = load_config(TINY, [f"data.root={tiny_data}", f"data.impulse_responses={tmp_path / 'no-plates'}"])
     with pytest.raises(VocalfrontError, match="impulse response folder not found"):
         train(config, tmp_path / "run", progress=False)
 
@@ -541,4 +542,5 @@ def test_cli_reports_a_missing_dataset_in_one_line(tmp_path, capsys):
     assert main(["train", "--config", str(TINY), "--out", str(tmp_path / "x"),
                  f"data.root={tmp_path / 'nowhere'}"]) == 2
     error = capsys.readouterr().err
-    assert "dataset folder not found" in error and error.count("\n") == 1
+    assert f"data.root={tmp_path / 'nowhere'}: no such file or folder" in error
+    assert error.count("\n") == 1
