@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from vocalfront.errors import VocalfrontError
 from vocalfront.frontends import LogCompression, available_frontends, build_frontend
 from vocalfront.frontends.base import check_waveform
 from vocalfront.frontends.registry import _REGISTRY
@@ -102,3 +103,14 @@ def test_gradients_flow_after_inference_on_the_same_parameters(frontends, name):
 def test_unknown_front_end_name_lists_the_available_ones():
     with pytest.raises(ValueError, match=r"available: .*fb"):
         build_frontend("sincnet")
+
+
+@pytest.mark.parametrize(("name", "options", "message"), [
+    ("fb", {"averaging": "boxcar"}, "unknown averaging"),
+    ("fb", {"learn": ("cf", "colour")}, "unknown learnable parts"),
+    ("mel", {"convention": "slany"}, "unknown mel convention"),
+    ("mel", {"power": 3.0}, "power must be 1"),
+])
+def test_a_bad_front_end_option_is_a_vocalfront_error(name, options, message):
+    with pytest.raises(VocalfrontError, match=message):
+        build_frontend(name, **options)

@@ -104,4 +104,4 @@ def build_compression(name: str = "log", **kwargs: Any) -> nn.Module:
         return LogCompression(**kwargs)
     if name == "log1p":
         return Log1pCompression(**kwargs)
-    raise ValueError(f"unknown compression {name!r}; use 'log' or 'log1p'")
+    raise VocalfrontError(f"unknown compression {name!r}; use 'log' or 'log1p'")

@@ -113,12 +113,12 @@ class FilterBank(FrontEnd):
         super().__init__(n_bands, sample_rate, hop, window)
         check_band_limits(fmin, fmax, self.sample_rate)
         if averaging not in AVERAGING:
-            raise ValueError(f"unknown averaging {averaging!r}; use one of {AVERAGING}")
+            raise VocalfrontError(f"unknown averaging {averaging!r}; use one of {AVERAGING}")
         unknown = set(learn) - set(LEARNABLE)
         if unknown:
-            raise ValueError(f"unknown learnable parts {sorted(unknown)}; use {LEARNABLE}")
+            raise VocalfrontError(f"unknown learnable parts {sorted(unknown)}; use {LEARNABLE}")
         if averaging == "none" and "avg" in learn:
-            raise ValueError("cannot learn averaging lengths with averaging='none'")
+            raise VocalfrontError("cannot learn averaging lengths with averaging='none'")
         self.fmin, self.fmax, self.norm = float(fmin), float(fmax), norm
         self.averaging, self.learn = averaging, tuple(sorted(set(learn)))
         self.sorted_centres, self.support_bins = sorted_centres, float(support_bins)

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from ..errors import VocalfrontError
 from ..grid import HOP, SAMPLE_RATE, WINDOW
 from ..melscale import MelNorm, MelScale, mel_band_edges, triangular_filterbank
 from .base import FrontEnd, check_band_limits
@@ -38,7 +39,7 @@ def mel_weights(convention: str, n_bands: int, n_fft: int, sample_rate: int,
     (a convention's ``None`` upper limit is the Nyquist frequency).
     """
     if convention not in CONVENTIONS:
-        raise ValueError(f"unknown mel convention {convention!r}; use one of {sorted(CONVENTIONS)}")
+        raise VocalfrontError(f"unknown mel convention {convention!r}; use one of {sorted(CONVENTIONS)}")
     layout = CONVENTIONS[convention]
     low = layout["fmin"] if fmin is None else fmin
     high = fmax if fmax is not None else (layout["fmax"] or sample_rate / 2)
@@ -62,7 +63,7 @@ class MelSpectrogram(FrontEnd):
                  sample_rate: int = SAMPLE_RATE, hop: int = HOP, window: int = WINDOW):
         super().__init__(n_bands, sample_rate, hop, window)
         if power not in (1.0, 2.0):
-            raise ValueError(f"power must be 1 (magnitude) or 2 (power), got {power}")
+            raise VocalfrontError(f"power must be 1 (magnitude) or 2 (power), got {power}")
         self.convention = convention
         self.power = float(power)
         self.fmin = fmin
