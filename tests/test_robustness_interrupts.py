@@ -110,11 +110,14 @@ def interrupt_after(command: list[str], out: Path, cache: Path, complete: int,
     process = subprocess.Popen([sys.executable, "-m", "vocalfront", *command],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, CACHE_ENV: str(cache), "PYTHONWARNINGS": "ignore"})
-    deadline, seen = time.monotonic() + 120, {}
-    while len(assert_only_complete_outputs(out, seen)) < complete and process.poll() is None:
+    deadline, seen, finished_at = time.monotonic() + 120, {}, []
+    while len(finished_at) < complete and process.poll() is None:
         assert time.monotonic() < deadline, "no progress"
+        finished_at += [time.monotonic()] * (len(assert_only_complete_outputs(out, seen)) - len(finished_at))
         time.sleep(0.01)
-    time.sleep(random.uniform(0.0, 0.1))
+    # a random moment within half a file's time, so that the batch is still running
+    per_file = (finished_at[-1] - finished_at[0]) / (len(finished_at) - 1) if len(finished_at) > 1 else 0.1
+    time.sleep(random.uniform(0.0, min(0.1, per_file / 2)))
     process.send_signal(sig)
     stdout, stderr = process.communicate(timeout=60)
     assert_cache_entries_load(cache)
