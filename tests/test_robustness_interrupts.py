@@ -107,9 +107,12 @@ def interrupt_after(command: list[str], out: Path, cache: Path, complete: int,
     """Run ``vocalfront`` with ``command`` in a child process (audio cache in ``cache``), checking
     new outputs as they appear; send ``sig`` at a random moment after ``complete`` files have all
     their outputs."""
+    # preexec: a child inherits an ignored SIGINT (some earlier test in the session may leave
+    # it so), and Python then never raises KeyboardInterrupt
     process = subprocess.Popen([sys.executable, "-m", "vocalfront", *command],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, CACHE_ENV: str(cache), "PYTHONWARNINGS": "ignore"})
+                               env={**os.environ, CACHE_ENV: str(cache), "PYTHONWARNINGS": "ignore"},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline, seen, finished_at = time.monotonic() + 120, {}, []
     while len(finished_at) < complete and process.poll() is None:
         assert time.monotonic() < deadline, "no progress"
