@@ -36,9 +36,9 @@ from ..evaluation import MAX_SMOOTHING, SMOOTHING_FRAMES
 from ..model import MAX_CONTEXT
 
 SOURCES = ("mir1k", "ssvd", "gtsinger")
+"""Names of the training sources (``data.source_weights``)."""
 DATA_FOLDERS = ("valid_root", "ssvd", "gtsinger", "impulse_responses", "instrumental")
 """Data settings besides ``root`` that name a file or folder (checked by :func:`resolve_config`)."""
-"""Names of the training sources (``data.source_weights``)."""
 DATA_ENV = "VOCALFRONT_DATA"
 """Environment variable naming the dataset folder when ``data.root`` is empty."""
 
