@@ -64,7 +64,7 @@ def inference(minutes: float, repeats: int, excerpt_frames: int = 300) -> dict:
     }, max(1, repeats - 1))
     dense_per_frame = cnn["dense"] / frames
     excerpt_per_frame = cnn["excerpt"] / subset.shape[-1]
-    flops_per_frame = 2 * macs_per_frame(detector.cnn)
+    macs = macs_per_frame(detector.cnn)
     matmul = matmul_gflops(repeats)
     return {"minutes": minutes, "predict_seconds": whole["float32"],
             "real_time_factor": seconds / whole["float32"],
@@ -72,9 +72,9 @@ def inference(minutes: float, repeats: int, excerpt_frames: int = 300) -> dict:
             "dense_us_per_frame": dense_per_frame * 1e6, "excerpt_us_per_frame": excerpt_per_frame * 1e6,
             "dense_speedup": excerpt_per_frame / dense_per_frame,
             "excerpt_real_time_factor": seconds / (excerpt_per_frame * frames),
-            "cnn_macs_per_frame": flops_per_frame // 2,
-            "cnn_gflops": flops_per_frame / dense_per_frame / 1e9, "matmul_gflops": matmul,
-            "matmul_bound_real_time_factor": matmul * 1e9 / flops_per_frame / detector.grid.frame_rate}
+            "cnn_macs_per_frame": macs,
+            "cnn_gflops": 2 * macs / dense_per_frame / 1e9, "matmul_gflops": matmul,
+            "matmul_bound_real_time_factor": matmul * 1e9 / (2 * macs) / detector.grid.frame_rate}
 
 
 def training_throughput(repeats: int, batch: int = 32, dense_batch: int = 4, dense_frames: int = 400) -> dict:
