@@ -10,7 +10,7 @@ states' weights (:mod:`vocalfront.training.averaging`; e.g. every 250th state of
 of a run), and the record says which updates were averaged and gives the average's own
 validation metrics (``valid``, at the run's median filter and its best threshold there).
 
-The validation set is the run's (:func:`vocalfront.training.validation.heldout_clips`, split
+The validation set is the run's (:func:`vocalfront.training.validation.heldout_set`, split
 ``valid``, seed ``train.seed``); the settings come from
 :func:`vocalfront.training.validation.calibrate_clips` (median filter, threshold, shortest gap
 and segment minimising the final frame error there).
@@ -27,8 +27,7 @@ from vocalfront.detector_file import load_detector_file, save_detector
 from vocalfront.errors import VocalfrontError
 from vocalfront.training import load_config, resolve_config
 from vocalfront.training.averaging import average_run_states
-from vocalfront.training.sources import open_sources
-from vocalfront.training.validation import calibrate_clips, heldout_clips, predict_clips, score_clips
+from vocalfront.training.validation import calibrate_clips, heldout_set, predict_clips, score_clips
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,8 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             weights, updates = average_run_states(args.average)
             detector.load_state_dict(weights)
             extra.update(update=max(updates), averaged_updates=updates)
-        clips, problems = heldout_clips(config.data, open_sources(config.data, detector.grid), "valid",
-                                        config.train.seed, detector.grid, progress=sys.stderr.isatty())
+        clips, problems = heldout_set(config, "valid", detector.grid, progress=sys.stderr.isatty())
     except VocalfrontError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

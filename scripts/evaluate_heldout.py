@@ -1,6 +1,7 @@
 """Score detector files on a run's held-out set (``valid`` or ``test``), per source.
 
-The set is built exactly as training builds its validation set (:mod:`vocalfront.training.validation`):
+The set is built exactly as training builds its validation set
+(:func:`vocalfront.training.validation.heldout_set`):
 the held-out clips of every source of the configuration (MIR-1K's song-disjoint split, SSVD and
 GTSinger recordings), solo voices mixed over held-out instrumental music, and held-out music
 alone. Every model is scored at its own stored threshold and median filter (chosen on
@@ -28,8 +29,7 @@ from pathlib import Path
 from vocalfront.detect import load_model
 from vocalfront.errors import VocalfrontError
 from vocalfront.training import load_config, resolve_config
-from vocalfront.training.sources import open_sources
-from vocalfront.training.validation import heldout_clips, validate
+from vocalfront.training.validation import heldout_set, validate
 
 COLUMNS = ("frames", "error", "final_error", "auroc", "specificity", "recall")
 
@@ -52,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(grids) > 1:
             raise VocalfrontError(f"--models: the detectors use different frame grids ({grids}); "
                                   "score them one grid at a time")
-        grid = grids.pop()
-        clips, problems = heldout_clips(config.data, open_sources(config.data, grid), args.split, seed, grid,
-                                        progress=sys.stderr.isatty())
+        clips, problems = heldout_set(config, args.split, grids.pop(), seed, progress=sys.stderr.isatty())
     except VocalfrontError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

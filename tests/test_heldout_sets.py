@@ -3,6 +3,7 @@ held-out music, held-out music alone; validate() per source."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from vocalfront.grid import DEFAULT_GRID as GRID
 from vocalfront.training import build_model, load_config, resolve_config, train
 from vocalfront.training import validation as validation_module
 from vocalfront.training.sources import open_sources
-from vocalfront.training.validation import INSTRUMENTAL_SOURCE, heldout_clips, validate
+from vocalfront.training.validation import INSTRUMENTAL_SOURCE, heldout_clips, heldout_set, validate
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.toml"
 
@@ -82,6 +83,19 @@ def test_heldout_sets_are_fixed_by_the_seed_and_differ_between_splits(corpus):
     music = [clip.audio for clip in first if clip.source == INSTRUMENTAL_SOURCE]
     test_music = [clip.audio for clip in test if clip.source == INSTRUMENTAL_SOURCE]
     assert not np.allclose(music[0], test_music[0])
+
+
+def test_a_runs_heldout_set_is_mixed_with_its_training_seed_unless_given_another(corpus):
+    config, sources = corpus
+    config = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=5))
+    built, problems = heldout_set(config, "test", GRID)
+    assert not problems
+    for seed, same in ((5, True), (6, False)):
+        clips, _ = heldout_clips(config.data, sources, "test", seed, GRID)
+        assert [clip.name for clip in clips] == [clip.name for clip in built]
+        assert all(np.array_equal(a.audio, b.audio) for a, b in zip(clips, built, strict=True)) == same
+    other, _ = heldout_set(config, "test", GRID, seed=6)
+    assert not np.array_equal(other[-1].audio, built[-1].audio)
 
 
 def test_validate_reports_pooled_and_per_source_metrics(corpus):

@@ -1,6 +1,6 @@
 """Scoring an experiment's run on the test portion of its data, per source and per file.
 
-The test set is the run's held-out ``test`` set (:func:`vocalfront.training.validation.heldout_clips`:
+The test set is the run's held-out ``test`` set (:func:`vocalfront.training.validation.heldout_set`:
 the song-disjoint MIR-1K test singers, the SSVD/GTSinger test recordings mixed over held-out
 test music, and that music alone), never used for any choice. It is mixed with one fixed seed,
 :data:`TEST_MIXING_SEED`, for every run, so every run of the experiment scores the same audio
@@ -30,8 +30,7 @@ from ..grid import FrameGrid
 from ..postprocessing import PostProcessing
 from ..training import Config
 from ..training.sampler import TrainingClip
-from ..training.sources import open_sources
-from ..training.validation import METRIC_KEYS, heldout_clips, predict_clips, score_clips
+from ..training.validation import METRIC_KEYS, heldout_set, predict_clips, score_clips
 
 TEST_MIXING_SEED = 0
 """Seed of the test set's mixtures (solo voices over test music, music excerpts), the same for
@@ -53,19 +52,11 @@ def song_of(clip: TrainingClip) -> str:
     return f"{clip.source or 'clips'}/{key}"
 
 
-def heldout_test_clips(config: Config, grid: FrameGrid,
-                       progress: bool = False) -> tuple[list[TrainingClip], list[str]]:
-    """The run's test clips and the problems of those that could not be read (none: no source
-    has a test split and there is no test music)."""
-    return heldout_clips(config.data, open_sources(config.data, grid), "test", TEST_MIXING_SEED, grid,
-                         progress)
-
-
 def evaluate_test(run_dir: Path, config: Config, progress: bool = False) -> dict[str, Any] | None:
     """The test record of a trained run (see the module docstring); ``None`` when its data has
     no test clips."""
     model = load_model(run_dir / TESTED_MODEL)
-    clips, problems = heldout_test_clips(config, model.detector.grid, progress)
+    clips, problems = heldout_set(config, "test", model.detector.grid, TEST_MIXING_SEED, progress)
     if not clips:
         return None
     settings = model.postprocessing

@@ -4,10 +4,11 @@ A run validates on whole clips that look like music: the held-out clips of each 
 mixtures - MIR-1K's own mixtures, and solo voices (SSVD, GTSinger) mixed over instrumental music
 that training never sees (:func:`mix_solo_clips`) - plus excerpts of that held-out music alone,
 labelled all 0 (:func:`instrumental_clips`), the intros, solos and breaks that a detector must
-leave alone (:func:`heldout_clips`). The test set is built the same way from the test splits and
-the test music, with other seeds. The mixing is seeded, so every validation of a run, and every
-run of a seed, sees the same audio. :func:`validate` scores clips pooled (what checkpoint and
-threshold selection use) and per source.
+leave alone (:func:`heldout_clips`; :func:`heldout_set` builds it from a configuration). The
+test set is built the same way from the test splits and the test music, with other seeds. The
+mixing is seeded, so every validation of a run, and every run of a seed, sees the same audio.
+:func:`validate` scores clips pooled (what checkpoint and threshold selection use) and per
+source.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from ..grid import DEFAULT_GRID, FrameGrid
 from ..inference import predict_waveform
 from ..model import Detector
 from ..postprocessing import PostProcessing
-from .config import DataConfig
+from .config import Config, DataConfig
 from .sampler import TrainingClip, load_clips
-from .sources import Source, Split, heldout_music_folders, instrumental_pool
+from .sources import Source, Split, heldout_music_folders, instrumental_pool, open_sources
 
 VALIDATION_GAIN_DB = (-6.0, 6.0)
 """Voice-to-music gain range (dB, see :mod:`vocalfront.data.remix`) of the solo mixtures."""
@@ -68,6 +69,16 @@ def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed:
         count, seconds = HELDOUT_MUSIC
         clips += instrumental_clips(pool, count, seconds, stream, grid.sample_rate, grid.num_frames)
     return clips, problems
+
+
+def heldout_set(config: Config, split: Split, grid: FrameGrid, seed: int | None = None,
+                progress: bool = False) -> tuple[list[TrainingClip], list[str]]:
+    """A run's ``valid`` or ``test`` set from its resolved configuration: ``(clips, problems)``
+    of :func:`heldout_clips` over the sources of ``config.data`` opened on ``grid`` (the
+    detector's), mixed with ``seed`` (default ``train.seed``: the run's own validation mixing);
+    progress bars while the clips load when ``progress``."""
+    seed = config.train.seed if seed is None else seed
+    return heldout_clips(config.data, open_sources(config.data, grid), split, seed, grid, progress)
 
 
 def check_heldout_music(config: DataConfig, sources: list[Source], split: Split) -> None:

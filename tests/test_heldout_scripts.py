@@ -1,0 +1,66 @@
+"""scripts/calibrate_model.py and scripts/evaluate_heldout.py on a run's validation set, run as
+commands: the settings chosen there, the table of a model at them, unreadable clips skipped."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from test_training import TINY, make_tiny_mir1k
+
+from vocalfront.detect import load_model
+from vocalfront.detector_file import save_detector
+from vocalfront.training import build_model, load_config
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+BROKEN = "davidson_3_01"
+"""A validation clip whose audio is not a WAV file: skipped, and said so."""
+
+
+def run_script(name: str, *args: str | Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPTS / name), *map(str, args)], capture_output=True,
+                          text=True, timeout=300, check=False)
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """A tiny untrained detector calibrated on the tiny corpus' validation clips, one of them
+    broken: ``(data root, calibrated model, the command's result)``."""
+    folder = tmp_path_factory.mktemp("heldout")
+    root = make_tiny_mir1k(folder / "mir1k")
+    (root / "Wavfile" / f"{BROKEN}.wav").write_bytes(b"not audio")
+    torch.manual_seed(0)
+    save_detector(folder / "best.pt", build_model(load_config(TINY).model), {"update": 8})
+    result = run_script("calibrate_model.py", "--config", TINY, "--model", folder / "best.pt",
+                        "--out", folder / "model.pt", f"data.root={root}")
+    return root, folder / "model.pt", result
+
+
+def test_calibrate_model_stores_the_settings_chosen_on_the_validation_set(calibrated):
+    _, model, result = calibrated
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert 0.0 <= record["valid_final_error"] <= 1.0
+    assert load_model(model).threshold == pytest.approx(record["threshold"])
+
+
+def test_calibrate_model_names_each_skipped_validation_clip(calibrated):
+    _, _, result = calibrated
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped: ")]
+    assert len(skipped) == 1 and BROKEN in skipped[0]
+
+
+def test_evaluate_heldout_scores_a_model_at_its_stored_threshold(calibrated, tmp_path):
+    root, model, _ = calibrated
+    table = tmp_path / "results.md"
+    result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "valid", "--models", model,
+                        "--seed", "3", "--out", table, f"data.root={root}")
+    assert result.returncode == 0, result.stderr
+    assert "Held-out split `valid` (mixing seed 3)" in result.stdout
+    threshold = load_model(model).threshold
+    assert f"| model.pt | {threshold:.3f} | all |" in table.read_text(encoding="utf-8")
+    assert any(line.startswith("skipped: ") and BROKEN in line for line in result.stderr.splitlines())
