@@ -3,10 +3,11 @@
 Sections (``--only`` picks some): ``extraction`` (10 min of audio, forward: ours against a plain
 torch.stft mel reference, librosa, nnAudio and SpeechBrain's Leaf), ``batch`` (32 × 1.64 s,
 forward + backward: every learnable variant against nnAudio's trainable mel and Leaf),
-``detector`` (whole-file inference real-time factor, dense vs excerpt-wise; training
-throughput dense vs excerpt; peak memory for a 1-hour file), ``stages`` (where ``fb``'s time
-goes: each stage's share and ratio to torch.stft mel, :mod:`benchmarks.stages`). Times are
-medians of interleaved, warmed-up repeats; every ratio is between numbers of the same run.
+``detector`` (whole-file inference real-time factor, dense vs excerpt-wise; peak memory for a
+1-hour file), ``training`` (labelled frames per second of one training update, dense vs excerpt
+and dense bf16, :mod:`benchmarks.training`), ``stages`` (where ``fb``'s time goes: each stage's
+share and ratio to torch.stft mel, :mod:`benchmarks.stages`). Times are medians of
+interleaved, warmed-up repeats; every ratio is between numbers of the same run.
 Writes JSON (``--json``; with ``--only``, the sections not rerun are kept from that file, each
 with the time it was measured) and, with ``--readme``, replaces the block between ``<!-- bench:start -->`` and
 ``<!-- bench:end -->`` of that file with the tables.
@@ -25,7 +26,7 @@ import torch
 
 from vocalfront.fileio import write_text_atomic
 
-from . import detector, peers, stages
+from . import detector, peers, stages, training
 
 REFERENCE = "torch.stft reference"
 
@@ -93,7 +94,7 @@ def stages_table(result: dict) -> str:
 
 
 def detector_table(result: dict) -> str:
-    inf, train, memory = result.get("inference"), result.get("training"), result.get("memory")
+    inf, memory = result.get("inference"), result.get("memory")
     lines = ["| measure | value |", "|---|---|"]
     if inf:
         lines += [
@@ -110,23 +111,27 @@ def detector_table(result: dict) -> str:
         if "real_time_factor_bf16" in inf:
             lines.append(f"| whole-file inference, CNN under bf16 autocast (`bf16=True`; × real "
                          f"time) | {inf['real_time_factor_bf16']:.0f} |")
-    if train:
-        rates = train["labelled_frames_per_second"]
-        lines.append(f"| training, labelled frames/s: dense vs excerpt | {rates['dense']:.0f} vs "
-                     f"{rates['excerpt']:.0f} ({train['dense_over_excerpt']:.0f}×) |")
-        if "dense bf16" in rates:
-            lines.append(f"| training, labelled frames/s: dense bf16 autocast (`train.bf16`) | "
-                         f"{rates['dense bf16']:.0f} ({train['bf16_over_float32']:.2f}× float32) |")
     if memory:
         lines.append(f"| peak memory, {memory['minutes']:g} min file (MB; signal alone "
                      f"{memory['signal_mb']:.0f}) | {memory['peak_mb']:.0f} |")
     return "\n".join(lines)
 
 
+def training_table(result: dict) -> str:
+    rates = result["labelled_frames_per_second"]
+    return "\n".join([
+        "| measure | value |", "|---|---|",
+        f"| training, labelled frames/s: dense vs excerpt | {rates['dense']:.0f} vs "
+        f"{rates['excerpt']:.0f} ({result['dense_over_excerpt']:.0f}×) |",
+        f"| training, labelled frames/s: dense bf16 autocast (`train.bf16`) | "
+        f"{rates['dense bf16']:.0f} ({result['bf16_over_float32']:.2f}× float32) |"])
+
+
 SECTIONS = {"extraction": ("Extraction", extraction_table),
             "batch": ("Training batch (32 × 1.64 s, forward + backward)", batch_table),
             "stages": ("Filter bank stages (`fb`)", stages_table),
-            "detector": ("Detector", detector_table)}
+            "detector": ("Detector", detector_table),
+            "training": ("Training throughput (one Adam update)", training_table)}
 
 
 def markdown(results: dict) -> str:
@@ -183,12 +188,15 @@ def main() -> None:
     if "detector" in args.only:
         results["detector"] = {
             "inference": detector.inference(args.seconds / 60, max(2, args.repeats // 2)),
-            "training": detector.training_throughput(max(2, args.repeats // 2)),
             "memory": detector.peak_memory(args.memory_minutes),
             "when": detector.timestamp(),
             "machine": results["machine"],
         }
         print(detector_table(results["detector"]), flush=True)
+    if "training" in args.only:
+        results["training"] = training.throughput(max(2, args.repeats // 2))
+        results["training"].update(when=detector.timestamp(), machine=results["machine"])
+        print(training_table(results["training"]), flush=True)
     write_text_atomic(args.json, json.dumps(results, indent=2))
     if args.readme:
         update_readme(args.readme, markdown(results))

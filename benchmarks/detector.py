@@ -1,4 +1,4 @@
-"""Detector speed: whole-file inference (dense vs excerpt-wise), training throughput, memory.
+"""Detector speed: whole-file inference (dense vs excerpt-wise) and its peak memory.
 
 Whole-file inference is bounded by the CNN's arithmetic: dense evaluation needs
 :func:`macs_per_frame` multiply-adds per output frame (about 5.1 million for the paper's CNN), so
@@ -20,7 +20,6 @@ from vocalfront.frontends import BandNorm, LogCompression, build_frontend
 from vocalfront.inference import compute_features, excerpt_frame_logits, frame_logits, predict_waveform
 from vocalfront.model import Detector, SchlueterCNN
 
-from .bench_training import labelled_rates, training_modes
 from .timing import median_seconds
 
 
@@ -75,14 +74,6 @@ def inference(minutes: float, repeats: int, excerpt_frames: int = 300) -> dict:
             "cnn_macs_per_frame": macs,
             "cnn_gflops": 2 * macs / dense_per_frame / 1e9, "matmul_gflops": matmul,
             "matmul_bound_real_time_factor": matmul * 1e9 / (2 * macs) / detector.grid.frame_rate}
-
-
-def training_throughput(repeats: int, batch: int = 32, dense_batch: int = 4, dense_frames: int = 400) -> dict:
-    """Labelled frames per second of one Adam update: excerpt mode, dense float32, dense bf16."""
-    seconds, rates = labelled_rates(training_modes(batch, dense_batch, dense_frames), repeats)
-    return {"seconds_per_step": seconds, "labelled_frames_per_second": rates,
-            "dense_over_excerpt": rates["dense"] / rates["excerpt"],
-            "bf16_over_float32": rates["dense bf16"] / rates["dense"]}
 
 
 # Peak memory from /proc (VmHWM): ru_maxrss of a child can carry its parent's peak over exec.

@@ -11,6 +11,7 @@ import torch
 from benchmarks.__main__ import cpu_flags, machine, markdown, previous_results
 from benchmarks.detector import macs_per_frame
 from benchmarks.stages import OTHER, stage_shares
+from benchmarks.training import throughput
 from vocalfront.frontends import build_frontend
 from vocalfront.frontends.multirate import STAGES
 from vocalfront.model import SchlueterCNN
@@ -73,3 +74,13 @@ def test_the_detector_table_states_the_bound_the_matrix_product_sets() -> None:
     text = markdown({"machine": "m", "detector": {"when": "now", "inference": inference}})
     assert "5.1 M multiply-adds per frame" in text and "| 150 (180: " in text
     assert "would run 251× real time" in text
+
+
+def test_training_throughput_is_a_section_of_its_own_measured_per_mode() -> None:
+    result = throughput(1, batch=2, dense_batch=1, dense_frames=8)
+    rates = result["labelled_frames_per_second"]
+    assert set(rates) == {"excerpt", "dense", "dense bf16"} and all(rate > 0 for rate in rates.values())
+    assert result["dense_over_excerpt"] == pytest.approx(rates["dense"] / rates["excerpt"])
+    text = markdown({"machine": "m", "training": {"when": "now", "machine": "m", **result}})
+    assert "**Training throughput (one Adam update)** (measured now on m)" in text
+    assert f"| training, labelled frames/s: dense vs excerpt | {rates['dense']:.0f} vs " in text

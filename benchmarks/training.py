@@ -1,19 +1,16 @@
-"""Training throughput in labelled frames per second: excerpt mode vs dense mode, float32 and bf16.
+"""Training throughput in labelled frames per second: excerpt mode vs dense mode, float32 and bf16
+(the ``training`` section of ``python -m benchmarks``; ``--only training`` runs it alone).
 
 Random audio, the default detector (mel front-end, Schlüter & Grill's CNN with batch
 normalisation, 115-frame context, 8 margin frames); a step is one Adam update (forward, backward,
 step); example sampling is not included. Excerpt mode labels one frame per 115-frame excerpt,
-dense mode ``--dense-frames`` frames per segment of ``115 + dense_frames - 1``; dense bf16 is
+dense mode ``dense_frames`` frames per segment of ``115 + dense_frames - 1``; dense bf16 is
 dense mode with the forward pass under bfloat16 autocast (``train.bf16``). Steps of all
 modes are interleaved (:func:`benchmarks.timing.median_seconds`) so machine noise is shared.
-Run from the repository root::
-
-    python -m benchmarks.bench_training --threads 1
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 
 import numpy as np
@@ -81,26 +78,10 @@ def labelled_rates(modes: dict[str, Mode], repeats: int) -> tuple[dict[str, floa
     return seconds, rates
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="timed steps per mode (default 3)")
-    parser.add_argument("--batch", type=int, default=32, help="excerpts per update (default 32)")
-    parser.add_argument("--dense-batch", type=int, default=4, help="segments per update (default 4)")
-    parser.add_argument("--dense-frames", type=int, default=400,
-                        help="labelled frames per segment (default 400)")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's)")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    modes = training_modes(args.batch, args.dense_batch, args.dense_frames)
-    seconds, rates = labelled_rates(modes, args.repeats)
-    print(f"torch threads: {torch.get_num_threads()}, median of {args.repeats} steps each")
-    for name, (layout, batch, _, _) in modes.items():
-        print(f"{name:10s} batch {batch:3d} x {layout.labelled:3d} labelled frames: "
-              f"{seconds[name]:6.2f} s/step, {rates[name]:8.1f} labelled frames/s")
-    print(f"dense / excerpt: {rates['dense'] / rates['excerpt']:.1f}x labelled frames per second; "
-          f"dense bf16 / dense: {rates['dense bf16'] / rates['dense']:.2f}x")
-
-
-if __name__ == "__main__":
-    main()
+def throughput(repeats: int, batch: int = 32, dense_batch: int = 4, dense_frames: int = 400) -> dict:
+    """Labelled frames per second of one Adam update: excerpt mode (``batch`` excerpts), dense
+    float32 and dense bf16 (``dense_batch`` segments of ``dense_frames`` labelled frames)."""
+    seconds, rates = labelled_rates(training_modes(batch, dense_batch, dense_frames), repeats)
+    return {"seconds_per_step": seconds, "labelled_frames_per_second": rates,
+            "dense_over_excerpt": rates["dense"] / rates["excerpt"],
+            "bf16_over_float32": rates["dense bf16"] / rates["dense"]}
