@@ -3,6 +3,10 @@ written before the file format moved to its own module still loads with identica
 
 from __future__ import annotations
 
+import io
+import struct
+import zipfile
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -63,8 +67,28 @@ def write_bad_files(tmp_path, detector) -> list[str]:
     torch.save(payload, tmp_path / "mismatch.pt")
     payload["version"] = 99
     torch.save(payload, tmp_path / "future.pt")
+    (tmp_path / "flipped.pt").write_bytes(flip_a_weight_bit(data))
     return ["truncated.pt", "noise.pt", "empty.pt", "song-wav.pt", "text.pt", "foreign.pt",
-            "list.pt", "mismatch.pt", "future.pt", "missing.pt"]
+            "list.pt", "mismatch.pt", "future.pt", "flipped.pt", "missing.pt"]
+
+
+def flip_a_weight_bit(data: bytes) -> bytes:
+    """``data`` (a detector file) with one bit flipped inside its largest tensor's bytes."""
+    archive = zipfile.ZipFile(io.BytesIO(data))
+    largest = max(archive.infolist(), key=lambda info: info.file_size)
+    start = largest.header_offset + 30  # the local header: 30 bytes, then name and extra field
+    name_length, extra_length = struct.unpack("<HH", data[start - 4 : start])
+    position = start + name_length + extra_length + largest.file_size // 2
+    return data[:position] + bytes([data[position] ^ 0x40]) + data[position + 1 :]
+
+
+def test_a_flipped_bit_in_the_weights_is_refused_not_loaded(detector, tmp_path):
+    path = tmp_path / "flipped.pt"
+    save_detector(tmp_path / "good.pt", detector)
+    path.write_bytes(flip_a_weight_bit((tmp_path / "good.pt").read_bytes()))
+    torch.load(path, weights_only=True)  # torch itself loads it without a word
+    with pytest.raises(ModelFileError, match="fails its checksum"):
+        load_detector_file(path)
 
 
 def test_unreadable_detector_files_give_one_line_errors_naming_the_file(detector, tmp_path):

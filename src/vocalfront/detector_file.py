@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import stat
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,8 +119,22 @@ def _read_bounded(path: Path) -> bytes:
     return data
 
 
+def _check_checksums(path: Path, data: bytes) -> None:
+    """Refuse a file whose stored pieces fail their CRC-32 (``torch.save`` writes a zip archive
+    with a checksum per piece; ``torch.load`` does not check them, so a flipped bit in the
+    weights would load silently). Bytes that are no zip archive are left to ``torch.load``."""
+    try:
+        damaged = zipfile.ZipFile(io.BytesIO(data)).testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return
+    if damaged is not None:
+        raise ModelFileError(path, f"damaged: its piece {damaged} fails its checksum "
+                                   "(copy or download the file again)")
+
+
 def _read_payload(path: Path) -> dict[str, Any]:
     data = _read_bounded(path)
+    _check_checksums(path, data)
     try:
         payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as error:  # on foreign bytes the unpickler raises anything (IndexError, KeyError)
