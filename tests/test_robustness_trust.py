@@ -29,7 +29,7 @@ from vocalfront.detect import load_model
 from vocalfront.detector_file import MAX_FILE_BYTES, save_detector
 from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.evaluation import MAX_SMOOTHING
-from vocalfront.frontends import BandNorm, build_frontend
+from vocalfront.frontends import BandNorm, FilterBank, build_frontend
 from vocalfront.training import load_config, prepare_run, train
 from vocalfront.training.runfolder import LOCK_FILE
 
@@ -351,13 +351,40 @@ def test_front_end_parameters_out_of_range_are_one_line_errors(name, options, me
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.parametrize("name", ["fb", "fb-gauss", "fb-learn-avg"])
-def test_a_filter_bank_with_more_bands_than_its_window_resolves_is_a_one_line_error(name, trust_case):
+@pytest.mark.parametrize("name", ["mel", "fb", "fb-noavg", "fb-gauss", "fb-learn-avg"])
+def test_a_front_end_with_bands_no_fft_bin_reaches_is_a_one_line_error(name, trust_case):
     trust_case(6)
-    with pytest.raises(VocalfrontError, match="n_bands 80 is too many for a 64-sample window: 39 bands") \
-            as caught:  # numpy's "zero-size array to reduction operation" before
+    # mel and fb-noavg gave 39 bands of zeros (librosa only warns "Empty filters detected"); the
+    # other filter banks refused in their averaging design, without naming a window that serves
+    message = ("front-end window 64 is too short for 80 bands from 27.5 Hz: 39 bands (the first is "
+               "band 0) fall between its FFT bins, 344.5 Hz apart, and would always be zero; use "
+               "window >= 453, fewer n_bands or a higher fmin")
+    with pytest.raises(VocalfrontError, match=re.escape(message)) as caught:
         build_frontend(name, window=64)
     assert "\n" not in str(caught.value)
+
+
+def weighted_bins(frontend) -> torch.Tensor:
+    """Whether each band of a mel-spectrogram or filter bank weights at least one FFT bin."""
+    if isinstance(frontend, FilterBank):
+        return torch.from_numpy(frontend.triangle_table()[1] > 0).any(dim=1)
+    return (frontend.weights > 0).any(dim=1)
+
+
+@pytest.mark.parametrize(("name", "options"), [("mel", {}), ("mel", {"convention": "librosa"}),
+                                               ("mel", {"convention": "htk"}), ("fb-noavg", {})])
+def test_the_window_an_empty_band_error_names_is_the_shortest_from_which_every_band_holds_a_bin(
+        name, options, trust_case):
+    trust_case(6)
+    with pytest.raises(VocalfrontError, match=r"use window >= \d+,") as caught:
+        build_frontend(name, window=256, **options)
+    shortest = int(re.search(r"window >= (\d+),", str(caught.value)).group(1))
+    with pytest.raises(VocalfrontError, match=f"window {shortest - 1} is too short"):
+        build_frontend(name, window=shortest - 1, **options)
+    energies = build_frontend(name, window=shortest, **options)(torch.from_numpy(reference_signal(1.0)))
+    assert bool((energies.sum(dim=-1) > 0).all())
+    for window in range(shortest + 1, 2 * shortest):
+        assert bool(weighted_bins(build_frontend(name, window=window, **options)).all()), window
 
 
 def test_band_norm_refuses_to_fit_a_single_frame(trust_case):

@@ -61,7 +61,7 @@ def triangular_filterbank(
     Schlüter's).
     """
     edges_hz = np.asarray(edges_hz, dtype=np.float64)
-    bin_hz = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)
+    bin_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)  # k sample_rate / n_fft, odd n_fft too
     lower, centre, upper = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
     rising = (bin_hz - lower) / (centre - lower)
     falling = (upper - bin_hz) / (upper - centre)

@@ -30,6 +30,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ..errors import VocalfrontError
+from .base import MAX_WINDOW
+
 
 def hann_power_response(freq: torch.Tensor, window: int) -> torch.Tensor:
     """``|Ĝ(f)|²`` of the periodic Hann window of ``window`` samples at ``freq`` (cycles/sample).
@@ -136,6 +139,53 @@ def support_edges(first_bin: float, last_bin: float, support_bins: float,
     """A band's filter support (cycles/sample): its outermost triangle bins widened by
     ``support_bins`` STFT bins each side."""
     return (first_bin - support_bins) / window, (last_bin + support_bins) / window
+
+
+def bins_inside(lower_hz: np.ndarray, upper_hz: np.ndarray,
+                bin_hz: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
+    """First and last FFT bin strictly inside each band ``(lower_hz, upper_hz)`` (Hz) for bins
+    ``bin_hz`` Hz apart (broadcast): the bins its triangle weights. The first is at least 0, and
+    ``last < first`` where no bin is inside (the band's energy is always zero)."""
+    first = np.maximum(np.floor(lower_hz / bin_hz) + 1, 0.0)
+    return first, np.ceil(upper_hz / bin_hz) - 1
+
+
+def check_bands_hold_bins(lower_hz: np.ndarray, upper_hz: np.ndarray, sample_rate: int,
+                          window: int) -> None:
+    """Refuse bands (edges in Hz) of which some hold no bin of a ``window``-sample FFT at
+    ``sample_rate`` Hz: a one-line :class:`~vocalfront.errors.VocalfrontError` naming the
+    shortest window that serves every band (:func:`shortest_window`), if there is one."""
+    bin_hz = sample_rate / window
+    first, last = bins_inside(lower_hz, upper_hz, bin_hz)
+    empty = np.flatnonzero(last < first)
+    if len(empty):
+        shortest = shortest_window(lower_hz, upper_hz, sample_rate, window)
+        longer = "" if shortest is None else f"window >= {shortest}, "
+        raise VocalfrontError(
+            f"front-end window {window} is too short for {len(lower_hz)} bands from "
+            f"{float(np.min(lower_hz)):g} Hz: {len(empty)} bands (the first is band {empty[0]}) "
+            f"fall between its FFT bins, {bin_hz:.4g} Hz apart, and would always be zero; "
+            f"use {longer}fewer n_bands or a higher fmin")
+
+
+def shortest_window(lower_hz: np.ndarray, upper_hz: np.ndarray, sample_rate: int,
+                    window: int) -> int | None:
+    """The shortest FFT length (samples), ``window`` or longer, from which on every band
+    ``(lower_hz, upper_hz)`` (Hz) holds a bin, up to :data:`~.base.MAX_WINDOW`; ``None`` if
+    ``MAX_WINDOW`` leaves a band empty. A band wider than the bin spacing always holds one, so
+    only the bands narrower than the spacing at ``window`` can miss at longer lengths, each at
+    most up to ``sample_rate / width`` samples."""
+    lower_hz, upper_hz = np.asarray(lower_hz, np.float64), np.asarray(upper_hz, np.float64)
+    widths = upper_hz - lower_hz
+    if widths.min() <= 0:
+        return None
+    narrow = widths <= sample_rate / window
+    missing = window - 1  # the longest length found to leave a band empty
+    for low, high in zip(lower_hz[narrow], upper_hz[narrow], strict=True):
+        lengths = np.arange(window, min(int(sample_rate // (high - low)), MAX_WINDOW) + 1)
+        first, last = bins_inside(low, high, sample_rate / lengths)
+        missing = max(missing, int(lengths[last < first].max(initial=missing)))
+    return None if missing >= MAX_WINDOW else missing + 1
 
 
 FIRST_NULL = 2

@@ -48,6 +48,8 @@ from ..melscale import hz_to_mel
 from .base import FrontEnd, check_band_limits
 from .design import (
     averaging_bandwidth,
+    bins_inside,
+    check_bands_hold_bins,
     fitted_averaging,
     gaussian_formula_sigmas,
     gaussian_kernel,
@@ -125,6 +127,9 @@ class FilterBank(FrontEnd):
         self.context, self.block_frames = int(context), int(block_frames)
         self.bw_range, self.avg_range = tuple(map(float, bw_range)), tuple(map(float, avg_range))
         self._init_bands(centres_mel, half_widths_mel)
+        with torch.no_grad():
+            lower, _, upper = self.band_edges_hz().numpy()
+        check_bands_hold_bins(lower, upper, self.sample_rate, self.grid.window)
         self._init_averaging(averaging_sizes)
         if "free" in self.learn:
             points = window + 17  # half-bin grid from -8/M to 1/2 (cycles/sample)
@@ -166,12 +171,6 @@ class FilterBank(FrontEnd):
     def design_averaging_sizes(self) -> np.ndarray:
         """Averaging sizes (samples) designed for the current bands: fitted or by the formula."""
         bins, weights = self.triangle_table()
-        empty = np.flatnonzero(~(weights > 0).any(axis=1))
-        if len(empty):  # its averaging cannot be designed (no STFT bin to match)
-            raise VocalfrontError(
-                f"front-end n_bands {self.n_bands} is too many for a {self.grid.window}-sample window: "
-                f"{len(empty)} bands (the first is band {empty[0]}) hold no STFT bin; use fewer bands, "
-                "a longer window or a higher fmin")
         if self.averaging == "gaussian-formula":
             return gaussian_formula_sigmas(bins, weights, self.grid.window)
         shape = "hann2" if self.averaging == "hann2" else "gaussian"
@@ -223,10 +222,10 @@ class FilterBank(FrontEnd):
         return self.sample_rate / self.grid.window
 
     def _triangle_bins(self, lower: torch.Tensor, upper: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """First and last STFT bin strictly inside each triangle (float64, detached)."""
-        first = torch.floor(lower.detach() / self._bin_hz) + 1
-        last = torch.ceil(upper.detach() / self._bin_hz) - 1
-        return first.clamp_min(0), torch.maximum(last, first.clamp_min(0))
+        """First and last STFT bin strictly inside each triangle (float64, detached; CPU tensors
+        in and out): :func:`.design.bins_inside`, an empty triangle given its first bin."""
+        first, last = bins_inside(lower.detach().numpy(), upper.detach().numpy(), self._bin_hz)
+        return torch.from_numpy(first), torch.from_numpy(np.maximum(last, first))
 
     # ----------------------------------------------------------------- planning
     def _plan(self, num_frames: int) -> Plan:

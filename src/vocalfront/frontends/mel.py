@@ -19,6 +19,7 @@ from ..errors import VocalfrontError
 from ..grid import HOP, SAMPLE_RATE, WINDOW
 from ..melscale import MelNorm, MelScale, mel_band_edges, triangular_filterbank
 from .base import FrontEnd, check_band_limits
+from .design import check_bands_hold_bins
 
 CONVENTIONS: dict[str, dict[str, Any]] = {
     # Schlüter & Grill (2015): HTK scale, unit-sum triangles, 27.5-8000 Hz.
@@ -36,7 +37,8 @@ def mel_weights(convention: str, n_bands: int, n_fft: int, sample_rate: int,
     """Mel weights ``(n_bands, n_fft // 2 + 1)`` (float64) of a named convention.
 
     ``fmin``/``fmax`` (Hz) override the convention's band limits; ``None`` keeps them
-    (a convention's ``None`` upper limit is the Nyquist frequency).
+    (a convention's ``None`` upper limit is the Nyquist frequency). Bands that no FFT bin
+    reaches are refused (:func:`~.design.check_bands_hold_bins`).
     """
     if convention not in CONVENTIONS:
         raise VocalfrontError(f"unknown mel convention {convention!r}; use one of {sorted(CONVENTIONS)}")
@@ -47,6 +49,7 @@ def mel_weights(convention: str, n_bands: int, n_fft: int, sample_rate: int,
     scale: MelScale = layout["scale"]
     norm: MelNorm = layout["norm"]
     edges = mel_band_edges(n_bands, low, high, scale)
+    check_bands_hold_bins(edges[:-2], edges[2:], sample_rate, n_fft)
     return torch.from_numpy(triangular_filterbank(edges, n_fft, sample_rate, norm))
 
 
