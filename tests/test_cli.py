@@ -330,10 +330,11 @@ def test_long_files_show_progress_inside_the_file(model_file, monkeypatch, capsy
 
 
 def test_help_texts_name_the_values_their_owners_hold():
-    from vocalfront import evaluation, scoring
+    from vocalfront import evaluation, grid, scoring
     from vocalfront.cli import data as data_cli
     from vocalfront.cli import evaluate as evaluate_cli
     from vocalfront.cli import experiment as experiment_cli
+    from vocalfront.cli import theory as theory_cli
     from vocalfront.cli import train as train_cli
     from vocalfront.data import check, labels
     from vocalfront.experiment import runner
@@ -344,4 +345,5 @@ def test_help_texts_name_the_values_their_owners_hold():
     assert evaluate_cli.METRICS == scoring.METRICS
     assert evaluate_cli.MAX_SMOOTHING == evaluation.MAX_SMOOTHING
     assert experiment_cli.PROFILES == runner.PROFILES
+    assert theory_cli.MIN_HOP == grid.WINDOW // 8 and theory_cli.MAX_HOP == grid.SAMPLE_RATE // 2
     assert train_cli.DATA_ENV == config.DATA_ENV

@@ -25,6 +25,7 @@ import vocalfront
 from vocalfront.batch import collect_audio_files
 from vocalfront.cli import main
 from vocalfront.cli.detect import DetectJob
+from vocalfront.cli.theory import MAX_HOPS
 from vocalfront.detect import load_model
 from vocalfront.detector_file import MAX_FILE_BYTES, save_detector
 from vocalfront.errors import AudioError, VocalfrontError
@@ -227,6 +228,13 @@ OTHER_COMMANDS = {
                                       "--tolerance -1.0: must be a number from 0"),
     "data-check-tolerance-nan": (["data", "check", "{tmp}", "--tolerance", "nan"],
                                  "--tolerance nan: must be a number from 0"),
+    "theory-hops-zero": (["theory", "--hops", "315", "0"],
+                         "--hops 0: must be a whole number from 128 to 11025"),
+    "theory-hops-negative": (["theory", "--hops", "-315"], "--hops -315: must be a whole number from 128"),
+    "theory-hops-huge": (["theory", "--hops", str(10**9)],
+                         f"--hops {10**9}: must be a whole number from 128 to 11025"),
+    "theory-hops-too-many": (["theory", "--hops", *["315"] * (MAX_HOPS + 1)],
+                             f"--hops: at most {MAX_HOPS} values, got {MAX_HOPS + 1}"),
 }
 
 

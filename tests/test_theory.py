@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from vocalfront.cli import main
+from vocalfront.cli.theory import MAX_HOP, MIN_HOP
 from vocalfront.frontends import FilterBank
 from vocalfront.theory import compare_features, operator_bounds, reference_signals
 
@@ -47,6 +48,18 @@ def test_theory_command_prints_the_table_for_every_design(capsys):
     for design in ("| fb | 315 |", "| fb-gauss | 315 |", "| fb-noavg | 315 |"):
         assert design in out
     assert "worst bands" in out
+
+
+def test_theory_command_measures_at_the_shortest_and_longest_hops_without_the_default_one(
+        capsys, tmp_path):
+    # the worst bands and the plot were of hop 315 only: without it, an IndexError
+    plot = tmp_path / "theory.png"
+    assert main(["theory", "--seconds", "1", "--hops", str(MAX_HOP), str(MIN_HOP), "--no-bounds",
+                 "--plot", str(plot)]) == 0
+    out = capsys.readouterr().out
+    assert f"| fb | {MAX_HOP} |" in out and f"| fb | {MIN_HOP} |" in out
+    assert "fb: worst bands: " in out and "nan" not in out  # two frames at the longest hop
+    assert plot.stat().st_size > 0
 
 
 def test_measuring_shows_progress_when_asked(capsys):

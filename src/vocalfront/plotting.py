@@ -125,24 +125,23 @@ def write_png(png: bytes, path_png: str | Path) -> None:
         handle.write(png)
 
 
-def plot_theory(path_png: str | Path, results: Sequence, bounds: dict[str, np.ndarray],
-                bank) -> None:
-    """Per-band relative feature error (hop 315, mean over signals) and operator bound of each
-    design against the band centre frequency (Hz)."""
+def plot_theory(path_png: str | Path, hop: int, band_errors: dict[str, np.ndarray],
+                bounds: dict[str, np.ndarray], bank) -> None:
+    """Per-band relative feature error at ``hop`` (samples), mean over signals
+    (:func:`vocalfront.theory.mean_band_errors`), and operator bound of each design against the
+    band centre frequency (Hz)."""
     centres = bank.band_edges_hz()[1].detach().numpy()
     figure = Figure(figsize=(10, 4.5), layout="constrained")
     errors_ax, bounds_ax = figure.subplots(1, 2, sharex=True)
-    for design in dict.fromkeys(r.design for r in results):
-        errors = np.mean([r.band_errors for r in results if r.design == design and r.hop == 315],
-                         axis=0)
+    for design, errors in band_errors.items():
         errors_ax.semilogy(centres, errors, label=design)
         if design in bounds:
             bounds_ax.semilogy(centres, bounds[design], label=design)
     errors_ax.set(xscale="log", xlabel="band centre (Hz)",
-                  ylabel="‖FB − MS‖ / ‖MS‖ per band", title="feature error, hop 315")
+                  ylabel="‖FB − MS‖ / ‖MS‖ per band", title=f"feature error, hop {hop}")
     bounds_ax.set(xscale="log", xlabel="band centre (Hz)", ylabel="‖A_MS − A_FB‖ / ‖A_MS‖",
                   title="operator-norm bound (every signal)")
-    bounds_ax.legend(**_LEGEND)
+    (bounds_ax if bounds else errors_ax).legend(**_LEGEND)  # without bounds their panel is empty
     for ax in (errors_ax, bounds_ax):
         ax.grid(True, which="both", alpha=0.3)
     save_figure(figure, path_png)

@@ -200,14 +200,24 @@ def summary_table(results: Iterable[SignalResult], bounds: dict[str, np.ndarray]
     return "\n".join(lines)
 
 
+def mean_band_errors(results: Iterable[SignalResult]) -> tuple[int, dict[str, np.ndarray]]:
+    """The first hop measured (samples; 315 by default) and, per design, the per-band relative
+    errors at that hop, mean over signals."""
+    results = list(results)
+    hop = results[0].hop
+    errors = {}
+    for design in dict.fromkeys(r.design for r in results):
+        errors[design] = np.mean([r.band_errors for r in results if r.design == design and r.hop == hop],
+                                 axis=0)
+    return hop, errors
+
+
 def worst_bands(results: Iterable[SignalResult], bank: FilterBank, count: int = 5) -> str:
-    """One line per design (hop 315): the bands with the largest mean relative error."""
+    """One line per design (first hop measured): the bands with the largest mean relative error."""
     with torch.no_grad():
         centres = bank.band_edges_hz()[1].numpy()
     lines = []
-    for design in dict.fromkeys(r.design for r in results):
-        errors = np.mean([r.band_errors for r in results if r.design == design and r.hop == 315],
-                         axis=0)
+    for design, errors in mean_band_errors(results)[1].items():
         worst = np.argsort(errors)[::-1][:count]
         listed = ", ".join(f"{b} ({centres[b]:.0f} Hz) {errors[b]:.1%}" for b in worst)
         lines.append(f"{design}: worst bands: {listed}")

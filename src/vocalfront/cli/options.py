@@ -38,6 +38,20 @@ class Number:
 
 
 @dataclass(frozen=True)
+class Numbers:
+    """A list (``nargs``) of at most ``most`` values, each checked by ``each``."""
+
+    each: Number
+    most: int
+
+    def check(self, option: str, value: Any) -> None:
+        if len(value) > self.most:
+            raise VocalfrontError(f"{option}: at most {self.most} values, got {len(value)}")
+        for item in value:
+            self.each.check(option, item)
+
+
+@dataclass(frozen=True)
 class OutFolder:
     """A folder to write into: missing (it is created) or an existing folder, not a file."""
 
@@ -47,7 +61,7 @@ class OutFolder:
             raise VocalfrontError(f"{option} {value}: exists and is not a folder")
 
 
-Rule = Number | OutFolder
+Rule = Number | Numbers | OutFolder
 
 
 def cpu_count() -> int:
