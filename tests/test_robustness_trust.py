@@ -235,6 +235,13 @@ OTHER_COMMANDS = {
                          f"--hops {10**9}: must be a whole number from 128 to 11025"),
     "theory-hops-too-many": (["theory", "--hops", *["315"] * (MAX_HOPS + 1)],
                              f"--hops: at most {MAX_HOPS} values, got {MAX_HOPS + 1}"),
+    "experiment-cache-file": (["experiment", "--config", str(PAPER), "--out", "{tmp}/exp",
+                               "--cache", "{song}"],
+                              "--cache {song}: exists and is not a folder"),
+    "data-check-cache-file": (["data", "check", "{tmp}", "--cache", "{song}"],
+                              "--cache {song}: exists and is not a folder"),
+    "evaluate-cache-file": (["evaluate", "--data", "{tmp}", "--cache", "{song}"],
+                            "--cache {song}: exists and is not a folder"),
 }
 
 

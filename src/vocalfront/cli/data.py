@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..audio import CACHE_ENV
 from ..errors import VocalfrontError
-from .options import Number, Rule
+from .options import Number, OutFolder, Rule
 
 DATASET_FORMATS = ("auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger")
 """``--format`` choices of ``data check`` and ``evaluate``: detected, or one of
@@ -18,7 +18,7 @@ DEFAULT_TOLERANCE = 1.0
 checks). Both are written out so that start-up imports no dataset reader (scipy)."""
 MIR1K_SOURCE = "http://mirlab.org/dataset/public/MIR-1K.zip"
 """Where MIR-1K can be downloaded (research use; see README, "Data")."""
-OPTIONS: dict[str, Rule] = {"tolerance": Number(0)}
+OPTIONS: dict[str, Rule] = {"tolerance": Number(0), "cache": OutFolder()}
 """Options checked before any work (:mod:`.options`)."""
 
 

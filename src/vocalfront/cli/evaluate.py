@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 MAX_SMOOTHING = 10_000
 """Longest ``--smooth``; :data:`vocalfront.evaluation.MAX_SMOOTHING` owns it (a test checks)."""
 OPTIONS: dict[str, Rule] = {"out": OutFolder(), "smooth": Number(0, MAX_SMOOTHING, whole=True),
-                            "threads": Number(1, None, whole=True)}
+                            "threads": Number(1, None, whole=True), "cache": OutFolder()}
 """Options checked before any work (:mod:`.options`)."""
 SPLITS = ("auto", "test", "valid", "train", "all")
 METRICS = ("error", "precision", "recall", "f_measure", "specificity", "auroc")

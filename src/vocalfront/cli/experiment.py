@@ -26,7 +26,7 @@ PROFILES = ("ci", "tiny", "quick", "full", "paper")
 """Profiles of ``experiments/paper.toml``, named in the help text;
 :data:`vocalfront.experiment.runner.PROFILES` owns them (a test checks)."""
 OPTIONS: dict[str, Rule] = {"threads": Number(1, None, whole=True), "workers": Number(1, None, whole=True),
-                            "out": OutFolder()}
+                            "out": OutFolder(), "cache": OutFolder()}
 """Options checked before any work (:mod:`.options`)."""
 
 
