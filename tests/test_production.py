@@ -42,10 +42,12 @@ def test_processing_keeps_length_finiteness_and_is_fixed_by_the_generator():
         np.testing.assert_array_equal(first, again)
 
 
-def test_silence_stays_silent():
-    silence = np.zeros(RATE, np.float32)
+@pytest.mark.parametrize("peak", [0.0, 4e-19, 1e-30])
+def test_silence_stays_silent_and_finite(peak):
+    silence = (peak * np.sin(np.arange(RATE))).astype(np.float32)
     config = VoiceEffectsConfig(pitch_probability=1, compress_probability=1, reverb_probability=1)
-    assert not process_voice(silence, np.random.default_rng(0), config).any()
+    processed = process_voice(silence, np.random.default_rng(0), config)
+    np.testing.assert_array_equal(processed, silence)
 
 
 def test_pitch_shift_moves_the_voice_within_its_range():

@@ -39,6 +39,9 @@ from .remix import rms
 
 MAX_IR_SECONDS = 4.0
 """Impulse responses are cut to this length (the plates' longest decay is about 4 s)."""
+SILENT_PEAK = 1e-6
+"""Peak (-120 dBFS) below which a voice stem counts as silence and is left alone: pedalboard's
+compressor turns a voice of peak 4e-19 (a silent stretch after resampling) into NaN."""
 
 
 @dataclass(frozen=True)
@@ -130,11 +133,11 @@ def process_voice(voice: np.ndarray, rng: np.random.Generator, config: VoiceEffe
                   sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """The voice stem ``(samples,)`` with the effects of the module docstring, float32, same
     length. ``plates``: impulse responses for plate reverb (without any, every reverb is a room).
-    A silent voice is returned unchanged."""
+    A silent voice - peak below :data:`SILENT_PEAK` - is returned unchanged."""
     voice = np.asarray(voice, dtype=np.float32)
-    level = rms(voice)
-    if level == 0.0:
+    if float(np.max(np.abs(voice), initial=0.0)) < SILENT_PEAK:
         return voice.copy()
+    level = rms(voice)
     if rng.random() < config.pitch_probability:
         semitones = float(rng.uniform(-config.pitch_semitones, config.pitch_semitones))
         voice = _fit(pedalboard.PitchShift(semitones=semitones)(voice, sample_rate), len(voice))
