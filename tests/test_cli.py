@@ -167,6 +167,7 @@ def test_rerunning_an_interrupted_batch_finishes_the_rest(tmp_path, model_file, 
     (["--format", "lab,xml"], "--format 'lab,xml': choose one or more of lab,audacity,csv,json"),
     (["--shard", "2/2"], "shard 2/2: the index must be 0 to 1"),
     (["--threads", "0"], "--threads 0: must be a whole number from 1 to "),
+    (["--frame-step", "2"], "--frame-step 2: must be one of 1, 3, 9"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, model_file, capsys, args, message):
     (song,) = write_songs(tmp_path, 1)

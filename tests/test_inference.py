@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from vocalfront.audio import load_audio
 from vocalfront.detector_file import load_detector_file
-from vocalfront.errors import AudioError
+from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.frontends import BandNorm, FrontEnd, LogCompression, build_frontend
 from vocalfront.inference import (
     BF16_TOLERANCE,
@@ -18,7 +18,7 @@ from vocalfront.inference import (
     frame_logits,
     predict_waveform,
 )
-from vocalfront.model import Detector, SchlueterCNN
+from vocalfront.model import Detector, SchlueterCNN, pad_context
 from vocalfront.pretrained import default_model_path
 
 SR = 22050
@@ -78,6 +78,63 @@ def test_chunked_dense_inference_equals_one_chunk(cnn):
     for chunk in (4, 13, 29, 1024):
         torch.testing.assert_close(frame_logits(cnn, features, chunk_frames=chunk), whole,
                                    atol=1e-5, rtol=0)
+
+
+def test_step_1_is_plain_dense_evaluation_bit_for_bit(cnn):
+    features = torch.randn(1, 80, 30)
+    with torch.inference_mode():
+        dense = cnn.eval().dense(pad_context(features, cnn.context).unsqueeze(1))
+    assert torch.equal(frame_logits(cnn, features, step=1), dense)
+
+
+@pytest.mark.parametrize("step", [3, 9])
+def test_frame_step_anchors_equal_step_1_logits_for_any_chunk_size(cnn, step):
+    features = torch.randn(2, 80, 40)  # 40 frames: the last anchor lies beyond the last frame
+    every = frame_logits(cnn, features)
+    for chunk in (1, 4, 13, 40, 1024):
+        strided = frame_logits(cnn, features, chunk_frames=chunk, step=step)
+        assert strided.shape == every.shape
+        torch.testing.assert_close(strided[:, ::step], every[:, ::step], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("step", [3, 9])
+def test_frames_between_anchors_get_the_linear_interpolation_of_their_logits(cnn, step):
+    features = torch.randn(1, 80, 4 * step + 1)
+    strided = frame_logits(cnn, features, step=step)[0]
+    anchors = strided[::step]
+    for frame in range(len(strided)):
+        left, offset = divmod(frame, step)
+        expected = anchors[left] if offset == 0 else \
+            anchors[left] + (anchors[left + 1] - anchors[left]) * offset / step
+        torch.testing.assert_close(strided[frame], expected, atol=1e-6, rtol=0)
+    assert not torch.allclose(strided, frame_logits(cnn, features), atol=1e-3)  # interpolated
+
+
+@pytest.mark.parametrize("step", [3, 9])
+def test_frame_step_logits_do_not_depend_on_chunk_frames(cnn, step):
+    features = torch.randn(1, 80, 50)
+    whole = frame_logits(cnn, features, chunk_frames=1024, step=step)
+    for chunk in (1, step, 2 * step + 1, 49):
+        torch.testing.assert_close(frame_logits(cnn, features, chunk_frames=chunk, step=step), whole,
+                                   atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("frames", [1, 2, 8, 9, 10])
+def test_inputs_shorter_than_a_step_get_one_logit_per_frame(cnn, frames):
+    features = torch.randn(1, 80, frames)
+    every = frame_logits(cnn, features)
+    for step in (3, 9):
+        strided = frame_logits(cnn, features, step=step)
+        assert strided.shape == (1, frames)
+        torch.testing.assert_close(strided[:, ::step], every[:, ::step], atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("step", [0, 2, True, 3.0])
+def test_a_bad_frame_step_is_refused_before_any_work(detector, step):
+    with pytest.raises(VocalfrontError, match=r"^frame step must be one of 1, 3, 9, got "):
+        frame_logits(detector.cnn, torch.randn(1, 80, 5), step=step)
+    with pytest.raises(VocalfrontError, match=r"^frame step must be one of 1, 3, 9, got "):
+        predict_waveform(detector, np.zeros(10, dtype=np.float32), step=step)  # too short, too
 
 
 def test_inference_leaves_the_training_mode_as_it_was(cnn):

@@ -86,6 +86,34 @@ def test_dense_evaluation_equals_each_excerpt_in_eval_mode(n_bands, context):
     torch.testing.assert_close(dense[:, ::5], single, atol=1e-5, rtol=0)
 
 
+@pytest.mark.parametrize("step", [3, 9])
+@pytest.mark.parametrize(("n_bands", "context"), [(80, 115), (40, 61)])
+def test_dense_evaluation_with_a_frame_step_equals_every_step_th_excerpt(n_bands, context, step):
+    torch.manual_seed(1)
+    cnn = SchlueterCNN(n_bands, context, batch_norm=True).eval()
+    randomise_batch_norm(cnn)
+    x = torch.randn(2, 1, n_bands, context + 40)
+    with torch.no_grad():
+        strided = cnn.dense(x, step)
+        single = torch.stack([cnn(x[..., t : t + context]) for t in range(0, 41, step)], dim=1)
+    assert strided.shape == (2, 40 // step + 1)
+    torch.testing.assert_close(strided, single, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("step", [0, 2, 27, True, 3.0, "3"])
+def test_a_frame_step_other_than_1_3_or_9_is_refused(cnn, step):
+    with pytest.raises(VocalfrontError, match=r"^frame step must be one of 1, 3, 9, got "):
+        cnn.dense(torch.zeros(1, 1, 80, 115), step)
+
+
+def test_excerpt_logits_are_the_same_with_and_without_gradients(cnn):
+    # pooling takes another (faster) implementation when no gradient is needed
+    x = torch.randn(3, 1, 80, 115)
+    with torch.no_grad():
+        without = cnn(x)
+    assert torch.equal(cnn(x.requires_grad_()).detach(), without)
+
+
 def test_training_mode_trains_batch_norm_and_gradients_reach_the_input():
     cnn = SchlueterCNN(batch_norm=True).train()
     x = torch.randn(4, 1, 80, 115, requires_grad=True)

@@ -26,7 +26,7 @@ from vocalfront.grid import DEFAULT_GRID
 from vocalfront.inference import BF16_TOLERANCE
 from vocalfront.model import Detector, SchlueterCNN
 from vocalfront.postprocessing import DEFAULT_MIN_DURATION, DEFAULT_MIN_GAP, PostProcessing
-from vocalfront.provenance import IN_MEMORY, make_provenance
+from vocalfront.provenance import IN_MEMORY, Provenance, make_provenance
 
 SR = DEFAULT_GRID.sample_rate
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -114,7 +114,8 @@ def test_the_model_record_owns_the_post_processing_and_options_override_it(model
     assert result.provenance.to_dict() | {} == {
         "version": __version__, "model": "stored.pt",
         "model_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest()[:12],
-        "threshold": 0.4, "smoothing": 9, "min_duration": 0.25, "min_gap": 0.125, "bf16": False}
+        "threshold": 0.4, "smoothing": 9, "min_duration": 0.25, "min_gap": 0.125, "bf16": False,
+        "frame_step": 1}
     assert all(s.duration >= 0.25 for s in result.segments)
     overridden = vocalfront.detect(signal(), SR, model=model_file, threshold=0.6, min_gap=0.0)
     assert (overridden.provenance.threshold, overridden.provenance.min_gap) == (0.6, 0.0)
@@ -173,6 +174,30 @@ def test_detect_bf16_records_itself_and_stays_within_the_tolerance_of_float32(mo
     fast = vocalfront.detect(song, model=model_file, bf16=True)
     assert (exact.provenance.bf16, fast.provenance.bf16) == (False, True)
     assert 0 < np.abs(fast.probabilities - exact.probabilities).max() <= BF16_TOLERANCE
+
+
+def test_detect_frame_step_records_itself_and_reads_back(model_file, song, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["detect", str(song), "--model", str(model_file), "--out", str(out), "--format",
+                 "json,csv", "--frame-step", "3", "--no-progress"]) == 0
+    record = json.loads((out / "song.json").read_text())["provenance"]
+    expected = make_provenance(model_file, PostProcessing(0.4, 9, 0.25, 0.125), frame_step=3)
+    assert record["frame_step"] == 3 and Provenance(**record) == expected
+    assert (out / "song.csv").read_text().splitlines()[0].endswith(", CNN every 3rd frame")
+    assert vocalfront.detect(song, model=model_file, frame_step=9).provenance.frame_step == 9
+
+
+def test_a_record_written_before_frame_steps_reads_as_every_frame(model_file):
+    record = make_provenance(model_file, PostProcessing()).to_dict()
+    older = {key: value for key, value in record.items() if key not in ("bf16", "frame_step")}
+    assert Provenance(**older).frame_step == 1 and Provenance(**older) == Provenance(**record)
+    assert "CNN" not in Provenance(**older).to_line()
+
+
+@pytest.mark.parametrize("step", [2, 0, True, 3.0, "3"])
+def test_a_bad_frame_step_is_a_one_line_error_before_any_work(step, tmp_path):
+    with pytest.raises(VocalfrontError, match=r"^frame step must be one of 1, 3, 9, got [^\n]*$"):
+        vocalfront.detect(tmp_path / "missing.wav", frame_step=step)
 
 
 def test_a_json_only_run_writes_no_side_file(model_file, song, tmp_path, capsys):

@@ -57,9 +57,15 @@ def test_the_page_escapes_the_file_name_and_holds_every_segment_the_figure_and_t
                     ("64.500000", "70.125000", "3", "1:04.500", "1:10.125", "5.625 s")]
     assert f'src="data:image/png;base64,{base64.b64encode(PNG).decode()}"' in page
     for text in ("0.3.0.dev0", "default.pt (sha256 1a2b3c4d5e6f)", "0.343", "median, 56 frames",
-                 "0.75 s", "0.2 s", "float32"):
+                 "0.75 s", "0.2 s", "float32", "every frame"):
         assert f"<td>{text}</td>" in page
     assert not re.search(r"(src|href)=\"(https?:)?//", page)  # nothing loaded from elsewhere
+
+
+def test_the_page_says_when_the_cnn_ran_on_every_3rd_frame_only():
+    detection = replace(synthetic_detection(SEGMENTS), provenance=replace(PROVENANCE, frame_step=3))
+    page = build_report("s.wav", detection, "s.wav")
+    assert "<td>every 3rd frame, logits interpolated between</td>" in page
 
 
 def test_a_page_without_segments_figure_or_provenance_says_so():

@@ -31,7 +31,7 @@ from .errors import AudioError, VocalfrontError
 from .evaluation import check_smoothing, median_smooth
 from .grid import FrameGrid
 from .inference import predict_waveform
-from .model import Detector
+from .model import Detector, check_frame_step
 from .postprocessing import check_threshold, is_number
 from .pretrained import require_default_model
 from .provenance import Provenance, make_provenance
@@ -123,6 +123,7 @@ def detect(
     min_gap: float | None = None,
     progress: bool = False,
     bf16: bool = False,
+    frame_step: int = 1,
 ) -> Detection:
     """Detect singing in an audio file or signal.
 
@@ -139,17 +140,23 @@ def detect(
     :data:`~vocalfront.audio.MIN_FILE_RATE` Hz. ``progress``: show a progress bar for long
     signals. ``bf16``: run the CNN under bfloat16 autocast, faster on CPUs with bf16 instructions,
     probabilities within :data:`~vocalfront.inference.BF16_TOLERANCE` of float32's (recorded in
-    the provenance). Bad input raises a one-line :class:`~vocalfront.errors.VocalfrontError`.
+    the provenance). ``frame_step``: 1 (every frame), 3 or 9: run the CNN on every 3rd or 9th frame
+    only and interpolate its logits between (:func:`~vocalfront.inference.frame_logits`; recorded
+    in the provenance); step 3 makes detection about 1.6 times as fast, and on the packaged example it
+    moves the packaged model's probabilities by 0.012 on average (0.25 at most, where the CNN's
+    output jumps from frame to frame) and 0.9 % of its decisions. Bad input raises a one-line
+    :class:`~vocalfront.errors.VocalfrontError`.
     """
+    frame_step = check_frame_step(frame_step)
     loaded = load_model(model)
     settings = loaded.postprocessing.override(threshold, smooth, min_duration, min_gap)
     grid = loaded.detector.grid
     samples, source = _mono_samples(audio, sample_rate, grid.sample_rate)
     probabilities = predict_waveform(loaded.detector, samples, source=source, progress=progress,
-                                     bf16=bf16)
+                                     bf16=bf16, step=frame_step)
     detection = decide(probabilities, settings.threshold, settings.smoothing, grid,
                        len(samples) / grid.sample_rate, settings.min_duration, settings.min_gap)
-    return replace(detection, provenance=make_provenance(loaded.source, settings, bf16))
+    return replace(detection, provenance=make_provenance(loaded.source, settings, bf16, frame_step))
 
 
 def decide(

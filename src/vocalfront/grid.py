@@ -18,6 +18,11 @@ HOP = 315
 """Frame hop in samples (70 frames per second at 22050 Hz)."""
 WINDOW = 1024
 """STFT window length in samples; frame centres lie ``WINDOW // 2`` samples after frame starts."""
+FRAME_STEPS = (1, 3, 9)
+"""Frames between the CNN's evaluations that whole-file inference offers (the logits of the frames
+between are interpolated, :func:`vocalfront.inference.frame_logits`): the powers of the CNN's
+pooling size 3 up to its two poolings (:meth:`vocalfront.model.SchlueterCNN.dense`). Kept here,
+free of torch, so that the command line checks ``--frame-step`` before importing it."""
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,10 @@ The CNN runs densely (:meth:`~vocalfront.model.SchlueterCNN.dense`) over the fea
 padded at both ends by ``context // 2`` = 57 frames with zeros (each band's training mean, see
 :func:`~vocalfront.model.pad_context`), so frame ``b`` gets the prediction of the 115-frame excerpt
 centred on it - exactly what :func:`excerpt_frame_logits` computes one excerpt at a time, at a
-fraction of the cost. Memory stays bounded for files of any length: the front-end runs on
-overlapping audio chunks and the CNN on overlapping feature chunks; only the features
-(80 floats per frame, 81 MB per hour) and the output are kept whole.
+fraction of the cost. On request (``step`` 3 or 9) it runs on every 3rd or 9th frame only and
+the logits of the frames between are interpolated linearly. Memory stays bounded for files of
+any length: the front-end runs on overlapping audio chunks and the CNN on overlapping feature
+chunks; only the features (80 floats per frame, 81 MB per hour) and the output are kept whole.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .errors import AudioError, VocalfrontError
-from .model import Detector, SchlueterCNN, pad_context
+from .model import Detector, SchlueterCNN, check_frame_step, pad_context
 
 CHUNK_FRAMES = 512
 """Frames per CNN chunk: small enough to stay in cache, large enough to amortise the overlap."""
@@ -61,25 +62,46 @@ def _evaluating(module: nn.Module) -> Iterator[None]:
 
 def frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
                  chunk_frames: int = CHUNK_FRAMES, progress: bool = False,
-                 frame_rate: float = 70.0, bf16: bool = False) -> torch.Tensor:
+                 frame_rate: float = 70.0, bf16: bool = False, step: int = 1) -> torch.Tensor:
     """Per-frame logits ``(batch, frames)`` of normalised features ``(batch, n_bands, frames)``.
 
-    Dense evaluation in eval mode, ``chunk_frames`` output frames at a time (each chunk reads
-    ``context - 1`` extra frames of overlap); the result does not depend on ``chunk_frames``.
-    ``progress``: a progress bar in seconds of audio (``frame_rate`` frames per second).
-    ``bf16``: the CNN under bfloat16 autocast, about 1.7 times as fast on CPUs with bf16
-    instructions; its probabilities differ from float32's by round-off (:data:`BF16_TOLERANCE`).
-    The logits are float32 either way.
+    Dense evaluation in eval mode, ``chunk_frames`` output frames at a time (rounded up to whole
+    steps; each chunk reads ``context - 1`` extra frames of overlap); the result does not depend
+    on ``chunk_frames``. ``progress``: a progress bar in seconds of audio (``frame_rate`` frames
+    per second). ``bf16``: the CNN under bfloat16 autocast, about 1.7 times as fast on CPUs with
+    bf16 instructions; its probabilities differ from float32's by round-off
+    (:data:`BF16_TOLERANCE`). The logits are float32 either way.
+
+    ``step`` (one of :data:`~vocalfront.grid.FRAME_STEPS`): the CNN runs on the anchor frames
+    0, ``step``, ``2 step``, ... up to the first at or after the last frame (beyond the end the
+    features are padded with zeros, as :func:`~vocalfront.model.pad_context` pads), where its
+    logits are those of step 1 up to round-off; the frames between two anchors get the linear
+    interpolation of their logits. Step 3 needs 52 % of the CNN's multiply-adds (it ran 1.5 to
+    1.7 times as fast); the median filter of the decisions smooths over far more frames than the
+    interpolation spans.
     """
+    step = check_frame_step(step)
     if chunk_frames < 1:
         raise VocalfrontError(f"chunk_frames must be positive, got {chunk_frames}")
     frames = features.shape[-1]
+    if frames < 1:
+        raise VocalfrontError("features have no frames")
+    last = -(-(frames - 1) // step) * step  # the first anchor at or after the last frame
+    chunk = -(-chunk_frames // step) * step  # frames per chunk, whole steps
     with _evaluating(cnn), torch.autocast(features.device.type, torch.bfloat16, enabled=bf16):
-        padded = pad_context(features, cnn.context).unsqueeze(1)
-        pieces = [cnn.dense(padded[..., start : start + chunk_frames + cnn.context - 1]).float()
-                  for start in _steps(range(0, frames, chunk_frames), progress, "singing",
-                                      chunk_frames / frame_rate)]
-    return torch.cat(pieces, dim=-1)
+        padded = pad_context(features, cnn.context, last + 1 - frames).unsqueeze(1)
+        pieces = [cnn.dense(padded[..., start : start + chunk - step + cnn.context], step).float()
+                  for start in _steps(range(0, last + 1, chunk), progress, "singing",
+                                      chunk / frame_rate)]
+    return _interpolate(torch.cat(pieces, dim=-1), step)[..., :frames]
+
+
+def _interpolate(anchors: torch.Tensor, step: int) -> torch.Tensor:
+    """Logits ``(batch, (n - 1) * step + 1)`` linearly interpolated from those of every
+    ``step``-th frame ``(batch, n)``; exactly the anchors' values at the anchors."""
+    weights = torch.arange(step, dtype=anchors.dtype) / step
+    between = torch.lerp(anchors[:, :-1, None], anchors[:, 1:, None], weights)
+    return torch.cat([between.flatten(1), anchors[:, -1:]], dim=1)
 
 
 def excerpt_frame_logits(cnn: SchlueterCNN, features: torch.Tensor,
@@ -162,17 +184,19 @@ def compute_features(detector: Detector, audio: np.ndarray | torch.Tensor,
 def predict_waveform(detector: Detector, audio: np.ndarray | torch.Tensor,
                      chunk_seconds: float = 60.0, margin: int = MARGIN_SAMPLES,
                      source: str | None = None, progress: bool = False,
-                     bf16: bool = False) -> np.ndarray:
+                     bf16: bool = False, step: int = 1) -> np.ndarray:
     """Singing-voice probability per frame, float32 ``(detector.grid.num_frames(len(audio)),)``.
 
     ``audio``: mono float samples at ``detector.grid.sample_rate`` Hz (22050), at least one
     window (1024 samples) long, else :class:`~vocalfront.errors.AudioError`. Frame ``b`` is
     centred at sample ``hop * b + window // 2``. Features come from :func:`compute_features`
     (``chunk_seconds``, ``margin``, ``source`` as there), logits from :func:`frame_logits`
-    (``bf16`` as there: faster, equal to float32 within :data:`BF16_TOLERANCE`);
+    (``bf16`` as there: faster, equal to float32 within :data:`BF16_TOLERANCE`; ``step`` as
+    there: the CNN on every ``step``-th frame, its logits interpolated between);
     ``progress`` shows a progress bar for each when they take a while.
     """
+    step = check_frame_step(step)
     features = compute_features(detector, audio, chunk_seconds, margin, source, progress)
     logits = frame_logits(detector.cnn, features.unsqueeze(0), progress=progress,
-                          frame_rate=detector.grid.frame_rate, bf16=bf16)[0]
+                          frame_rate=detector.grid.frame_rate, bf16=bf16, step=step)[0]
     return torch.sigmoid(logits).numpy()

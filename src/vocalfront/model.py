@@ -17,11 +17,15 @@ band x frame extent (7 x 11 for 80 bands x 115 frames), dense 64 and dense 1 are
 same weights evaluate one excerpt (:meth:`SchlueterCNN.forward`) or every frame of a long
 sequence at once (:meth:`SchlueterCNN.dense`): there, pooling keeps stride 1 along time and each
 later layer is dilated along time by the product of the earlier pooling strides (à trous), which
-gives exactly the excerpt-wise result for every excerpt start.
+gives exactly the excerpt-wise result for every excerpt start. With a frame step of 3 or 9
+(:data:`~vocalfront.grid.FRAME_STEPS`) the first one or both poolings keep their excerpt-mode
+stride 3 along time instead, and the result is that of every 3rd or 9th excerpt start, for a
+fraction of the work after the first pooling.
 """
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,7 +36,7 @@ from torch import nn
 from .errors import VocalfrontError
 from .frontends import BandNorm, FrontEnd, build_compression, build_frontend
 from .frontends.base import MAX_BANDS
-from .grid import FrameGrid
+from .grid import FRAME_STEPS, FrameGrid
 
 LEAKINESS = 0.01
 """Negative slope of the Leaky ReLU units."""
@@ -51,11 +55,28 @@ def _shrink(size: int) -> int:
     return (size - 4) // POOL
 
 
+def _pool_bands(x: torch.Tensor) -> torch.Tensor:
+    """Max over each 3 bands of ``(batch, channels, bands, frames)`` (stride 3, floor)."""
+    bands = x.shape[2] - x.shape[2] % POOL
+    return x[:, :, :bands].unflatten(2, (-1, POOL)).amax(3)
+
+
+def _max_pool(x: torch.Tensor) -> torch.Tensor:
+    """3x3 max-pooling with stride 3 on both axes of ``(batch, channels, bands, frames)`` (floor),
+    as ``F.max_pool2d(x, 3)``. Without gradients it is done separably: the same result, about 6
+    times as fast on long sequences; with them ``F.max_pool2d``, whose backward pass is about
+    twice as fast as the separable one's."""
+    if x.requires_grad:
+        return F.max_pool2d(x, POOL)
+    x = _pool_bands(x)
+    frames = x.shape[3] - x.shape[3] % POOL
+    return x[..., :frames].unflatten(3, (-1, POOL)).amax(4)
+
+
 def _dense_max_pool(x: torch.Tensor, dilation: int) -> torch.Tensor:
     """3x3 max-pooling of ``(batch, channels, bands, frames)``: stride 3 over bands, stride 1 and
     ``dilation`` over frames. Done separably (same result as ``F.max_pool2d``, but faster)."""
-    bands = x.shape[2] - x.shape[2] % POOL
-    x = x[:, :, :bands].unflatten(2, (-1, POOL)).amax(3)
+    x = _pool_bands(x)
     span = (POOL - 1) * dilation
     frames = x.shape[3] - span
     pooled = x[..., :frames]
@@ -125,18 +146,24 @@ class SchlueterCNN(nn.Module):
         ])
         self.dropout = nn.Dropout(self.dropout_p)
 
-    def _run(self, x: torch.Tensor, dense: bool) -> torch.Tensor:
-        """Shared body; ``dense`` pools with stride 1 in time and dilates later layers instead."""
-        dilation = 1
+    def _run(self, x: torch.Tensor, step: int) -> torch.Tensor:
+        """Shared body, one output per ``step`` input frames along time (a power of :data:`POOL`).
+
+        Poolings stride :data:`POOL` in time (as in excerpt mode) while the product of their
+        strides is below ``step``; the later ones pool with stride 1 in time and dilate every
+        later layer by :data:`POOL` instead. ``step`` = ``POOL ** 2`` is excerpt mode.
+        """
+        stride, dilation = 1, 1
         for index, unit in enumerate(self.units):
             if index >= _FIRST_DENSE_UNIT:
                 x = self.dropout(x)
             x = unit(x, dilation)
-            if index in _POOLED_UNITS and dense:
+            if index in _POOLED_UNITS and stride < step:
+                x = _max_pool(x)
+                stride *= POOL
+            elif index in _POOLED_UNITS:
                 x = _dense_max_pool(x, dilation)
                 dilation *= POOL
-            elif index in _POOLED_UNITS:
-                x = F.max_pool2d(x, POOL)
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -144,21 +171,24 @@ class SchlueterCNN(nn.Module):
         self._check_input(x)
         if x.shape[-1] != self.context:
             raise VocalfrontError(f"CNN excerpts must have {self.context} frames, got {x.shape[-1]}")
-        return self._run(x, dense=False).flatten()
+        return self._run(x, POOL ** len(_POOLED_UNITS)).flatten()
 
-    def dense(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits ``(batch, frames - context + 1)`` of every excerpt of ``(batch, 1, n_bands, frames)``.
+    def dense(self, x: torch.Tensor, step: int = 1) -> torch.Tensor:
+        """Logits ``(batch, (frames - context) // step + 1)`` of every ``step``-th excerpt of
+        ``(batch, 1, n_bands, frames)``; ``step`` is one of :data:`~vocalfront.grid.FRAME_STEPS`.
 
-        Output ``t`` equals ``forward(x[..., t:t + context])`` (the excerpt centred on input frame
-        ``t + context // 2``) in eval mode. In training mode it is a valid training pass, but
-        overlapping excerpts share dropout masks and batch-norm statistics, so it is not the
-        same as training on separate excerpts.
+        Output ``j`` equals ``forward(x[..., j * step : j * step + context])`` (the excerpt centred
+        on input frame ``j * step + context // 2``) in eval mode. Step 3 needs 52 % of step 1's
+        multiply-adds (the layers after the first pooling run on every 3rd frame), step 9 47 %. In
+        training mode it is a valid training pass, but overlapping excerpts share dropout masks and
+        batch-norm statistics, so it is not the same as training on separate excerpts.
         """
+        step = check_frame_step(step)
         self._check_input(x)
         if x.shape[-1] < self.context:
             raise VocalfrontError(f"need at least {self.context} frames, got {x.shape[-1]}")
-        logits = self._run(x, dense=True)
-        return logits[:, 0, 0, : x.shape[-1] - self.context + 1]
+        logits = self._run(x, step)
+        return logits[:, 0, 0, : (x.shape[-1] - self.context) // step + 1]
 
     def _check_input(self, x: torch.Tensor) -> None:
         if x.dim() != 4 or x.shape[1] != 1 or x.shape[2] != self.n_bands:
@@ -172,8 +202,18 @@ class SchlueterCNN(nn.Module):
                 "dropout": self.dropout_p}
 
 
-def pad_context(features: torch.Tensor, context: int) -> torch.Tensor:
-    """Pad normalised features ``(..., frames)`` with ``context // 2`` zero frames at both ends.
+def check_frame_step(step: Any) -> int:
+    """``step`` as an ``int`` if it is one of :data:`~vocalfront.grid.FRAME_STEPS` (Python or numpy
+    integer), else a one-line :class:`VocalfrontError`."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step not in FRAME_STEPS:
+        raise VocalfrontError(f"frame step must be one of {', '.join(map(str, FRAME_STEPS))}, "
+                              f"got {step!r}")
+    return int(step)
+
+
+def pad_context(features: torch.Tensor, context: int, extra: int = 0) -> torch.Tensor:
+    """Pad normalised features ``(..., frames)`` with ``context // 2`` zero frames at both ends,
+    and ``extra`` more at the end (frame-step inference rounds the frames up to whole steps).
 
     Zero is each band's training mean after :class:`BandNorm`: frames before the start and
     after the end of a file look like average music, not like silence or a repeated edge.
@@ -181,7 +221,7 @@ def pad_context(features: torch.Tensor, context: int) -> torch.Tensor:
     all pad this way, so that every frame gets a prediction from a full ``context`` excerpt.
     """
     half = context // 2
-    return F.pad(features, (half, half))
+    return F.pad(features, (half, half + extra))
 
 
 class Detector(nn.Module):

@@ -45,7 +45,10 @@ class Provenance:
     """What made a detection: ``version`` of vocalfront, ``model`` file name (:data:`IN_MEMORY`
     for a detector without one) and ``model_sha256`` (its digest prefix, ``None`` without a
     file), and the post-processing: ``threshold`` (on smoothed probabilities), ``smoothing``
-    (median filter, frames), ``min_duration`` and ``min_gap`` (seconds)."""
+    (median filter, frames), ``min_duration`` and ``min_gap`` (seconds); how the CNN ran:
+    ``bf16`` (under bfloat16 autocast) and ``frame_step`` (on every frame, or every 3rd or 9th
+    with the logits interpolated between). Records written before a field existed lack it and
+    read as its default (``Provenance(**record)``)."""
 
     version: str
     model: str
@@ -55,6 +58,7 @@ class Provenance:
     min_duration: float
     min_gap: float
     bf16: bool = False
+    frame_step: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, in field order (the ``provenance`` object of JSON outputs)."""
@@ -63,20 +67,30 @@ class Provenance:
     def to_line(self) -> str:
         """One line for CSV comments and plot subtitles, e.g. ``vocalfront 0.3.0, model
         default.pt (sha256 1a2b3c4d5e6f), threshold 0.343, median 56 frames, min duration
-        0.75 s, min gap 0.2 s``, and ``, CNN in bf16`` when it ran so."""
+        0.75 s, min gap 0.2 s``, and ``, CNN in bf16`` and ``, CNN every 3rd frame`` when it
+        ran so."""
         model = self.model if self.model_sha256 is None else f"{self.model} (sha256 {self.model_sha256})"
+        every = f", CNN {self.cnn_frames}" if self.frame_step != 1 else ""
         return (f"vocalfront {self.version}, model {model}, threshold {self.threshold:.3f}, "
                 f"median {self.smoothing} frames, min duration {self.min_duration:g} s, "
-                f"min gap {self.min_gap:g} s{', CNN in bf16' if self.bf16 else ''}")
+                f"min gap {self.min_gap:g} s{', CNN in bf16' if self.bf16 else ''}{every}")
+
+    @property
+    def cnn_frames(self) -> str:
+        """The frames the CNN ran on: ``every frame``, ``every 3rd frame``, ``every 9th frame``."""
+        if self.frame_step == 1:
+            return "every frame"
+        return f"every {self.frame_step}{'rd' if self.frame_step % 10 == 3 else 'th'} frame"
 
 
 def make_provenance(model_source: str | Path | None, settings: PostProcessing,
-                    bf16: bool = False) -> Provenance:
+                    bf16: bool = False, frame_step: int = 1) -> Provenance:
     """The record of a detection by the model read from ``model_source`` (``None``: a detector
-    in memory) with the post-processing ``settings`` (``bf16``: the CNN ran in bfloat16)."""
+    in memory) with the post-processing ``settings`` (``bf16``: the CNN ran in bfloat16;
+    ``frame_step``: it ran on every ``frame_step``-th frame)."""
     if model_source is None:
         name, digest = IN_MEMORY, None
     else:
         name, digest = Path(model_source).name, file_digest(model_source)
     return Provenance(__version__, name, digest, settings.threshold, settings.smoothing,
-                      settings.min_duration, settings.min_gap, bf16)
+                      settings.min_duration, settings.min_gap, bf16, frame_step)

@@ -138,7 +138,9 @@ def _provenance_table(provenance: Provenance | None) -> str:
               ("smoothing", f"median, {provenance.smoothing} frames"),
               ("min duration", f"{provenance.min_duration:g} s"),
               ("min gap", f"{provenance.min_gap:g} s"),
-              ("CNN precision", "bfloat16 autocast" if provenance.bf16 else "float32")]
+              ("CNN precision", "bfloat16 autocast" if provenance.bf16 else "float32"),
+              ("CNN evaluated", provenance.cnn_frames if provenance.frame_step == 1 else
+               f"{provenance.cnn_frames}, logits interpolated between")]
     rows = "\n".join(f"<tr><th>{escape(key)}</th><td>{escape(str(value))}</td></tr>"
                      for key, value in fields)
     return f'<table class="provenance">\n{rows}\n</table>'

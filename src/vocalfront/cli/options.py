@@ -61,7 +61,18 @@ class OutFolder:
             raise VocalfrontError(f"{option} {value}: exists and is not a folder")
 
 
-Rule = Number | Numbers | OutFolder
+@dataclass(frozen=True)
+class OneOf:
+    """One of the whole numbers ``values``."""
+
+    values: tuple[int, ...]
+
+    def check(self, option: str, value: Any) -> None:
+        if isinstance(value, bool) or value not in self.values:
+            raise VocalfrontError(f"{option} {value}: must be one of {', '.join(map(str, self.values))}")
+
+
+Rule = Number | Numbers | OutFolder | OneOf
 
 
 def cpu_count() -> int:
