@@ -3,11 +3,13 @@
 Sections (``--only`` picks some): ``extraction`` (10 min of audio, forward: ours against a plain
 torch.stft mel reference, librosa, nnAudio and SpeechBrain's Leaf), ``batch`` (32 × 1.64 s,
 forward + backward: every learnable variant against nnAudio's trainable mel and Leaf),
-``detector`` (whole-file inference real-time factor, dense vs excerpt-wise; peak memory for a
-1-hour file), ``training`` (labelled frames per second of one training update, dense vs excerpt
-and dense bf16, :mod:`benchmarks.training`), ``stages`` (where ``fb``'s time goes: each stage's
-share and ratio to torch.stft mel, :mod:`benchmarks.stages`). Times are medians of
-interleaved, warmed-up repeats; every ratio is between numbers of the same run.
+``detector`` (whole-file inference real-time factor, dense vs excerpt-wise, at every frame step
+in float32 and bf16; what the frame steps change in the packaged model's decisions on its
+example; peak memory for a 1-hour file), ``training`` (labelled frames per second of one
+training update, dense vs excerpt and dense bf16, :mod:`benchmarks.training`), ``stages`` (where
+``fb``'s time goes: each stage's share and ratio to torch.stft mel, :mod:`benchmarks.stages`).
+Times are medians of interleaved, warmed-up repeats; every ratio is between numbers of the same
+run.
 Writes JSON (``--json``; with ``--only``, the sections not rerun are kept from that file, each
 with the time it was measured) and, with ``--readme``, replaces the block between ``<!-- bench:start -->`` and
 ``<!-- bench:end -->`` of that file with the tables.
@@ -93,6 +95,32 @@ def stages_table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def frame_step_rows(inf: dict) -> list[str]:
+    """Rows of the CNN's multiply-adds per frame and whole-file inference (float32, bf16) at each
+    frame step, with the speed ratio of step 3 to step 1."""
+    rates, macs = inf["step_real_time_factors"], inf["step_cnn_macs_per_frame"]
+    steps = " / ".join(macs)
+    lines = [f"| CNN multiply-adds per frame at frame step {steps} (`--frame-step`; M) | "
+             + " / ".join(f"{value / 1e6:.2f}" for value in macs.values()) + " |"]
+    for precision in ("float32", "bf16"):
+        values = [rates[f"{precision} step {step}"] for step in macs]
+        lines.append(f"| whole-file inference, {precision}, frame step {steps} (× real time) | "
+                     f"{' / '.join(f'{value:.0f}' for value in values)} (step 3: "
+                     f"{rates[f'{precision} step 3'] / rates[f'{precision} step 1']:.2f}× step 1) |")
+    return lines
+
+
+def frame_step_accuracy_row(accuracy: dict) -> str:
+    """One row: the packaged model on its example at each frame step (error, AUROC; against step
+    1 the largest and mean probability change and the share of decisions changed)."""
+    cells = [f"step {step}: {100 * row['error']:.1f} %, {row['auroc']:.3f}, {row['max_abs_dp']:.2f} / "
+             f"{row['mean_abs_dp']:.3f}, {100 * row['decisions_changed']:.1f} %"
+             for step, row in accuracy.items()]
+    return ("| packaged model on its example by frame step: frame error, AUROC; against step 1: "
+            "largest / mean change of probability, frames decided differently | "
+            + "; ".join(cells) + " |")
+
+
 def detector_table(result: dict) -> str:
     inf, memory = result.get("inference"), result.get("memory")
     lines = ["| measure | value |", "|---|---|"]
@@ -111,6 +139,10 @@ def detector_table(result: dict) -> str:
         if "real_time_factor_bf16" in inf:
             lines.append(f"| whole-file inference, CNN under bf16 autocast (`bf16=True`; × real "
                          f"time) | {inf['real_time_factor_bf16']:.0f} |")
+        if "step_real_time_factors" in inf:
+            lines += frame_step_rows(inf)
+    if "frame_step_accuracy" in result:
+        lines.append(frame_step_accuracy_row(result["frame_step_accuracy"]))
     if memory:
         lines.append(f"| peak memory, {memory['minutes']:g} min file (MB; signal alone "
                      f"{memory['signal_mb']:.0f}) | {memory['peak_mb']:.0f} |")
@@ -188,6 +220,7 @@ def main() -> None:
     if "detector" in args.only:
         results["detector"] = {
             "inference": detector.inference(args.seconds / 60, max(2, args.repeats // 2)),
+            "frame_step_accuracy": detector.frame_step_accuracy(),
             "memory": detector.peak_memory(args.memory_minutes),
             "when": detector.timestamp(),
             "machine": results["machine"],

@@ -61,9 +61,33 @@ def test_every_filter_bank_stage_is_timed_and_the_shares_add_up_to_the_whole() -
 def test_the_cnn_multiply_adds_are_counted_layer_by_layer() -> None:
     # conv 1→64 on 78 bands, 64→32 on 76, pool to 25; 32→128 on 23, 128→64 on 21, pool to 7;
     # dense 64·7·11→256, 256→64, 64→1 (a 115-frame context is 11 frames after two 3× pools)
-    by_hand = (9 * 64 * 78 + 9 * 64 * 32 * 76 + 9 * 32 * 128 * 23 + 9 * 128 * 64 * 21
-               + 64 * 7 * 11 * 256 + 256 * 64 + 64)
-    assert macs_per_frame(SchlueterCNN()) == by_hand == 5_119_936
+    before_pool, between_pools = 9 * 64 * 78 + 9 * 64 * 32 * 76, 9 * 32 * 128 * 23 + 9 * 128 * 64 * 21
+    dense = 64 * 7 * 11 * 256 + 256 * 64 + 64
+    assert macs_per_frame(SchlueterCNN()) == before_pool + between_pools + dense == 5_119_936
+    # a frame step of 3 strides the first pooling (later layers on every 3rd frame), 9 both
+    assert macs_per_frame(SchlueterCNN(), 3) == pytest.approx(before_pool + (between_pools + dense) / 3)
+    assert macs_per_frame(SchlueterCNN(), 9) == pytest.approx(before_pool + between_pools / 3 + dense / 9)
+
+
+def test_the_detector_table_gives_every_frame_step_and_the_step_3_speed_ratio() -> None:
+    inference = {"minutes": 10, "real_time_factor": 200.0, "dense_us_per_frame": 60.0,
+                 "excerpt_us_per_frame": 5000.0, "dense_speedup": 83.0, "excerpt_real_time_factor": 3.0,
+                 "step_cnn_macs_per_frame": {"1": 5.12e6, "3": 2.67e6, "9": 2.39e6},
+                 "step_real_time_factors": {"float32 step 1": 200.0, "float32 step 3": 350.0,
+                                            "float32 step 9": 380.0, "bf16 step 1": 300.0,
+                                            "bf16 step 3": 540.0, "bf16 step 9": 600.0}}
+    accuracy = {"1": {"error": 0.328, "auroc": 0.987, "max_abs_dp": 0.0, "mean_abs_dp": 0.0,
+                      "decisions_changed": 0.0},
+                "3": {"error": 0.326, "auroc": 0.988, "max_abs_dp": 0.25, "mean_abs_dp": 0.012,
+                      "decisions_changed": 0.009}}
+    text = markdown({"machine": "m", "detector": {"when": "now", "inference": inference,
+                                                  "frame_step_accuracy": accuracy}})
+    assert "| CNN multiply-adds per frame at frame step 1 / 3 / 9 (`--frame-step`; M) | " \
+           "5.12 / 2.67 / 2.39 |" in text
+    assert "| whole-file inference, float32, frame step 1 / 3 / 9 (× real time) | 200 / 350 / 380 " \
+           "(step 3: 1.75× step 1) |" in text
+    assert "| 300 / 540 / 600 (step 3: 1.80× step 1) |" in text
+    assert "step 3: 32.6 %, 0.988, 0.25 / 0.012, 0.9 %" in text
 
 
 def test_the_detector_table_states_the_bound_the_matrix_product_sets() -> None:
