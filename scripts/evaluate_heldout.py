@@ -28,6 +28,7 @@ from pathlib import Path
 
 from vocalfront.detect import load_model
 from vocalfront.errors import VocalfrontError
+from vocalfront.grid import FRAME_STEPS
 from vocalfront.training import load_config, resolve_config
 from vocalfront.training.validation import heldout_set, validate
 
@@ -40,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("valid", "test"), default="test")
     parser.add_argument("--models", type=Path, nargs="+", required=True, help="detector files")
     parser.add_argument("--seed", type=int, default=None, help="mixing seed (default: train.seed)")
+    parser.add_argument("--bf16", action="store_true", help="the CNN under bf16 autocast (detect --bf16)")
+    parser.add_argument("--frame-step", type=int, choices=FRAME_STEPS, default=1,
+                        help="the CNN on every Nth frame, interpolated between (detect --frame-step)")
     parser.add_argument("--out", type=Path, default=None, help="write the table here (Markdown)")
     parser.add_argument("--json", type=Path, default=None, help="write all metrics here (JSON)")
     parser.add_argument("overrides", nargs="*", help="section.key=value settings")
@@ -59,9 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     results = {name: validate(model.detector.eval(), clips, model.smoothing, model.threshold,
-                              model.postprocessing)
+                              model.postprocessing, args.bf16, args.frame_step)
                for name, model in models.items()}
-    table = markdown(results, args.split, seed)
+    table = markdown(results, args.split, seed, _inference(args.bf16, args.frame_step))
     print(table)
     if args.out:
         args.out.write_text(table + "\n", encoding="utf-8")
@@ -70,9 +74,18 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def markdown(results: dict[str, dict], split: str, seed: int) -> str:
-    """One row per model and source (``all`` first), rates in percent."""
-    lines = [f"Held-out split `{split}` (mixing seed {seed}); each model at its stored decision "
+def _inference(bf16: bool, frame_step: int) -> str:
+    """How the probabilities were computed, for the table's title (empty: the default way)."""
+    parts = [*(["CNN in bf16"] if bf16 else []),
+             *([f"CNN every {frame_step} frames, interpolated"] if frame_step != 1 else [])]
+    return "; ".join(parts)
+
+
+def markdown(results: dict[str, dict], split: str, seed: int, inference: str = "") -> str:
+    """One row per model and source (``all`` first), rates in percent; ``inference`` (e.g. "CNN
+    in bf16") is added to the title."""
+    how = f"; {inference}" if inference else ""
+    lines = [f"Held-out split `{split}` (mixing seed {seed}{how}); each model at its stored decision "
              "settings.", "",
              "| model | threshold | source | " + " | ".join(COLUMNS) + " |",
              "|---|---|---|" + "---|" * len(COLUMNS)]

@@ -64,3 +64,18 @@ def test_evaluate_heldout_scores_a_model_at_its_stored_threshold(calibrated, tmp
     threshold = load_model(model).threshold
     assert f"| model.pt | {threshold:.3f} | all |" in table.read_text(encoding="utf-8")
     assert any(line.startswith("skipped: ") and BROKEN in line for line in result.stderr.splitlines())
+
+
+def test_evaluate_heldout_scores_at_the_inference_settings_asked_for_and_says_which(calibrated, tmp_path):
+    root, model, _ = calibrated
+    tables = {}
+    for name, options in {"exact": [], "fast": ["--frame-step", "3", "--bf16"]}.items():
+        result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "valid", "--models", model,
+                            "--json", tmp_path / f"{name}.json", *options, f"data.root={root}")
+        assert result.returncode == 0, result.stderr
+        tables[name] = (result.stdout, json.loads((tmp_path / f"{name}.json").read_text()))
+    assert "(mixing seed 0); each model" in tables["exact"][0]
+    assert "(mixing seed 0; CNN in bf16; CNN every 3 frames, interpolated)" in tables["fast"][0]
+    exact, fast = (tables[name][1][str(model)] for name in ("exact", "fast"))
+    assert exact["frames"] == fast["frames"]
+    assert exact["auroc"] != fast["auroc"]  # other probabilities: the options reached the CNN

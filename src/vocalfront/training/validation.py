@@ -118,17 +118,19 @@ def instrumental_clips(pool: InstrumentalPool, count: int, seconds: float, seed:
 
 
 def validate(detector: Detector, clips: list[TrainingClip], median_filter: int,
-             threshold: float | None = None, final: PostProcessing | None = None) -> dict[str, object]:
+             threshold: float | None = None, final: PostProcessing | None = None,
+             bf16: bool = False, frame_step: int = 1) -> dict[str, object]:
     """Pooled metrics, the ``threshold`` (``None``: the accuracy-maximising one, chosen on these
     clips), the number of ``frames`` and, under ``sources``, the metrics of each clip source at
     that threshold; with ``final`` settings also ``final_error``, pooled and per source: the
     frame error of the final decisions (:func:`vocalfront.calibration.final_decisions`).
 
-    Whole-file probabilities (:func:`~vocalfront.inference.predict_waveform`) of each clip's
-    mixture (its stems summed), scored by :func:`score_clips`.
+    Whole-file probabilities (:func:`~vocalfront.inference.predict_waveform`, with ``bf16`` and
+    ``frame_step`` as its ``bf16`` and ``step``) of each clip's mixture (its stems summed), scored
+    by :func:`score_clips`.
     """
-    return score_clips(predict_clips(detector, clips), clips, median_filter, threshold, final,
-                       detector.grid)
+    return score_clips(predict_clips(detector, clips, bf16=bf16, frame_step=frame_step), clips,
+                       median_filter, threshold, final, detector.grid)
 
 
 def score_clips(probabilities: list[np.ndarray], clips: list[TrainingClip], median_filter: int,
@@ -156,10 +158,13 @@ def score_clips(probabilities: list[np.ndarray], clips: list[TrainingClip], medi
     return {"threshold": threshold, **pooled, **({"sources": metrics} if len(metrics) > 1 else {})}
 
 
-def predict_clips(detector: Detector, clips: list[TrainingClip], progress: bool = False) -> list[np.ndarray]:
-    """Whole-file probabilities ``(frames,)`` of each clip's mixture (its stems summed); a
-    progress bar over the clips when ``progress``."""
-    return [predict_waveform(detector, clip.audio.sum(axis=0), source=clip.name)
+def predict_clips(detector: Detector, clips: list[TrainingClip], progress: bool = False,
+                  bf16: bool = False, frame_step: int = 1) -> list[np.ndarray]:
+    """Whole-file probabilities ``(frames,)`` of each clip's mixture (its stems summed; ``bf16``
+    and ``frame_step`` as :func:`~vocalfront.inference.predict_waveform`'s ``bf16`` and ``step``);
+    a progress bar over the clips when ``progress``."""
+    return [predict_waveform(detector, clip.audio.sum(axis=0), source=clip.name, bf16=bf16,
+                             step=frame_step)
             for clip in tqdm(clips, desc="scoring clips", unit="clip", disable=not progress, leave=False)]
 
 
