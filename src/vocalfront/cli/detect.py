@@ -99,7 +99,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "0.02 of float32's; recorded in the provenance")
     parser.add_argument("--frame-step", type=int, default=1, metavar="S",
                         help="run the CNN on every S-th frame only (1, 3 or 9; default 1) and "
-                        "interpolate its logits between: S=3 makes detection about 1.6 times as "
+                        "interpolate its logits between: S=3 makes detection about 1.5 times as "
                         "fast and moves probabilities by about 0.01 on average (the median filter "
                         "smooths over far more frames); recorded in the provenance")
 
