@@ -29,6 +29,7 @@ from pathlib import Path
 from vocalfront.detect import load_model
 from vocalfront.errors import VocalfrontError
 from vocalfront.grid import FRAME_STEPS
+from vocalfront.provenance import cnn_settings
 from vocalfront.training import load_config, resolve_config
 from vocalfront.training.validation import heldout_set, validate
 
@@ -65,20 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     results = {name: validate(model.detector.eval(), clips, model.smoothing, model.threshold,
                               model.postprocessing, args.bf16, args.frame_step)
                for name, model in models.items()}
-    table = markdown(results, args.split, seed, _inference(args.bf16, args.frame_step))
+    table = markdown(results, args.split, seed, "; ".join(cnn_settings(args.bf16, args.frame_step)))
     print(table)
     if args.out:
         args.out.write_text(table + "\n", encoding="utf-8")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=float) + "\n", encoding="utf-8")
     return 0
-
-
-def _inference(bf16: bool, frame_step: int) -> str:
-    """How the probabilities were computed, for the table's title (empty: the default way)."""
-    parts = [*(["CNN in bf16"] if bf16 else []),
-             *([f"CNN every {frame_step} frames, interpolated"] if frame_step != 1 else [])]
-    return "; ".join(parts)
 
 
 def markdown(results: dict[str, dict], split: str, seed: int, inference: str = "") -> str:

@@ -75,7 +75,7 @@ def test_evaluate_heldout_scores_at_the_inference_settings_asked_for_and_says_wh
         assert result.returncode == 0, result.stderr
         tables[name] = (result.stdout, json.loads((tmp_path / f"{name}.json").read_text()))
     assert "(mixing seed 0); each model" in tables["exact"][0]
-    assert "(mixing seed 0; CNN in bf16; CNN every 3 frames, interpolated)" in tables["fast"][0]
+    assert "(mixing seed 0; CNN in bf16; CNN every 3rd frame)" in tables["fast"][0]
     exact, fast = (tables[name][1][str(model)] for name in ("exact", "fast"))
     assert exact["frames"] == fast["frames"]
     assert exact["auroc"] != fast["auroc"]  # other probabilities: the options reached the CNN

@@ -26,7 +26,7 @@ from vocalfront.grid import DEFAULT_GRID
 from vocalfront.inference import BF16_TOLERANCE
 from vocalfront.model import Detector, SchlueterCNN
 from vocalfront.postprocessing import DEFAULT_MIN_DURATION, DEFAULT_MIN_GAP, PostProcessing
-from vocalfront.provenance import IN_MEMORY, Provenance, make_provenance
+from vocalfront.provenance import IN_MEMORY, Provenance, cnn_settings, make_provenance
 
 SR = DEFAULT_GRID.sample_rate
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -211,3 +211,12 @@ def test_the_provenance_line_names_version_model_digest_and_settings(model_file)
     digest = hashlib.sha256(model_file.read_bytes()).hexdigest()[:12]
     assert line == (f"vocalfront {__version__}, model stored.pt (sha256 {digest}), threshold 0.343, "
                     "median 56 frames, min duration 0.75 s, min gap 0.2 s")
+
+
+@pytest.mark.parametrize(("bf16", "step", "phrases"), [
+    (False, 1, []), (True, 1, ["CNN in bf16"]), (False, 9, ["CNN every 9th frame"]),
+    (True, 3, ["CNN in bf16", "CNN every 3rd frame"])])
+def test_cnn_settings_name_only_what_differs_from_float32_on_every_frame(bf16, step, phrases):
+    assert cnn_settings(bf16, step) == phrases
+    line = Provenance("0", "m.pt", None, 0.5, 9, 0.0, 0.0, bf16, step).to_line()
+    assert line.endswith("min gap 0 s" + "".join(f", {phrase}" for phrase in phrases))

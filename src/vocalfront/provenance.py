@@ -70,17 +70,30 @@ class Provenance:
         0.75 s, min gap 0.2 s``, and ``, CNN in bf16`` and ``, CNN every 3rd frame`` when it
         ran so."""
         model = self.model if self.model_sha256 is None else f"{self.model} (sha256 {self.model_sha256})"
-        every = f", CNN {self.cnn_frames}" if self.frame_step != 1 else ""
+        how = "".join(f", {phrase}" for phrase in cnn_settings(self.bf16, self.frame_step))
         return (f"vocalfront {self.version}, model {model}, threshold {self.threshold:.3f}, "
                 f"median {self.smoothing} frames, min duration {self.min_duration:g} s, "
-                f"min gap {self.min_gap:g} s{', CNN in bf16' if self.bf16 else ''}{every}")
+                f"min gap {self.min_gap:g} s{how}")
 
     @property
     def cnn_frames(self) -> str:
         """The frames the CNN ran on: ``every frame``, ``every 3rd frame``, ``every 9th frame``."""
-        if self.frame_step == 1:
-            return "every frame"
-        return f"every {self.frame_step}{'rd' if self.frame_step % 10 == 3 else 'th'} frame"
+        return cnn_frames(self.frame_step)
+
+
+def cnn_frames(frame_step: int) -> str:
+    """The frames a CNN run on every ``frame_step``-th frame saw: ``every frame``, ``every 3rd
+    frame``, ``every 9th frame``."""
+    if frame_step == 1:
+        return "every frame"
+    return f"every {frame_step}{'rd' if frame_step % 10 == 3 else 'th'} frame"
+
+
+def cnn_settings(bf16: bool, frame_step: int) -> list[str]:
+    """How the CNN ran, in words, where it differs from the default (float32 on every frame):
+    ``["CNN in bf16", "CNN every 3rd frame"]``, or ``[]``."""
+    return [*(["CNN in bf16"] if bf16 else []),
+            *([f"CNN {cnn_frames(frame_step)}"] if frame_step != 1 else [])]
 
 
 def make_provenance(model_source: str | Path | None, settings: PostProcessing,
