@@ -235,6 +235,8 @@ OTHER_COMMANDS = {
                          f"--hops {10**9}: must be a whole number from 128 to 11025"),
     "theory-hops-too-many": (["theory", "--hops", *["315"] * (MAX_HOPS + 1)],
                              f"--hops: at most {MAX_HOPS} values, got {MAX_HOPS + 1}"),
+    "theory-hops-repeated": (["theory", "--hops", "630", "315", "630"],
+                             "--hops 630: given more than once"),
     "experiment-cache-file": (["experiment", "--config", str(PAPER), "--out", "{tmp}/exp",
                                "--cache", "{song}"],
                               "--cache {song}: exists and is not a folder"),

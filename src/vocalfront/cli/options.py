@@ -39,7 +39,7 @@ class Number:
 
 @dataclass(frozen=True)
 class Numbers:
-    """A list (``nargs``) of at most ``most`` values, each checked by ``each``."""
+    """A list (``nargs``) of at most ``most`` distinct values, each checked by ``each``."""
 
     each: Number
     most: int
@@ -49,6 +49,9 @@ class Numbers:
             raise VocalfrontError(f"{option}: at most {self.most} values, got {len(value)}")
         for item in value:
             self.each.check(option, item)
+        repeated = sorted({item for item in value if value.count(item) > 1})
+        if repeated:
+            raise VocalfrontError(f"{option} {' '.join(map(str, repeated))}: given more than once")
 
 
 @dataclass(frozen=True)
