@@ -4,6 +4,7 @@ kept in their ranges by the parameterisation alone; their inspection (``frontend
 from __future__ import annotations
 
 import math
+import re
 import struct
 
 import numpy as np
@@ -13,7 +14,13 @@ from torch.func import functional_call
 
 from vocalfront.errors import VocalfrontError
 from vocalfront.frontends import FilterBank, build_frontend
-from vocalfront.frontends.design import band_power_response
+from vocalfront.frontends.design import (
+    BIN_MARGIN,
+    band_power_response,
+    bins_inside,
+    lowest_centre,
+    narrowest_half_width,
+)
 from vocalfront.frontends.filterbank import LEARNABLE
 from vocalfront.frontends.inspection import (
     frontend_parameters,
@@ -22,7 +29,7 @@ from vocalfront.frontends.inspection import (
     power_responses,
 )
 from vocalfront.grid import DEFAULT_GRID
-from vocalfront.melscale import hz_to_mel, mel_band_edges
+from vocalfront.melscale import hz_to_mel, mel_band_edges, mel_to_hz
 
 VARIANTS = ["fb-learn-cf", "fb-learn-avg", "fb-learn-bw", "fb-free"]
 
@@ -153,6 +160,14 @@ def assert_in_range(frontend: FilterBank) -> None:
     sizes = frontend.averaging_sizes()
     low, high = frontend.avg_range
     assert bool((sizes >= low).all()) and bool((sizes <= high).all())
+    assert_every_band_holds_a_bin(frontend)
+
+
+def assert_every_band_holds_a_bin(frontend: FilterBank) -> None:
+    with torch.no_grad():
+        lower, _, upper = frontend.band_edges_hz().numpy()
+    first, last = bins_inside(lower, upper, frontend.sample_rate / frontend.grid.window)
+    assert bool((last >= first).all()), f"bands {np.flatnonzero(last < first)} hold no FFT bin"
 
 
 @pytest.mark.parametrize("sorted_centres", [True, False])
@@ -180,6 +195,61 @@ def test_huge_steps_keep_parameters_in_range_and_outputs_finite(sorted_centres):
     energies.sum().backward()
     assert bool(torch.isfinite(energies).all())
     assert all(bool(torch.isfinite(p.grad).all()) for p in frontend.parameters())
+
+
+NARROW_LAYOUTS = {
+    # six bands 14 mel wide (about 23 Hz at 1100 mel, 1.07 bins): moved lower, they get narrower
+    "cf": {"n_bands": 6, "centres_mel": [1100.0, 1200.0, 1300.0, 1400.0, 1500.0, 1600.0],
+           "half_widths_mel": [7.0] * 6},
+    # 40 bands on a 256-sample window: at half their initial width, or moved down with half
+    # their width, the low bands would be narrower than the bin spacing (86 Hz)
+    "bw": {"n_bands": 40, "hop": 63, "window": 256},
+    "bw+cf": {"n_bands": 40, "hop": 63, "window": 256},
+}
+
+
+@pytest.mark.parametrize("learn", NARROW_LAYOUTS)
+def test_narrow_learnable_bands_never_fall_between_fft_bins(learn):
+    frontend = FilterBank(learn=learn.split("+"), context=0, **NARROW_LAYOUTS[learn])
+    waveform = music_like(4000, torch.Generator().manual_seed(5))
+    for logit in np.linspace(-12.0, 12.0, 481):  # every position the sigmoids give, finely
+        with torch.no_grad():
+            for param in frontend.parameters():
+                param.fill_(float(logit))
+        assert_in_range(frontend)
+        if abs(logit) == 12.0:
+            assert bool((frontend(waveform) > 0).all())
+
+
+@pytest.mark.parametrize("centre_hz", [0.0, 50.0, 400.0, 3000.0])
+def test_the_narrowest_half_width_makes_a_band_just_wider_than_a_bin(centre_hz):
+    bin_hz = 22050 / 1024
+    centre = float(hz_to_mel(centre_hz))
+    half = float(narrowest_half_width(torch.tensor(centre, dtype=torch.float64), bin_hz))
+    width_hz = mel_to_hz(centre + half) - mel_to_hz(centre - half)
+    assert width_hz == pytest.approx(BIN_MARGIN * bin_hz, rel=1e-12)
+    expected = centre if centre > half else 0.0  # below its half-width, a band holds the DC bin
+    assert lowest_centre(np.array([half, 2 * half]), bin_hz) == pytest.approx(expected)
+
+
+def test_the_paper_variants_keep_their_plain_ranges():
+    # the default layout's bands are wide enough: nothing is raised, old models load unchanged
+    assert build_frontend("fb-learn-cf").lowest_centre == 0.0
+    bandwidths = build_frontend("fb-learn-bw")
+    assert bool((bandwidths.lowest_width_factors(bandwidths.centres_mel()) == 0.5).all())
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"n_bands": 200, "learn": ("bw",)},
+     "a band is no wider than the FFT bin spacing (21.53 Hz) at its initial width"),
+    # 10 Hz wide around bins 20 and 30: they hold a bin, but moved, they could miss every bin
+    ({"n_bands": 2, "learn": ("cf",), "centres_mel": [hz_to_mel(430.66), hz_to_mel(646.0)],
+      "half_widths_mel": [7.0, 7.0]},
+     "learnable centres: the narrowest band would fall between the FFT bins (21.53 Hz apart) below"),
+])
+def test_layouts_whose_learnable_bands_could_fall_silent_are_refused(kwargs, message):
+    with pytest.raises(VocalfrontError, match=re.escape(message)):
+        FilterBank(context=0, **kwargs)
 
 
 # ----------------------------------------------------------------- inspection

@@ -188,6 +188,28 @@ def shortest_window(lower_hz: np.ndarray, upper_hz: np.ndarray, sample_rate: int
     return None if missing >= MAX_WINDOW else missing + 1
 
 
+BIN_MARGIN = 1.01
+"""How much wider than the FFT bin spacing learnable bands are kept (an open frequency interval
+wider than the spacing always holds a bin, so such a band never falls silent)."""
+
+
+def narrowest_half_width(centre_mel: torch.Tensor, bin_hz: float) -> torch.Tensor:
+    """Smallest half-width (HTK mel) of a triangle centred at ``centre_mel`` (HTK mel, any shape)
+    whose band is :data:`BIN_MARGIN` times ``bin_hz`` wide in Hz. The band ``(c - h, c + h)`` in
+    mel is ``1400 e^{c/1127} sinh(h/1127)`` Hz wide, narrowest for the lowest centre."""
+    return 1127.0 * torch.asinh(BIN_MARGIN * bin_hz / (1400.0 * torch.exp(centre_mel / 1127.0)))
+
+
+def lowest_centre(half_width_mel: np.ndarray, bin_hz: float) -> float:
+    """Lowest centre (HTK mel) above which triangles of every half-width in ``half_width_mel``
+    (mel) are :data:`BIN_MARGIN` times ``bin_hz`` wide in Hz: the inverse of
+    :func:`narrowest_half_width` for the narrowest. 0 where that is no more than the narrowest
+    half-width: lower centres put the band across 0 Hz, and it holds the DC bin."""
+    narrowest = float(np.min(half_width_mel))
+    centre = 1127.0 * math.log(BIN_MARGIN * bin_hz / (1400.0 * math.sinh(narrowest / 1127.0)))
+    return centre if centre > narrowest else 0.0
+
+
 FIRST_NULL = 2
 """Distance (STFT bins) from a bin to the first null of the Hann window's transform ``Ĝ``."""
 

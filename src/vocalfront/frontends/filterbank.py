@@ -18,7 +18,8 @@ computation - is :mod:`.multirate`'s job, planned from the integer facts about t
 
 Learnable variants keep everything a smooth function of unconstrained parameters: centre
 frequencies on the HTK mel scale (each within a range via a sigmoid, optionally kept sorted),
-half-widths and averaging lengths within ranges via sigmoids, free filters as a complex
+half-widths and averaging lengths within ranges via sigmoids (the ranges keep every band wider
+than the FFT bin spacing, so none falls silent between bins), free filters as a complex
 multiplicative correction ``ĥ (1 + δ)`` interpolated from a half-bin grid. The integer parts of the
 computation (supports, decimation, kernel taps) are chosen from the detached parameters.
 
@@ -54,6 +55,8 @@ from .design import (
     gaussian_formula_sigmas,
     gaussian_kernel,
     hann2_kernel,
+    lowest_centre,
+    narrowest_half_width,
     triangle_weights,
 )
 from .multirate import (
@@ -101,7 +104,11 @@ class FilterBank(FrontEnd):
         context: samples of signal used on each side of a block (bounds the filter + averaging).
         block_frames: frames per block for long signals (bounds memory).
         bw_range, avg_range: ranges of learnable half-widths (factor of the initial) and
-            averaging sizes (samples).
+            averaging sizes (samples). Learnable bands are kept wider than the FFT bin spacing
+            (:data:`.design.BIN_MARGIN`), so none can fall silent between bins: a learnable
+            half-width's factor stays above :meth:`lowest_width_factors` of its centre, and
+            learnable centres of fixed widths above :func:`.design.lowest_centre`; a layout
+            that cannot keep this is refused.
     """
 
     def __init__(self, n_bands: int = 80, fmin: float = 27.5, fmax: float = 8000.0,
@@ -148,12 +155,47 @@ class FilterBank(FrontEnd):
         if "cf" not in self.learn:
             self.register_buffer("fixed_centres", centre_t)
         else:
-            self.centre_logits = nn.Parameter(_logit(centre_t / self.mel_top))
+            # with fixed widths the centres keep off the low end where a band would be too narrow
+            lowest = 0.0 if "bw" in self.learn else lowest_centre(widths, self._bin_hz)
+            self.lowest_centre = self._check_lowest_centre(lowest, centres)
+            self.centre_logits = nn.Parameter(
+                _logit((centre_t - self.lowest_centre) / (self.mel_top - self.lowest_centre)))
         if "bw" in self.learn:
-            low, high = self.bw_range
-            self.width_logits = nn.Parameter(
-                torch.full((self.n_bands,), float(_logit(torch.tensor((1 - low) / (high - low)))),
-                           dtype=torch.float64))
+            self._check_widths_can_hold_bins(centre_t)
+            low, high = self.lowest_width_factors(centre_t), self.bw_range[1]
+            self.width_logits = nn.Parameter(_logit((1 - low) / (high - low)))
+
+    def _check_lowest_centre(self, lowest: float, centres: np.ndarray) -> float:
+        """``lowest`` (mel), the lowest centre learnable bands may reach, if every initial centre
+        lies above it; else a one-line error."""
+        if lowest >= centres.min():
+            raise VocalfrontError(
+                f"learnable centres: the narrowest band would fall between the FFT bins "
+                f"({self._bin_hz:.4g} Hz apart) below {float(_hz_from_mel(torch.tensor(lowest))):.4g} Hz, "
+                f"above the lowest initial centre; use a longer window, fewer n_bands or a higher fmin")
+        return lowest
+
+    def _check_widths_can_hold_bins(self, centres: torch.Tensor) -> None:
+        """Refuse learnable half-widths that cannot keep every band wider than the FFT bin
+        spacing: at their initial value (the initial centres) or, with learnable centres, at
+        the widest of ``bw_range`` at 0 Hz."""
+        initial = self.lowest_width_factors(centres)
+        widest = self.lowest_width_factors(torch.zeros_like(centres)) / self.bw_range[1]
+        problem = ("at its initial width" if bool((initial >= 1).any()) else
+                   f"at {self.bw_range[1]:g} x its width near 0 Hz"
+                   if "cf" in self.learn and bool((widest >= 1).any()) else None)
+        if problem is not None:
+            raise VocalfrontError(
+                f"learnable bandwidths: a band is no wider than the FFT bin spacing "
+                f"({self._bin_hz:.4g} Hz) {problem} and could fall between the bins; use a longer "
+                f"window, fewer n_bands or a higher fmin")
+
+    def lowest_width_factors(self, centres: torch.Tensor) -> torch.Tensor:
+        """Per band, the smallest factor of its initial half-width a learnable half-width may
+        take with centres ``centres`` (mel): ``bw_range[0]``, or more where the band would not
+        be wider than the FFT bin spacing (:func:`.design.narrowest_half_width`)."""
+        return torch.clamp(narrowest_half_width(centres, self._bin_hz) / self.init_half_widths,
+                           min=self.bw_range[0])
 
     def _init_averaging(self, sizes: list[float] | None) -> None:
         if self.averaging == "none":
@@ -185,14 +227,14 @@ class FilterBank(FrontEnd):
             return self.fixed_centres
         # each centre has its own logit (a shared softmax would drag every band along);
         # sorting keeps the order without coupling the bands
-        centres = torch.sigmoid(self.centre_logits) * self.mel_top
+        centres = self.lowest_centre + torch.sigmoid(self.centre_logits) * (self.mel_top - self.lowest_centre)
         return torch.sort(centres).values if self.sorted_centres else centres
 
     def half_widths_mel(self) -> torch.Tensor:
         """Triangle half-widths ``(bands,)`` in mel (float64)."""
         if "bw" not in self.learn:
             return self.init_half_widths
-        low, high = self.bw_range
+        low, high = self.lowest_width_factors(self.centres_mel()), self.bw_range[1]
         return self.init_half_widths * (low + (high - low) * torch.sigmoid(self.width_logits))
 
     def averaging_sizes(self) -> torch.Tensor:
