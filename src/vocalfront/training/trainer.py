@@ -60,7 +60,7 @@ from .distributed import SINGLE, DistributedEnv
 from .norm import fit_norm
 from .objective import TrainingObjective, apply_lr_schedule, make_optimizer
 from .parameters import filterbank_parameters, frontend_report
-from .sampler import ShardedSampler, TrainingClip, make_sampler, training_clips
+from .sampler import ExampleSampler, ShardedSampler, TrainingClip, make_sampler, training_clips
 from .sources import instrumental_pool, open_sources
 from .validation import calibrate_clips, check_heldout_music, heldout_clips, predict_clips, score_clips
 
@@ -122,8 +122,7 @@ class Trainer:
             self.valid_clips, valid_problems = heldout_clips(config.data, sources, "valid",
                                                              config.train.seed, grid, progress)
             self.problems += valid_problems
-        self.sampler = make_sampler(self.train_clips, self.detector, config, self.pool, env,
-                                    plates=self.plates)
+        self.sampler = self._make_sampler()
         self.optimizer = make_optimizer(self.detector, config.train, env.world_size)
         self.update, self.elapsed, self.epoch_loss = 0, 0.0, [0.0, 0]
         self.best: dict[str, Any] = {"error": math.inf, "update": 0}
@@ -186,8 +185,13 @@ class Trainer:
         if isinstance(self.sampler, ShardedSampler):
             self.sampler.load_state_dict(main_sampler)
         else:
-            self.sampler = make_sampler(self.train_clips, self.detector, self.config, self.pool,
-                                        self.env, restart=update)
+            self.sampler = self._make_sampler(restart=update)
+
+    def _make_sampler(self, restart: int | None = None) -> ExampleSampler | ShardedSampler:
+        """This process's sampler over the training clips (:func:`make_sampler`; ``restart``: the
+        update after which a process joins a resumed run)."""
+        return make_sampler(self.train_clips, self.detector, self.config, self.pool, self.env,
+                            restart=restart, plates=self.plates)
 
     def _state(self, ranks: list[dict[str, Any]], logs: runfolder.RunLogs) -> dict[str, Any]:
         """The training state to save, with the per-process states ``ranks`` (process 0's first)."""
