@@ -348,3 +348,13 @@ def test_help_texts_name_the_values_their_owners_hold():
     assert experiment_cli.PROFILES == runner.PROFILES
     assert theory_cli.MIN_HOP == grid.WINDOW // 8 and theory_cli.MAX_HOP == grid.SAMPLE_RATE // 2
     assert train_cli.DATA_ENV == config.DATA_ENV
+
+
+def test_help_says_what_the_tool_does_and_starts_with_detect(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert "Find the singing in music" in text
+    commands = [line.split()[0] for line in text.split("positional arguments:")[1].splitlines()[2:8]]
+    assert commands[0] == "detect"
+    assert "vocalfront detect song.flac --plot" in text.split("examples:")[1]

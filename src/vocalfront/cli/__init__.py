@@ -24,15 +24,22 @@ from collections.abc import Iterator, Sequence
 from .. import __version__
 from .options import check_arguments, check_options
 
-# sub-command name -> (module in this package, one-line help)
+# sub-command name -> (module in this package, one-line help), in the order users meet them
 COMMANDS: dict[str, tuple[str, str]] = {
-    "theory": ("theory", "measure how closely each filter-bank design reproduces the mel-spectrogram"),
-    "data": ("data", "check datasets: readers, labels, lengths"),
     "detect": ("detect", "find the singing in audio files and write label files"),
     "evaluate": ("evaluate", "score a detector on a labelled dataset (frame-wise protocol metrics)"),
     "train": ("train", "train a singing-voice detector from a TOML configuration"),
     "experiment": ("experiment", "compare front-ends over seeds: train, evaluate, report (resumable)"),
+    "theory": ("theory", "measure how closely each filter-bank design reproduces the mel-spectrogram"),
+    "data": ("data", "check datasets: readers, labels, lengths"),
 }
+DESCRIPTION = """Find the singing in music with a CNN on designed or learnable filter-bank
+front-ends (Dörfler et al. 2020); train, evaluate and compare such detectors."""
+EXAMPLES = """examples:
+  vocalfront detect song.flac --plot                  song.lab and song.timeline.png beside it
+  vocalfront detect music/ --out labels/ --format lab,csv,json
+  vocalfront evaluate --data mir1k/                   frame error, AUROC on labelled clips
+  vocalfront COMMAND --help                           the options of one command"""
 
 
 def version_text() -> str:
@@ -66,7 +73,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     The other sub-commands are still listed (name and help), so ``--help`` and choice errors are
     complete without importing their modules.
     """
-    parser = argparse.ArgumentParser(prog="vocalfront", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="vocalfront", description=DESCRIPTION, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
