@@ -17,7 +17,7 @@ import vocalfront
 from vocalfront.cli import main
 from vocalfront.data.augment import AugmentConfig
 from vocalfront.data.remix import InstrumentalPool, RemixConfig
-from vocalfront.detector_file import load_detector_file
+from vocalfront.detector_file import load_detector_file, save_detector
 from vocalfront.errors import VocalfrontError
 from vocalfront.grid import DEFAULT_GRID as GRID
 from vocalfront.grid import FrameGrid
@@ -312,7 +312,8 @@ def test_a_bad_frontend_option_fails_before_any_audio_is_decoded(tiny_data, tmp_
     config = tiny_config(tiny_data, f"model.frontend_options={options}")
     with pytest.raises(VocalfrontError, match="hop"):
         train(config, tmp_path / "run", progress=False)
-    assert not (tmp_path / "run" / "metrics.jsonl").exists()
+    # nor the run folder touched: the corrected command starts there without --no-resume
+    assert not (tmp_path / "run").exists()
 
 
 def test_a_missing_impulse_response_folder_fails_before_any_clip_is_decoded(tiny_data, tmp_path,
@@ -544,3 +545,41 @@ def test_cli_reports_a_missing_dataset_in_one_line(tmp_path, capsys):
     error = capsys.readouterr().err
     assert f"data.root={tmp_path / 'nowhere'}: no such file or folder" in error
     assert error.count("\n") == 1
+
+
+def test_init_from_starts_a_fresh_run_from_a_detector_files_weights(tiny_data, tmp_path, monkeypatch):
+    first = train(tiny_config(tiny_data, "train.mode=dense", "train.updates=2"), tmp_path / "first",
+                  progress=False)
+    start = load_detector_file(first.model_path).detector
+    monkeypatch.setattr(trainer_module, "fit_norm", lambda *args: pytest.fail("norm refitted"))
+    # a near-zero learning rate: the one update leaves the weights where they started
+    config = tiny_config(tiny_data, "train.mode=dense", "train.updates=1", "train.lr=1e-12",
+                         "model.dropout=0.1", f"train.init_from={first.model_path}")
+    tuned = load_detector_file(train(config, tmp_path / "tuned", progress=False).model_path).detector
+    assert tuned.cnn.dropout_p == 0.1
+    for name, value in start.named_parameters():
+        assert torch.allclose(dict(tuned.named_parameters())[name], value, atol=1e-9), name
+    assert torch.equal(tuned.norm.mean, start.norm.mean) and torch.equal(tuned.norm.std, start.norm.std)
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ("model.context=27", "its detector differs from the [model] section in cnn ({'n_bands': 25, "
+                         "'context': 25, 'batch_norm': True} there)"),
+    ("model.frontend_options={ n_bands = 30 }", "its detector differs from the [model] section in "
+                                                 "frontend"),
+])
+def test_init_from_a_detector_of_another_architecture_is_refused_before_any_audio(
+        tiny_data, tmp_path, monkeypatch, capsys, setting, message):
+    model = tmp_path / "start.pt"
+    save_detector(model, build_model(tiny_config(tiny_data).model))
+    monkeypatch.setattr(trainer_module, "training_clips", lambda *args: pytest.fail("audio read"))
+    assert main(["train", "--config", str(TINY), "--out", str(tmp_path / "run"), f"data.root={tiny_data}",
+                 f"train.init_from={model}", setting]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and message in error and str(model) in error
+    assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_init_from_a_missing_file_is_refused_by_name(tiny_data):
+    with pytest.raises(VocalfrontError, match=r"train.init_from=nowhere.pt: no such file"):
+        tiny_config(tiny_data, "train.init_from=nowhere.pt")

@@ -194,6 +194,10 @@ class TrainConfig:
         bf16: run the forward pass under bfloat16 autocast (CPU or GPU): faster on CPUs with
             bf16 instructions; the weights and the optimiser stay float32. May change when a
             run is resumed.
+        init_from: a detector file (``model.pt`` of a run, or the packaged model) whose weights,
+            normalisation included, start a fresh run instead of a random initialisation
+            (fine-tuning); its detector must be the ``[model]`` section's but for ``dropout``.
+            Empty: none. Made absolute by :func:`resolve_config`.
     """
 
     seed: int = 0
@@ -216,6 +220,7 @@ class TrainConfig:
     warmup_updates: int = 0
     final_lr_fraction: float = 0.05
     bf16: bool = False
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         for name, high in (("batch_size", 4096), ("updates", 100_000_000),
@@ -341,10 +346,10 @@ def config_to_dict(config: Config) -> dict[str, Any]:
 
 def resolve_config(config: Config) -> Config:
     """``config`` with its data folders (``data.root``, ``valid_root``, ``ssvd``, ``gtsinger``,
-    ``impulse_responses``, ``instrumental``) made absolute.
+    ``impulse_responses``, ``instrumental``) and ``train.init_from`` made absolute.
 
     An empty ``data.root`` is taken from ``$VOCALFRONT_DATA``; neither set is an error, and so
-    is a folder that does not exist (checked here, before a run folder is touched).
+    is a folder or file that does not exist (checked here, before a run folder is touched).
     """
     root = config.data.root or os.environ.get(DATA_ENV, "")
     if not root:
@@ -355,7 +360,13 @@ def resolve_config(config: Config) -> Config:
     for name, path in paths.items():
         if path and not Path(path).exists():
             raise VocalfrontError(f"data.{name}={given[name]}: no such file or folder")
-    return dataclasses.replace(config, data=dataclasses.replace(config.data, **paths))
+    init_from = config.train.init_from
+    if init_from:
+        if not Path(init_from).expanduser().is_file():
+            raise VocalfrontError(f"train.init_from={init_from}: no such file")
+        init_from = str(Path(init_from).expanduser().resolve())
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, **paths),
+                               train=dataclasses.replace(config.train, init_from=init_from))
 
 
 def _build(cls: type, raw: Any, prefix: str) -> Any:

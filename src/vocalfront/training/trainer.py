@@ -51,6 +51,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.production import ImpulseResponses
+from ..detector_file import load_detector_file
 from ..errors import VocalfrontError
 from ..model import Detector, build_detector
 from . import distributed, runfolder
@@ -92,6 +93,23 @@ def build_model(config: ModelConfig) -> Detector:
         "cnn": {"context": config.context, "batch_norm": config.batch_norm, "dropout": config.dropout}})
 
 
+def initial_weights(path: str, detector: Detector) -> dict[str, torch.Tensor] | None:
+    """The weights of the detector file ``path`` (``train.init_from``; ``None`` for ``""``) for
+    ``detector``: refused, with a one-line error, unless the file's detector is ``detector``'s
+    but for its dropout (which has no weights)."""
+    if not path:
+        return None
+    source = load_detector_file(path).detector
+    theirs, mine = source.get_config(), detector.get_config()
+    for config in (theirs, mine):
+        config["cnn"] = {key: value for key, value in config["cnn"].items() if key != "dropout"}
+    different = [part for part in mine if theirs.get(part) != mine[part]]
+    if different:
+        raise VocalfrontError(f"train.init_from={path}: its detector differs from the [model] section "
+                              f"in {', '.join(different)} ({theirs[different[0]]} there)")
+    return source.state_dict()
+
+
 class Trainer:
     """One training run in ``run_dir`` (see the module docstring). Use :func:`train`.
 
@@ -108,6 +126,8 @@ class Trainer:
         self.env, self.device = env, device or torch.device("cpu")
         torch.manual_seed(config.train.seed)
         self.detector = build_model(config.model)  # before any audio: a bad model config fails now
+        self.initial_weights = initial_weights(config.train.init_from, self.detector) if state is None \
+            else None
         grid = self.detector.grid
         sources = open_sources(config.data, grid)
         if env.is_main:
@@ -128,7 +148,6 @@ class Trainer:
         self.best: dict[str, Any] = {"error": math.inf, "update": 0}
         self.best_probabilities: list[np.ndarray] | None = None
         """Validation probabilities of the best epoch seen by this process (for the end)."""
-        self.initial_frontend = filterbank_parameters(self.detector)
         if state is None:
             self._start()
         else:
@@ -140,11 +159,16 @@ class Trainer:
                      if env.is_main else None)
 
     def _start(self) -> None:
-        """Fresh run: seed the global generators, fit the normalisation (in process 0, on the CPU),
-        move the detector to its device and give every process process 0's normalisation."""
+        """Fresh run: seed the global generators, load ``train.init_from``'s weights or fit the
+        normalisation (in process 0, on the CPU), note the initial front-end, move the detector
+        to its device and give every process process 0's normalisation."""
         self._seed_generators()
-        if self.env.is_main:
+        if self.initial_weights is not None:
+            self.detector.load_state_dict(self.initial_weights)
+            self.initial_weights = None
+        elif self.env.is_main:
             fit_norm(self.detector, self.train_clips, self.config.data.norm_clips, self.config.train.seed)
+        self.initial_frontend = filterbank_parameters(self.detector)
         self.detector.to(self.device)
         distributed.broadcast_tensors([self.detector.norm.mean, self.detector.norm.std], self.env)
 
@@ -339,6 +363,8 @@ def train(config: Config, run_dir: str | Path, resume: bool | None = None, progr
     """
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
+    # a bad [model] section or train.init_from fails before the run folder is touched
+    initial_weights(config.train.init_from, build_model(config.model))
     run_dir = Path(run_dir)
     env = distributed.environment()
     device = distributed.training_device(config.train.device, env)
