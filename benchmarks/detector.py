@@ -28,6 +28,8 @@ from vocalfront.frontends import BandNorm, LogCompression, build_frontend
 from vocalfront.grid import FRAME_STEPS
 from vocalfront.inference import compute_features, excerpt_frame_logits, frame_logits, predict_waveform
 from vocalfront.model import Detector, SchlueterCNN
+from vocalfront.pretrained import default_model_path
+from vocalfront.provenance import file_digest
 
 from .timing import median_seconds
 
@@ -108,7 +110,8 @@ def frame_step_accuracy() -> dict:
     (:func:`~vocalfront.evaluation.evaluate_files`), and against step 1 the largest and the mean
     probability change ``max_abs_dp``, ``mean_abs_dp`` and the share of frames decided
     differently ``decisions_changed``;
-    by step (``"1"``, ``"3"``, ``"9"``, as JSON keeps it)."""
+    by step (``"1"``, ``"3"``, ``"9"``, as JSON keeps it) under ``steps``, and the model file's
+    ``model_sha256``."""
     model = load_model()
     folder = Path(str(resources.files("vocalfront") / "examples"))
     song, labels = folder / "example.flac", folder / "example.lab"
@@ -123,7 +126,7 @@ def frame_step_accuracy() -> dict:
         result[str(step)] = {"error": pooled["error"], "auroc": pooled["auroc"],
                              "max_abs_dp": float(change.max()), "mean_abs_dp": float(change.mean()),
                              "decisions_changed": float(np.mean(detection.decisions != exact.decisions))}
-    return result
+    return {"model_sha256": file_digest(default_model_path()), "steps": result}
 
 
 # Peak memory from /proc (VmHWM): ru_maxrss of a child can carry its parent's peak over exec.

@@ -76,18 +76,24 @@ def test_the_detector_table_gives_every_frame_step_and_the_step_3_speed_ratio() 
                  "step_real_time_factors": {"float32 step 1": 200.0, "float32 step 3": 350.0,
                                             "float32 step 9": 380.0, "bf16 step 1": 300.0,
                                             "bf16 step 3": 540.0, "bf16 step 9": 600.0}}
-    accuracy = {"1": {"error": 0.328, "auroc": 0.987, "max_abs_dp": 0.0, "mean_abs_dp": 0.0,
-                      "decisions_changed": 0.0},
-                "3": {"error": 0.326, "auroc": 0.988, "max_abs_dp": 0.25, "mean_abs_dp": 0.012,
-                      "decisions_changed": 0.009}}
-    text = markdown({"machine": "m", "detector": {"when": "now", "inference": inference,
-                                                  "frame_step_accuracy": accuracy}})
+    text = markdown({"machine": "m", "detector": {"when": "now", "inference": inference}})
     assert "| CNN multiply-adds per frame at frame step 1 / 3 / 9 (`--frame-step`; M) | " \
            "5.12 / 2.67 / 2.39 |" in text
     assert "| whole-file inference, float32, frame step 1 / 3 / 9 (× real time) | 200 / 350 / 380 " \
            "(step 3: 1.75× step 1) |" in text
     assert "| 300 / 540 / 600 (step 3: 1.80× step 1) |" in text
-    assert "step 3: 32.6 %, 0.988, 0.25 / 0.012, 0.9 %" in text
+
+
+def test_the_frame_step_table_names_the_model_it_measured() -> None:
+    steps = {"1": {"error": 0.328, "auroc": 0.987, "max_abs_dp": 0.0, "mean_abs_dp": 0.0,
+                   "decisions_changed": 0.0},
+             "3": {"error": 0.326, "auroc": 0.988, "max_abs_dp": 0.25, "mean_abs_dp": 0.012,
+                   "decisions_changed": 0.009}}
+    text = markdown({"machine": "m", "frame_steps": {"when": "now", "model_sha256": "0123456789ab",
+                                                     "steps": steps}})
+    assert "**What `--frame-step` changes on the packaged example** (measured now" in text
+    assert "Packaged model (sha256 0123456789ab)" in text
+    assert "| 3 | 32.6 % | 0.988 | 0.25 / 0.012 | 0.9 % |" in text
 
 
 def test_the_detector_table_states_the_bound_the_matrix_product_sets() -> None:
