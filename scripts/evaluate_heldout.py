@@ -16,6 +16,10 @@ Writes a Markdown table (and prints it): per model and source, frames, frame err
 threshold after median smoothing (the protocol's), the error of the final decisions (also after
 the model's shortest-gap and shortest-segment limits: what its label files say), AUROC,
 specificity and recall; rates in percent.
+
+``--split train`` scores a sample of the training clips (``--per-source`` of each source),
+built the same way from the training music and without augmentation: a model that errs there
+as often as on held-out clips underfits (capacity or regularisation limit it, not data).
 """
 
 from __future__ import annotations
@@ -39,7 +43,9 @@ COLUMNS = ("frames", "error", "final_error", "auroc", "specificity", "recall")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, required=True, help="training configuration (TOML)")
-    parser.add_argument("--split", choices=("valid", "test"), default="test")
+    parser.add_argument("--split", choices=("valid", "test", "train"), default="test")
+    parser.add_argument("--per-source", type=int, default=None, metavar="N",
+                        help="a seeded sample of at most N clips per source (default: all)")
     parser.add_argument("--models", type=Path, nargs="+", required=True, help="detector files")
     parser.add_argument("--seed", type=int, default=None, help="mixing seed (default: train.seed)")
     parser.add_argument("--bf16", action="store_true", help="the CNN under bf16 autocast (detect --bf16)")
@@ -57,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         if len(grids) > 1:
             raise VocalfrontError(f"--models: the detectors use different frame grids ({grids}); "
                                   "score them one grid at a time")
-        clips, problems = heldout_set(config, args.split, grids.pop(), seed, progress=sys.stderr.isatty())
+        if args.per_source is not None and args.per_source < 1:
+            raise VocalfrontError(f"--per-source {args.per_source}: must be at least 1")
+        clips, problems = heldout_set(config, args.split, grids.pop(), seed, progress=sys.stderr.isatty(),
+                                      per_source=args.per_source)
     except VocalfrontError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -79,7 +88,8 @@ def markdown(results: dict[str, dict], split: str, seed: int, inference: str = "
     """One row per model and source (``all`` first), rates in percent; ``inference`` (e.g. "CNN
     in bf16") is added to the title."""
     how = f"; {inference}" if inference else ""
-    lines = [f"Held-out split `{split}` (mixing seed {seed}{how}); each model at its stored decision "
+    kind = "Training clips (un-augmented)" if split == "train" else "Held-out split"
+    lines = [f"{kind} `{split}` (mixing seed {seed}{how}); each model at its stored decision "
              "settings.", "",
              "| model | threshold | source | " + " | ".join(COLUMNS) + " |",
              "|---|---|---|" + "---|" * len(COLUMNS)]

@@ -79,3 +79,23 @@ def test_evaluate_heldout_scores_at_the_inference_settings_asked_for_and_says_wh
     exact, fast = (tables[name][1][str(model)] for name in ("exact", "fast"))
     assert exact["frames"] == fast["frames"]
     assert exact["auroc"] != fast["auroc"]  # other probabilities: the options reached the CNN
+
+
+def test_evaluate_heldout_scores_a_seeded_sample_of_the_training_clips(calibrated, tmp_path):
+    root, model, _ = calibrated
+    frames = {}
+    sample = ["--per-source", "2"]
+    for name, options in {"all": [], "two": sample, "two again": sample}.items():
+        result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "train", "--models", model,
+                            "--json", tmp_path / "out.json", *options, f"data.root={root}")
+        assert result.returncode == 0, result.stderr
+        assert "Training clips (un-augmented) `train`" in result.stdout
+        frames[name] = json.loads((tmp_path / "out.json").read_text())[str(model)]["frames"]
+    assert 0 < frames["two"] == frames["two again"] < frames["all"]
+
+
+def test_evaluate_heldout_refuses_an_empty_sample(calibrated):
+    root, model, _ = calibrated
+    result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "train", "--models", model,
+                        "--per-source", "0", f"data.root={root}")
+    assert result.returncode == 2 and result.stderr.strip() == "error: --per-source 0: must be at least 1"

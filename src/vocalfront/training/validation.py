@@ -37,32 +37,41 @@ INSTRUMENTAL_SOURCE = "instrumental"
 HELDOUT_MUSIC = (40, 30.0)
 """Excerpts of held-out music alone in the validation and test sets: how many, seconds each."""
 METRIC_KEYS = ("error", "f_measure", "precision", "recall", "specificity", "auroc")
-_STREAMS = {"valid": (), "test": (1,)}
+_STREAMS = {"valid": (), "test": (1,), "train": (2,)}
 """Extra seed parts of each split's mixing (validation keeps the plain seed)."""
 
 
 def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed: int, grid: FrameGrid,
-                  progress: bool = False) -> tuple[list[TrainingClip], list[str]]:
+                  progress: bool = False, per_source: int | None = None,
+                  ) -> tuple[list[TrainingClip], list[str]]:
     """The ``valid`` or ``test`` clips of a run: ``(clips, problems)`` (see the module docstring),
     audio at ``grid``'s sample rate and labels on ``grid`` (``sources`` must be opened on it).
 
     Each source's clips of ``split`` (sources without them are left out), solo ones mixed over
     the split's held-out music, plus :data:`HELDOUT_MUSIC` excerpts of that music alone.
-    Solo sources without held-out music are an error.
+    Solo sources without held-out music are an error. ``per_source``: a seeded sample of at most
+    that many clips of each source. Split ``train`` builds the same from the training clips and
+    the training music, un-augmented: how well a model fits what it was trained on.
     """
     check_heldout_music(config, sources, split)
     clips: list[TrainingClip] = []
     problems: list[str] = []
     pool = instrumental_pool(config, split, grid)
     stream = (seed, *_STREAMS[split])
-    for source in sources:
+    for index, source in enumerate(sources):
         reader = source.reader(split)
         if reader is None:
             continue
-        loaded, failed = load_clips(reader, False, progress, source.name, source.solo)
+        only = None
+        if per_source is not None and len(reader.clips) > per_source:
+            rng = np.random.default_rng((*stream, 9, index))
+            only = [reader.clips[i] for i in sorted(rng.choice(len(reader.clips), per_source, replace=False))]
+        loaded, failed = load_clips(reader, False, progress, source.name, source.solo, only)
         problems += failed
         if source.solo:
-            assert pool is not None  # check_heldout_music
+            if pool is None:  # only for train: check_heldout_music covers valid and test
+                raise VocalfrontError(f"no {split} music to mix {source.name} over: set "
+                                      "data.instrumental and remix modes that use it")
             loaded = mix_solo_clips(loaded, pool, stream, grid)
         clips += loaded
     if pool is not None:
@@ -72,20 +81,27 @@ def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed:
 
 
 def heldout_set(config: Config, split: Split, grid: FrameGrid, seed: int | None = None,
-                progress: bool = False) -> tuple[list[TrainingClip], list[str]]:
-    """A run's ``valid`` or ``test`` set from its resolved configuration: ``(clips, problems)``
-    of :func:`heldout_clips` over the sources of ``config.data`` opened on ``grid`` (the
-    detector's), mixed with ``seed`` (default ``train.seed``: the run's own validation mixing);
+                progress: bool = False, per_source: int | None = None,
+                ) -> tuple[list[TrainingClip], list[str]]:
+    """A run's ``valid`` or ``test`` set (or ``train``: see :func:`heldout_clips`) from its
+    resolved configuration: ``(clips, problems)`` of :func:`heldout_clips` over the sources of
+    ``config.data`` opened on ``grid`` (the detector's), mixed with ``seed`` (default
+    ``train.seed``: the run's own validation mixing), at most ``per_source`` clips of each source;
     progress bars while the clips load when ``progress``."""
     seed = config.train.seed if seed is None else seed
-    return heldout_clips(config.data, open_sources(config.data, grid), split, seed, grid, progress)
+    return heldout_clips(config.data, open_sources(config.data, grid), split, seed, grid, progress,
+                         per_source)
 
 
 def check_heldout_music(config: DataConfig, sources: list[Source], split: Split) -> None:
     """Refuse solo sources with clips of ``split`` when the configuration gives no held-out music
     to mix them over (checked before any audio is decoded)."""
     solo = [source.name for source in sources if source.solo and source.reader(split) is not None]
-    if solo and not heldout_music_folders(config, split):
+    if split == "train":
+        if solo and not (config.remix_enabled and config.instrumental):
+            raise VocalfrontError(f"train mixtures of solo voices ({', '.join(solo)}) need training "
+                                  "music: set data.instrumental")
+    elif solo and not heldout_music_folders(config, split):
         raise VocalfrontError(f"{split} mixtures of solo voices ({', '.join(solo)}) need held-out "
                               f"music: set data.instrumental_{split}")
 
