@@ -146,8 +146,12 @@ def test_batch_killed_twice_resumes_with_skip_existing_and_loses_nothing(
 
 def test_interrupted_batch_stops_cleanly_and_resumes(songs, model_file, reference, tmp_path, capsys,
                                                      record_property):
-    out, cache = tmp_path / "out", tmp_path / "cache"
-    stopped = interrupt_after(detect_args(songs, model_file, out), out, cache, 3, signal.SIGINT)
+    # on an idle machine the last files can finish before the signal lands: then try again
+    for attempt in range(5):
+        out, cache = tmp_path / f"out{attempt}", tmp_path / f"cache{attempt}"
+        stopped = interrupt_after(detect_args(songs, model_file, out), out, cache, 3, signal.SIGINT)
+        if stopped.returncode != 0:
+            break
     assert stopped.returncode == 130, stopped.stderr
     assert stopped.stderr.splitlines() == ["vocalfront detect: interrupted"]
     finished = assert_only_complete_outputs(out)  # a temporary file may remain: see below
