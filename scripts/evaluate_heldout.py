@@ -56,6 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("overrides", nargs="*", help="section.key=value settings")
     args = parser.parse_args(argv)
     try:
+        if args.per_source is not None and args.per_source < 1:
+            raise VocalfrontError(f"--per-source {args.per_source}: must be at least 1")
         config = resolve_config(load_config(args.config, args.overrides))
         models = {str(path): load_model(path) for path in args.models}
         seed = config.train.seed if args.seed is None else args.seed
@@ -63,8 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         if len(grids) > 1:
             raise VocalfrontError(f"--models: the detectors use different frame grids ({grids}); "
                                   "score them one grid at a time")
-        if args.per_source is not None and args.per_source < 1:
-            raise VocalfrontError(f"--per-source {args.per_source}: must be at least 1")
         clips, problems = heldout_set(config, args.split, grids.pop(), seed, progress=sys.stderr.isatty(),
                                       per_source=args.per_source)
     except VocalfrontError as error:

@@ -179,16 +179,18 @@ class FilterBank(FrontEnd):
         """Refuse learnable half-widths that cannot keep every band wider than the FFT bin
         spacing: at their initial value (the initial centres) or, with learnable centres, at
         the widest of ``bw_range`` at 0 Hz."""
-        initial = self.lowest_width_factors(centres)
-        widest = self.lowest_width_factors(torch.zeros_like(centres)) / self.bw_range[1]
-        problem = ("at its initial width" if bool((initial >= 1).any()) else
-                   f"at {self.bw_range[1]:g} x its width near 0 Hz"
-                   if "cf" in self.learn and bool((widest >= 1).any()) else None)
-        if problem is not None:
-            raise VocalfrontError(
-                f"learnable bandwidths: a band is no wider than the FFT bin spacing "
-                f"({self._bin_hz:.4g} Hz) {problem} and could fall between the bins; use a longer "
-                f"window, fewer n_bands or a higher fmin")
+        widest = self.bw_range[1]
+        at_zero_hz = self.lowest_width_factors(torch.zeros_like(centres)) / widest
+        if bool((self.lowest_width_factors(centres) >= 1).any()):
+            problem = "at its initial width"
+        elif "cf" in self.learn and bool((at_zero_hz >= 1).any()):
+            problem = f"at {widest:g} x its width near 0 Hz"
+        else:
+            return
+        raise VocalfrontError(
+            f"learnable bandwidths: a band is no wider than the FFT bin spacing "
+            f"({self._bin_hz:.4g} Hz) {problem} and could fall between the bins; use a longer "
+            f"window, fewer n_bands or a higher fmin")
 
     def lowest_width_factors(self, centres: torch.Tensor) -> torch.Tensor:
         """Per band, the smallest factor of its initial half-width a learnable half-width may

@@ -118,9 +118,8 @@ class ExampleLayout:
 
 
 def load_clips(dataset: ClipDataset, stems: bool, progress: bool = False, source: str = "",
-               solo: bool = False, only: Sequence[Any] | None = None) -> tuple[list[TrainingClip], list[str]]:
-    """Load every clip of ``dataset`` (``only``: these of its ``clips``) into memory:
-    ``(clips, problems)``.
+               solo: bool = False) -> tuple[list[TrainingClip], list[str]]:
+    """Load every clip of ``dataset`` into memory: ``(clips, problems)``.
 
     ``stems=True`` keeps voice and accompaniment apart (needs a :class:`Mir1kDataset`, or
     ``solo=True``: the dataset's audio is a voice alone). A clip that cannot be loaded is
@@ -130,8 +129,8 @@ def load_clips(dataset: ClipDataset, stems: bool, progress: bool = False, source
     if stems and not (solo or isinstance(dataset, Mir1kDataset)):
         raise VocalfrontError("remixing needs separate stems: a MIR-1K dataset or solo voices")
     clips, problems = [], []
-    for clip in tqdm(dataset.clips if only is None else only, desc="loading clips", unit="clip",
-                     disable=not progress, leave=False):
+    for clip in tqdm(dataset.clips, desc="loading clips", unit="clip", disable=not progress,
+                     leave=False):
         try:
             if isinstance(dataset, Mir1kDataset) and stems:
                 voice, accompaniment, labels = dataset.load_stems(clip)

@@ -17,6 +17,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+
 from ..data.readers import ClipDataset, JamendoDataset, LabelledFolder
 from ..data.remix import InstrumentalPool
 from ..data.solo import GtsingerDataset, SsvdDataset
@@ -94,6 +96,24 @@ def subset(dataset: ClipDataset, split: str, required: bool = True) -> ClipDatas
     return chosen
 
 
+def sample(dataset: ClipDataset, count: int, rng: np.random.Generator) -> ClipDataset:
+    """A copy of ``dataset`` with ``count`` of its clips drawn by ``rng`` (kept in their order);
+    ``dataset`` itself when it has no more than ``count``."""
+    if len(dataset.clips) <= count:
+        return dataset
+    chosen = copy.copy(dataset)
+    chosen.clips = [dataset.clips[i] for i in sorted(rng.choice(len(dataset.clips), count, replace=False))]
+    return chosen
+
+
+def uses_training_music(config: DataConfig) -> bool:
+    """Whether training draws on ``data.instrumental``: remixing on, the folder given, and a
+    remix mode that needs music (MIR-1K's, or the solo voices' when there are any)."""
+    return bool(config.remix_enabled and config.instrumental
+                and (config.remix.needs_music
+                     or ((config.ssvd or config.gtsinger) and config.solo_remix.needs_music)))
+
+
 def instrumental_pool(config: DataConfig, split: Split, grid: FrameGrid) -> InstrumentalPool | None:
     """The instrumental music of ``split`` at ``grid``'s sample rate: ``train`` (remix modes
     ``external`` and ``instrumental``; everything but the held-out subfolders), ``valid`` or
@@ -104,8 +124,7 @@ def instrumental_pool(config: DataConfig, split: Split, grid: FrameGrid) -> Inst
     options: dict[str, Any] = {"max_seconds": config.instrumental_max_seconds or None,
                                "cache_dir": config.cache_dir or None, "sample_rate": grid.sample_rate}
     if split == "train":
-        if not (config.remix.needs_music or ((config.ssvd or config.gtsinger)
-                                             and config.solo_remix.needs_music)):
+        if not uses_training_music(config):
             return None
         return InstrumentalPool(config.instrumental, **options,
                                 skip_folders=(*config.instrumental_valid, *config.instrumental_test))

@@ -116,18 +116,19 @@ class Trainer:
     ``state`` (a loaded training state) resumes; ``None`` starts afresh. ``callback(update)`` is
     called after every update (after any validation and checkpoint of that update). ``env``:
     this process's place among several (inside their process group); ``device``: where the
-    model trains.
+    model trains; ``initial_weights``: what a fresh run starts from instead of a random
+    initialisation (:func:`initial_weights` of ``train.init_from``; unused when resuming).
     """
 
     def __init__(self, config: Config, run_dir: Path, state: dict[str, Any] | None,
                  progress: bool = True, callback: Callback | None = None,
-                 env: DistributedEnv = SINGLE, device: torch.device | None = None):
+                 env: DistributedEnv = SINGLE, device: torch.device | None = None,
+                 initial_weights: dict[str, torch.Tensor] | None = None):
         self.config, self.run_dir, self.progress, self.callback = config, run_dir, progress, callback
         self.env, self.device = env, device or torch.device("cpu")
         torch.manual_seed(config.train.seed)
         self.detector = build_model(config.model)  # before any audio: a bad model config fails now
-        self.initial_weights = initial_weights(config.train.init_from, self.detector) if state is None \
-            else None
+        self.initial_weights = initial_weights if state is None else None
         grid = self.detector.grid
         sources = open_sources(config.data, grid)
         if env.is_main:
@@ -364,7 +365,7 @@ def train(config: Config, run_dir: str | Path, resume: bool | None = None, progr
     if config.train.num_threads:
         torch.set_num_threads(config.train.num_threads)
     # a bad [model] section or train.init_from fails before the run folder is touched
-    initial_weights(config.train.init_from, build_model(config.model))
+    start = initial_weights(config.train.init_from, build_model(config.model))
     run_dir = Path(run_dir)
     env = distributed.environment()
     device = distributed.training_device(config.train.device, env)
@@ -375,4 +376,4 @@ def train(config: Config, run_dir: str | Path, resume: bool | None = None, progr
 
         state = distributed.run_on_main(prepare, env)
         return Trainer(config, run_dir, state, progress and env.is_main, callback, env,
-                       device).run()
+                       device, start).run()

@@ -28,7 +28,15 @@ from ..model import Detector
 from ..postprocessing import PostProcessing
 from .config import Config, DataConfig
 from .sampler import TrainingClip, load_clips
-from .sources import Source, Split, heldout_music_folders, instrumental_pool, open_sources
+from .sources import (
+    Source,
+    Split,
+    heldout_music_folders,
+    instrumental_pool,
+    open_sources,
+    sample,
+    uses_training_music,
+)
 
 VALIDATION_GAIN_DB = (-6.0, 6.0)
 """Voice-to-music gain range (dB, see :mod:`vocalfront.data.remix`) of the solo mixtures."""
@@ -62,16 +70,12 @@ def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed:
         reader = source.reader(split)
         if reader is None:
             continue
-        only = None
-        if per_source is not None and len(reader.clips) > per_source:
-            rng = np.random.default_rng((*stream, 9, index))
-            only = [reader.clips[i] for i in sorted(rng.choice(len(reader.clips), per_source, replace=False))]
-        loaded, failed = load_clips(reader, False, progress, source.name, source.solo, only)
+        if per_source is not None:
+            reader = sample(reader, per_source, np.random.default_rng((*stream, 9, index)))
+        loaded, failed = load_clips(reader, False, progress, source.name, source.solo)
         problems += failed
         if source.solo:
-            if pool is None:  # only for train: check_heldout_music covers valid and test
-                raise VocalfrontError(f"no {split} music to mix {source.name} over: set "
-                                      "data.instrumental and remix modes that use it")
+            assert pool is not None  # check_heldout_music
             loaded = mix_solo_clips(loaded, pool, stream, grid)
         clips += loaded
     if pool is not None:
@@ -98,9 +102,9 @@ def check_heldout_music(config: DataConfig, sources: list[Source], split: Split)
     to mix them over (checked before any audio is decoded)."""
     solo = [source.name for source in sources if source.solo and source.reader(split) is not None]
     if split == "train":
-        if solo and not (config.remix_enabled and config.instrumental):
+        if solo and not uses_training_music(config):
             raise VocalfrontError(f"train mixtures of solo voices ({', '.join(solo)}) need training "
-                                  "music: set data.instrumental")
+                                  "music: set data.instrumental (and remix modes that use it)")
     elif solo and not heldout_music_folders(config, split):
         raise VocalfrontError(f"{split} mixtures of solo voices ({', '.join(solo)}) need held-out "
                               f"music: set data.instrumental_{split}")
