@@ -6,8 +6,10 @@
 #
 # Without PACKAGE arguments it fetches every package below and then renders the General-MIDI
 # hard negatives (scripts/render_midi_negatives.py: DEST/midi-leads, -valid and -test, seeds
-# 0/1/2) when fluidsynth and the FluidR3 GM soundfont are installed (Debian: fluidsynth
-# fluid-soundfont-gm; Python: mido); otherwise it says how to get them.
+# 0/1/2, with the FluidR3 GM soundfont; DEST/midi-leads-timgm and -mscore, seeds 3/4, with the
+# TimGM6mb and MuseScore General soundfonts) when fluidsynth and the soundfonts are installed
+# (Debian: fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont; Python:
+# mido); otherwise it says how to get them.
 #
 # Downloads each package with `apt-get download` (nothing is installed), unpacks it with
 # `dpkg -x` into a temporary folder and copies the package's music (only the files its rule
@@ -38,11 +40,37 @@ declare -A MUSIC=(
     # hold vocals)
     [fretsonfire-songs-muldjord]='*/songs/*/guitar.ogg'
     [fretsonfire-songs-sectoid]='*/songs/*/guitar.ogg'
+    # Band-like game music added 2026-12: the package's music folder only (the sound-effect and
+    # voice folders beside it hold spoken samples, e.g. hedgewars' Sounds/voices/Singer).
+    [hedgewars-data]='*/hedgewars/Data/Music/*'
+    [supertux-data]='*/supertux2/music/*'
+    [supertuxkart-data]='*/supertuxkart/data/music/*'
+    [widelands-data]='*/widelands/data/music/*'
+    [freedroidrpg-data]='*/freedroidrpg/data/sound/music/*'
+    # flare: the *_theme.ogg tracks only, not wind_ambient.ogg (wind noise, not music)
+    [flare-game]='*/fantasycore/music/*_theme.ogg'
+    # megaglest: the menu and faction music folders, not the unit sounds (shouts, speech)
+    [megaglest-data]='*/megaglest/*/music/*'
+    [warmux-data]='*/warmux/music/*'
+    [btanks-data]='*/btanks/data/tunes/*'
+    # frozen-bubble keeps music and sound effects in one folder: its three *zik* files are music
+    [frozen-bubble-data]='*/frozen-bubble/snd/*zik*'
+    [xmoto-data]='*/xmoto/Textures/Musics/*'
+    # OpenArena's music ships only in the 0.8.8 patch archive (openarena-data has none)
+    [openarena-088-data]='pk3:*/pak6-patch088.pk3:music/*'
+    # Neverball's music lies in neverball-common (neverball-data has none)
+    [neverball-common]='*/neverball/bgm/*'
+    [extremetuxracer-data]='*/etr/music/*'
+    [lincity-ng-data]='*/lincity-ng/music/*'
+    [scorched3d-data]='*/scorched3d/data/globalmods/none/data/music/*'
 )
 DEFAULT_PACKAGES=(
     wesnoth-1.16-music singularity-music asc-music warzone2100-music ufoai-music nexuiz-music
     planetblupi-music-ogg colobot-common-sounds drascula-music hyperrogue-music pushover-data
     fretsonfire-songs-muldjord fretsonfire-songs-sectoid
+    hedgewars-data supertux-data supertuxkart-data widelands-data freedroidrpg-data flare-game
+    megaglest-data warmux-data btanks-data frozen-bubble-data xmoto-data openarena-088-data
+    neverball-common extremetuxracer-data lincity-ng-data scorched3d-data
 )
 AUDIO='.*\.(ogg|oga|opus|mp3|flac|wav)$'
 
@@ -108,12 +136,22 @@ done
 if [[ $# -eq 0 ]]; then
     python=${PYTHON:-python3}
     render="$(dirname "$0")/render_midi_negatives.py"
-    for spec in "midi-leads 40 0" "midi-leads-valid 10 1" "midi-leads-test 10 2"; do
-        read -r folder minutes seed <<<"$spec"
-        if ! "$python" "$render" "$dest/$folder" --minutes "$minutes" --seed "$seed"; then
-            echo "note: MIDI hard negatives not rendered; install fluidsynth, fluid-soundfont-gm" \
-                 "(apt-get) and mido (pip install mido), then run: $render $dest/$folder" \
-                 "--minutes $minutes --seed $seed" >&2
+    # folder, minutes, seed, soundfont (Debian package): FluidR3 for the held-out sets; two more
+    # soundfonts for training, so that the hard negatives do not all share one set of timbres
+    for spec in "midi-leads 40 0 /usr/share/sounds/sf2/FluidR3_GM.sf2 fluid-soundfont-gm" \
+                "midi-leads-valid 10 1 /usr/share/sounds/sf2/FluidR3_GM.sf2 fluid-soundfont-gm" \
+                "midi-leads-test 10 2 /usr/share/sounds/sf2/FluidR3_GM.sf2 fluid-soundfont-gm" \
+                "midi-leads-timgm 40 3 /usr/share/sounds/sf2/TimGM6mb.sf2 timgm6mb-soundfont" \
+                "midi-leads-mscore 40 4 /usr/share/sounds/sf3/MuseScore_General.sf3 musescore-general-soundfont"; do
+        read -r folder minutes seed soundfont soundfont_package <<<"$spec"
+        if [[ ! -f $soundfont ]]; then
+            echo "note: $folder not rendered: $soundfont not found (apt-get install $soundfont_package)" >&2
+            continue
+        fi
+        if ! "$python" "$render" "$dest/$folder" --minutes "$minutes" --seed "$seed" --soundfont "$soundfont"; then
+            echo "note: MIDI hard negatives not rendered; install fluidsynth (apt-get) and mido" \
+                 "(pip install mido), then run: $render $dest/$folder --minutes $minutes" \
+                 "--seed $seed --soundfont $soundfont" >&2
             break
         fi
     done

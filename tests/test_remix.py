@@ -139,11 +139,11 @@ def test_pool_reads_a_folder_and_skips_excluded_unreadable_and_other_files(tmp_p
     (tmp_path / "notes.txt").write_text("track list")
 
     default = InstrumentalPool(tmp_path)
-    assert sorted(default.names) == ["Choir.FLAC", "march.wav", "strings.flac"]
+    assert sorted(default.names) == ["Choir.FLAC", "pkg/march.wav", "strings.flac"]
     assert len(default.failures) == 1 and "broken.wav" in default.failures[0]
 
     custom = InstrumentalPool(tmp_path, exclude=["choir.flac", "MARCH.wav"])
-    assert sorted(custom.names) == ["nunc_dimittis.ogg", "strings.flac"]
+    assert sorted(custom.names) == ["pkg/nunc_dimittis.ogg", "strings.flac"]
 
 
 def test_pool_skips_silent_tracks_and_needs_one_usable_track():
@@ -224,5 +224,14 @@ def test_pool_folders_hold_out_whole_subfolders(tmp_path):
         sf.write(tmp_path / folder / f"{folder}.flac", sine(2.0, hz), RATE)
     training = InstrumentalPool(tmp_path, skip_folders=["valid-music", "test-music"])
     held_out = InstrumentalPool(tmp_path, folders=["valid-music"])
-    assert training.names == ("train-music.flac",)
-    assert held_out.names == ("valid-music.flac",)
+    assert training.names == ("train-music/train-music.flac",)
+    assert held_out.names == ("valid-music/valid-music.flac",)
+
+
+def test_pool_keeps_tracks_of_different_folders_that_share_a_file_name(tmp_path):
+    for folder, hz in (("game-a", 300.0), ("game-b", 500.0)):
+        (tmp_path / folder).mkdir()
+        sf.write(tmp_path / folder / "menu.ogg", sine(2.0, hz), RATE, format="OGG")
+    pool = InstrumentalPool(tmp_path)
+    assert pool.names == ("game-a/menu.ogg", "game-b/menu.ogg")
+    assert pool.total_samples == 2 * 2 * RATE

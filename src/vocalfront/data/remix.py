@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -130,17 +130,18 @@ class InstrumentalPool:
     ``source`` is a folder (searched recursively for files ending in one of
     ``vocalfront.audio.AUDIO_EXTENSIONS``, read with ``vocalfront.audio.load_audio`` as mono at
     ``sample_rate`` Hz), a mapping name → 1-D array (already at ``sample_rate``), or a sequence
-    of 1-D arrays (named by position). Tracks whose name is in ``exclude`` (case-insensitive
-    file names, default ``INSTRUMENTAL_EXCLUDED``) are skipped, and so are silent tracks and
-    files that cannot be read (logged and listed in ``failures``). Each track is scaled to an
-    RMS of 1 over its whole length, so excerpts keep the track's own dynamics. For a folder,
-    ``folders`` keeps only the tracks below those top-level subfolders (e.g. package names of
-    ``get_instrumental_music.sh``) and ``skip_folders`` leaves those out: that is how tracks
-    are held out for validation and test. ``max_seconds``
-    keeps only the middle ``max_seconds`` of each track, to bound memory: all of
-    ``get_instrumental_music.sh`` (1 070 usable minutes) takes about 5.7 GB as float32 at
-    22050 Hz and about 15 minutes to decode and resample on one core (``cache_dir``, default
-    ``$VOCALFRONT_CACHE``, caches the decoded audio).
+    of 1-D arrays (named by position). A folder's tracks are named by their path below it
+    (``package/track.ogg``: packages may share file names). Tracks whose file name is in
+    ``exclude`` (case-insensitive, without folders, default ``INSTRUMENTAL_EXCLUDED``) are
+    skipped, and so are silent tracks and files that cannot be read (logged and listed in
+    ``failures``). Each track is scaled to an RMS of 1 over its whole length, so excerpts keep
+    the track's own dynamics. For a folder, ``folders`` keeps only the tracks below those
+    top-level subfolders (e.g. package names of ``get_instrumental_music.sh``) and
+    ``skip_folders`` leaves those out: that is how tracks are held out for validation and test.
+    ``max_seconds`` keeps only the middle ``max_seconds`` of each track, to bound memory: all
+    of ``get_instrumental_music.sh`` (1 070 usable minutes before the 2026-12-07 additions)
+    takes about 5.7 GB as float32 at 22050 Hz and about 15 minutes to decode and resample on
+    one core (``cache_dir``, default ``$VOCALFRONT_CACHE``, caches the decoded audio).
     """
 
     def __init__(
@@ -158,7 +159,7 @@ class InstrumentalPool:
         candidates = self._candidates(source, sample_rate, folders, skip_folders, cache_dir)
         tracks: dict[str, np.ndarray] = {}
         for name, load in candidates:
-            if name.lower() in excluded:
+            if PurePosixPath(name).name.lower() in excluded:
                 continue
             track = self._usable(name, load)
             if track is not None:
@@ -190,7 +191,8 @@ class InstrumentalPool:
                 and (top := path.relative_to(folder).parts[0]) not in skipped
                 and (wanted is None or top in wanted)
             )
-            return [(path.name, partial(_load_file, path, sample_rate, cache_dir)) for path in paths]
+            return [(path.relative_to(folder).as_posix(), partial(_load_file, path, sample_rate, cache_dir))
+                    for path in paths]
         named = source.items() if isinstance(source, Mapping) else enumerate(source)
         return [(str(name), partial(np.asarray, track, np.float32)) for name, track in named]
 
