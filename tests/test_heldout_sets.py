@@ -17,7 +17,7 @@ from vocalfront.errors import VocalfrontError
 from vocalfront.grid import DEFAULT_GRID as GRID
 from vocalfront.training import build_model, load_config, resolve_config, train
 from vocalfront.training import validation as validation_module
-from vocalfront.training.sources import open_sources
+from vocalfront.training.sources import instrumental_pool, open_sources
 from vocalfront.training.validation import INSTRUMENTAL_SOURCE, heldout_clips, heldout_set, validate
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.toml"
@@ -54,6 +54,28 @@ def corpus(tmp_path, monkeypatch):
         'data.instrumental_test=["held-test"]']))
     return config, open_sources(config.data, GRID)
 
+
+
+def test_training_music_is_the_named_subfolders_when_instrumental_train_is_set(corpus):
+    config, _ = corpus
+    music = Path(config.data.instrumental)
+    (music / "other").mkdir()
+    sf.write(music / "other" / "other.flac", np.full(GRID.sample_rate, 0.1, np.float32), GRID.sample_rate)
+    everything = instrumental_pool(config.data, "train", GRID)
+    named = instrumental_pool(dataclasses.replace(
+        config.data, instrumental_train=("games",)), "train", GRID)
+    assert everything is not None and named is not None
+    assert sorted(everything.names) == ["games/games.flac", "other/other.flac"]
+    assert named.names == ("games/games.flac",)
+
+
+@pytest.mark.parametrize("setting", ["instrumental_train", "instrumental_valid"])
+def test_a_mistyped_music_subfolder_is_refused_before_decoding(corpus, monkeypatch, setting):
+    config, _ = corpus
+    data = dataclasses.replace(config.data, **{setting: ("held-vlaid",)})
+    forbid_decoding(monkeypatch, "the subfolders were checked")
+    with pytest.raises(VocalfrontError, match="no subfolder 'held-vlaid'"):
+        instrumental_pool(data, "train", GRID)
 
 @pytest.mark.parametrize("split", ["valid", "test"])
 def test_heldout_sets_hold_each_sources_clips_mixed_and_music_alone(corpus, split):

@@ -130,10 +130,11 @@ def test_config_round_trips_through_a_plain_dictionary():
     ("train.batch_size=0", "[train] batch_size must be from 1 to 4096, got 0"),
     ("data.augment.eq_max_db=-1", "[data.augment] augmentation eq_max_db"),
     ("train.targets=[0.9, 0.1]", "[train] targets must be (low, high)"),
+    ('data.instrumental_train=["games", "held"]', "instrumental_train and instrumental_valid share ['held']"),
 ])
 def test_bad_settings_are_one_line_errors_naming_the_key(override, message):
     with pytest.raises(VocalfrontError) as error:
-        load_config(TINY, [override])
+        load_config(TINY, ['data.instrumental_valid=["held"]', override])
     assert message in str(error.value) and "\n" not in str(error.value)
     assert str(error.value).startswith(str(TINY))
 

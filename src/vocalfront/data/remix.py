@@ -137,7 +137,9 @@ class InstrumentalPool:
     ``failures``). Each track is scaled to an RMS of 1 over its whole length, so excerpts keep
     the track's own dynamics. For a folder, ``folders`` keeps only the tracks below those
     top-level subfolders (e.g. package names of ``get_instrumental_music.sh``) and
-    ``skip_folders`` leaves those out: that is how tracks are held out for validation and test.
+    ``skip_folders`` leaves those out: that is how tracks are held out for validation and test
+    (a subfolder named in either that does not exist is an error: a mistyped name would let
+    held-out music into training).
     ``max_seconds`` keeps only the middle ``max_seconds`` of each track, to bound memory: all
     of ``get_instrumental_music.sh`` (1 070 usable minutes before the 2026-12-07 additions)
     takes about 5.7 GB as float32 at 22050 Hz and about 15 minutes to decode and resample on
@@ -184,6 +186,10 @@ class InstrumentalPool:
                 raise AudioError(folder, "instrumental music folder not found")
             wanted = None if folders is None else set(folders)
             skipped = set(skip_folders)
+            subfolders = {path.name for path in folder.iterdir() if path.is_dir()}
+            missing = sorted(((wanted or set()) | skipped) - subfolders)
+            if missing:
+                raise AudioError(folder, f"no subfolder {', '.join(map(repr, missing))}")
             paths = sorted(
                 path
                 for path in folder.rglob("*")

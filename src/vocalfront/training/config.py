@@ -74,6 +74,9 @@ class DataConfig:
             ``instrumental``; empty: none.
         instrumental_valid, instrumental_test: top-level subfolders of ``instrumental`` held
             out of training: the music of the validation and of the test mixtures.
+        instrumental_train: the top-level subfolders of ``instrumental`` that training draws
+            on, so that a run's music is named by its configuration whatever else lies in the
+            folder; empty: every subfolder not held out.
         instrumental_max_seconds: keep only the middle of each instrumental track (0: all).
         augment_enabled: apply the waveform augmentations ``augment`` (speed, EQ, gain).
         augment: augmentation ranges and probabilities.
@@ -98,6 +101,7 @@ class DataConfig:
     instrumental: str = ""
     instrumental_valid: tuple[str, ...] = ()
     instrumental_test: tuple[str, ...] = ()
+    instrumental_train: tuple[str, ...] = ()
     instrumental_max_seconds: float = 0.0
     augment_enabled: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -116,8 +120,11 @@ class DataConfig:
                               f"(known: {', '.join(SOURCES)})" if unknown else "")
         _require(all(math.isfinite(w) and w >= 0 for w in self.source_weights.values()),
                  "source_weights must be finite and >= 0")
-        overlap = set(self.instrumental_valid) & set(self.instrumental_test)
-        _require(not overlap, f"instrumental_valid and instrumental_test share {sorted(overlap)}")
+        for first, second in (("valid", "test"), ("train", "valid"), ("train", "test")):
+            overlap = (set(getattr(self, f"instrumental_{first}"))
+                       & set(getattr(self, f"instrumental_{second}")))
+            _require(not overlap,
+                     f"instrumental_{first} and instrumental_{second} share {sorted(overlap)}")
 
 
 @dataclass(frozen=True)

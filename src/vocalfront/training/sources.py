@@ -116,9 +116,9 @@ def uses_training_music(config: DataConfig) -> bool:
 
 def instrumental_pool(config: DataConfig, split: Split, grid: FrameGrid) -> InstrumentalPool | None:
     """The instrumental music of ``split`` at ``grid``'s sample rate: ``train`` (remix modes
-    ``external`` and ``instrumental``; everything but the held-out subfolders), ``valid`` or
-    ``test`` (the subfolders ``instrumental_valid`` / ``instrumental_test``); ``None`` when not
-    used."""
+    ``external`` and ``instrumental``; the subfolders ``instrumental_train``, or all but the
+    held-out ones when it is empty), ``valid`` or ``test`` (the subfolders ``instrumental_valid``
+    / ``instrumental_test``); ``None`` when not used."""
     if not (config.remix_enabled and config.instrumental):
         return None
     options: dict[str, Any] = {"max_seconds": config.instrumental_max_seconds or None,
@@ -127,6 +127,7 @@ def instrumental_pool(config: DataConfig, split: Split, grid: FrameGrid) -> Inst
         if not uses_training_music(config):
             return None
         return InstrumentalPool(config.instrumental, **options,
+                                folders=config.instrumental_train or None,
                                 skip_folders=(*config.instrumental_valid, *config.instrumental_test))
     folders = heldout_music_folders(config, split)
     return InstrumentalPool(config.instrumental, **options, folders=folders) if folders else None
