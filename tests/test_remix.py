@@ -144,6 +144,8 @@ def test_pool_reads_a_folder_and_skips_excluded_unreadable_and_other_files(tmp_p
 
     custom = InstrumentalPool(tmp_path, exclude=["choir.flac", "MARCH.wav"])
     assert sorted(custom.names) == ["pkg/nunc_dimittis.ogg", "strings.flac"]
+    by_path = InstrumentalPool(tmp_path, exclude=["PKG/march.wav", "other/strings.flac"])
+    assert sorted(by_path.names) == ["Choir.FLAC", "pkg/nunc_dimittis.ogg", "strings.flac"]
 
 
 def test_pool_skips_silent_tracks_and_needs_one_usable_track():
