@@ -237,3 +237,19 @@ def test_pool_keeps_tracks_of_different_folders_that_share_a_file_name(tmp_path)
     pool = InstrumentalPool(tmp_path)
     assert pool.names == ("game-a/menu.ogg", "game-b/menu.ogg")
     assert pool.total_samples == 2 * 2 * RATE
+
+
+def test_pool_refuses_music_that_would_not_fit_in_memory_before_decoding(tmp_path, monkeypatch):
+    (tmp_path / "pkg").mkdir()
+    sf.write(tmp_path / "pkg" / "long.flac", sine(2.0, 300.0), RATE)   # 2 s: 176 400 bytes as float32
+    monkeypatch.setattr("vocalfront.data.remix.physical_memory", lambda: 200_000)
+
+    def decode(*args, **kwargs):
+        raise AssertionError("audio decoded before the memory check")
+
+    with monkeypatch.context() as patch:
+        patch.setattr("vocalfront.audio._decode", decode)
+        with pytest.raises(AudioError, match=r"would take .* GB in memory, more than 50% .*max_seconds"):
+            InstrumentalPool(tmp_path)
+    pool = InstrumentalPool(tmp_path, max_seconds=1.0)   # 1 s of it: 88 200 bytes fit
+    assert pool.total_samples == RATE

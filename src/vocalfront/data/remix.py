@@ -24,6 +24,8 @@ accompaniment of its own) is remixed with an all-zero accompaniment: ``own`` the
 from __future__ import annotations
 
 import logging
+import math
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -31,6 +33,7 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+import soundfile as sf
 
 from vocalfront.audio import AUDIO_EXTENSIONS, load_audio
 from vocalfront.data.augment import check_audio_and_labels
@@ -55,6 +58,10 @@ of the packages added on 2026-12-07 that the 0.7.0 detector calls singing for ha
 or more; nobody has listened to them, and a voice among the negatives costs more than a hard
 negative gains. See ``docs/data.md``.
 """
+
+MEMORY_SHARE = 0.5
+"""Largest share of the machine's physical memory the music of one pool may take (checked from
+the file headers before anything is decoded)."""
 
 MIN_TRACK_RMS = 1e-4
 """Tracks quieter than this RMS (−80 dB full scale) are skipped as silent."""
@@ -167,7 +174,8 @@ class InstrumentalPool:
     ):
         excluded = {name.lower() for name in exclude}
         self.failures: list[str] = []
-        candidates = self._candidates(source, sample_rate, folders, skip_folders, cache_dir)
+        candidates = self._candidates(source, sample_rate, folders, skip_folders, cache_dir,
+                                      max_seconds)
         tracks: dict[str, np.ndarray] = {}
         for name, load in candidates:
             if name.lower() in excluded or PurePosixPath(name).name.lower() in excluded:
@@ -187,8 +195,10 @@ class InstrumentalPool:
     def _candidates(
         source: str | Path | Mapping[str, np.ndarray] | Sequence[np.ndarray], sample_rate: int,
         folders: Iterable[str] | None, skip_folders: Iterable[str], cache_dir: str | Path | None,
+        max_seconds: float | None,
     ) -> list[tuple[str, Callable[[], np.ndarray]]]:
-        """``(name, load)`` pairs; ``load()`` returns the track as a float32 array."""
+        """``(name, load)`` pairs; ``load()`` returns the track as a float32 array. A folder whose
+        music would not fit in memory (:func:`check_memory`) is refused here, before decoding."""
         if isinstance(source, str | Path):
             folder = Path(source)
             if not folder.is_dir():
@@ -206,6 +216,7 @@ class InstrumentalPool:
                 and (top := path.relative_to(folder).parts[0]) not in skipped
                 and (wanted is None or top in wanted)
             )
+            check_memory(folder, paths, sample_rate, max_seconds)
             return [(path.relative_to(folder).as_posix(), partial(_load_file, path, sample_rate, cache_dir))
                     for path in paths]
         named = source.items() if isinstance(source, Mapping) else enumerate(source)
@@ -248,6 +259,40 @@ class InstrumentalPool:
             return track[start : start + num_samples].copy()
         start = rng.integers(0, len(track))
         return np.take(track, np.arange(start, start + num_samples), mode="wrap")
+
+
+def check_memory(folder: Path, paths: Sequence[Path], sample_rate: int, max_seconds: float | None,
+                 ) -> None:
+    """Refuse music that would take more than :data:`MEMORY_SHARE` of the physical memory as
+    float32 at ``sample_rate`` Hz, keeping at most ``max_seconds`` of each file (lengths from the
+    file headers; a file without a readable header counts as empty: it is reported when loaded).
+    No check where the physical memory is unknown."""
+    total = physical_memory()
+    if total is None:
+        return
+    needed = 4 * sample_rate * sum(min(_header_seconds(path), max_seconds or math.inf) for path in paths)
+    if needed > MEMORY_SHARE * total:
+        raise AudioError(folder, f"its music would take {needed / 1e9:.1f} GB in memory, more than "
+                                 f"{MEMORY_SHARE:.0%} of this machine's {total / 1e9:.1f} GB: keep less "
+                                 "of each track (data.instrumental_max_seconds) or use fewer folders "
+                                 "(data.instrumental_train)")
+
+
+def physical_memory() -> int | None:
+    """Bytes of physical memory of this machine, or ``None`` where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _header_seconds(path: Path) -> float:
+    """Length of an audio file in seconds from its header; 0 when the header cannot be read."""
+    try:
+        info = sf.info(str(path))
+    except (sf.SoundFileError, RuntimeError, UnicodeEncodeError):
+        return 0.0
+    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
 
 
 def _centre(track: np.ndarray, max_seconds: float | None, sample_rate: int) -> np.ndarray:
