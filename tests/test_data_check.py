@@ -127,3 +127,35 @@ def test_nan_audio_is_reported(tmp_path):
     (tmp_path / "nan.txt").write_text("0 1\n")
     (problem,) = check_dataset(tmp_path).problems
     assert problem.problem == "contains NaN or Inf samples"
+
+
+def write_music(root, files: dict[str, float]) -> None:
+    """Tracks of noise at the given paths below ``root``, lengths in seconds."""
+    rng = np.random.default_rng(0)
+    for name, seconds in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(root / name, 0.1 * rng.standard_normal(int(22050 * seconds)), 22050)
+
+
+def test_instrumental_music_is_summarised_per_folder_with_the_tracks_left_out(tmp_path, capsys):
+    write_music(tmp_path, {"games/a.flac": 3.0, "games/b.flac": 3.0, "midi/c.flac": 6.0,
+                           "games/nunc_dimittis.ogg": 1.5})
+    assert run_cli("check", str(tmp_path), "--format", "instrumental") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"instrumental music at {tmp_path}: 4 tracks, no problems"
+    assert out[1].split() == ["folder", "tracks", "minutes"]
+    assert out[2].split() == ["games", "3", "0.1"] and out[3].split() == ["midi", "1", "0.1"]
+    assert out[4].split() == ["total", "4", "0.2"]
+    assert out[5] == "left out by name (INSTRUMENTAL_EXCLUDED): games/nunc_dimittis.ogg"
+
+
+def test_unreadable_instrumental_tracks_are_listed_and_the_check_fails(tmp_path, capsys):
+    write_music(tmp_path, {"games/a.flac": 1.0})
+    (tmp_path / "games" / "broken.ogg").write_bytes(b"OggS but not really")
+    assert run_cli("check", str(tmp_path), "--format", "instrumental") == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 2 and "broken.ogg: not a readable audio file" in out[0]
+    assert out[1] == f"instrumental music at {tmp_path}: 1 problem in 1 of 2 tracks"
+    (tmp_path / "empty").mkdir()
+    assert run_cli("check", str(tmp_path / "empty"), "--format", "instrumental") == 1
+    assert f"{tmp_path / 'empty'}: no audio files found" in capsys.readouterr().out

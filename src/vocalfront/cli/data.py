@@ -12,7 +12,8 @@ from .options import Number, OutFolder, Rule
 
 DATASET_FORMATS = ("auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger")
 """``--format`` choices of ``data check`` and ``evaluate``: detected, or one of
-:data:`vocalfront.data.check.READERS` (a test checks)."""
+:data:`vocalfront.data.check.READERS` (a test checks). ``data check`` also takes
+``instrumental``: a folder of music without voice (never detected)."""
 DEFAULT_TOLERANCE = 1.0
 """``--tolerance`` default; :data:`vocalfront.data.labels.DEFAULT_TOLERANCE` owns it (a test
 checks). Both are written out so that start-up imports no dataset reader (scipy)."""
@@ -31,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"fraction per split. MIR-1K can be downloaded from {MIR1K_SOURCE}.",
     )
     check.add_argument("directory", type=Path, help="dataset folder")
-    check.add_argument("--format", choices=DATASET_FORMATS, default="auto",
-                       help="dataset layout (default: detected)")
+    check.add_argument("--format", choices=(*DATASET_FORMATS, "instrumental"), default="auto",
+                       help="dataset layout (default: detected); instrumental: a folder of music "
+                       "without voice, summarised per top-level folder")
     check.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help=f"cache decoded audio here (default: ${CACHE_ENV}, else no cache)")
     check.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="SECONDS",
@@ -50,9 +52,12 @@ def _check(args: argparse.Namespace) -> int:
         what = "is a file, not a folder" if args.directory.exists() else "no such folder"
         raise VocalfrontError(f"{args.directory}: {what}; give the dataset folder (MIR-1K: the "
                               f"folder that holds Wavfile/, from {MIR1K_SOURCE})")
-    from ..data.check import check_dataset
+    from ..data.check import check_dataset, check_instrumental
 
-    report = check_dataset(args.directory, args.format, cache_dir=args.cache,
-                           tolerance=args.tolerance, progress=sys.stderr.isatty())
+    progress = sys.stderr.isatty()
+    report = (check_instrumental(args.directory, cache_dir=args.cache, progress=progress)
+              if args.format == "instrumental" else
+              check_dataset(args.directory, args.format, cache_dir=args.cache,
+                            tolerance=args.tolerance, progress=progress))
     print(report.to_text())
     return 0 if report.ok else 1

@@ -7,7 +7,9 @@ minutes and the fraction of singing frames (MIR-1K: the fixed singer- and song-d
 :mod:`.split`; SSVD and GTSinger: their fixed recording splits, :mod:`.solo`; Jamendo: its file
 lists, when present). For MIR-1K the check also matches every clip's accompaniment against every
 other song (:mod:`.songs`): it lists the groups of songs that share a backing track, and a group
-whose songs sit in different splits is a problem.
+whose songs sit in different splits is a problem. :func:`check_instrumental` does the same for
+a folder of instrumental music (``scripts/get_instrumental_music.sh``): every track decoded, a
+summary per top-level folder, and the tracks that training leaves out by name.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from ..audio import load_channels
+from ..audio import AUDIO_EXTENSIONS, load_audio, load_channels
 from ..errors import VocalfrontError
 from ..grid import DEFAULT_GRID, FrameGrid
 from .labels import DEFAULT_TOLERANCE
@@ -29,7 +31,7 @@ from .split import mir1k_split_of, song_splits
 
 DatasetFormat = Literal["auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger"]
 FORMAT_TITLES = {"mir1k": "MIR-1K", "jamendo": "Jamendo", "folder": "labelled folder",
-                 "ssvd": "SSVD", "gtsinger": "GTSinger"}
+                 "ssvd": "SSVD", "gtsinger": "GTSinger", "instrumental": "instrumental music"}
 READERS: dict[str, type[ClipDataset]] = {
     "mir1k": Mir1kDataset, "jamendo": JamendoDataset, "folder": LabelledFolder,
     "ssvd": SsvdDataset, "gtsinger": GtsingerDataset}
@@ -102,6 +104,8 @@ class Report:
     splits: list[SplitSummary] = field(default_factory=list)
     song_groups: list[list[tuple[str, str]]] = field(default_factory=list)
     """MIR-1K: groups of songs sharing a backing track, as ``(song, split)`` pairs."""
+    left_out: list[str] = field(default_factory=list)
+    """Instrumental music: the tracks :data:`~.remix.INSTRUMENTAL_EXCLUDED` leaves out."""
 
     @property
     def ok(self) -> bool:
@@ -110,13 +114,16 @@ class Report:
     def to_text(self) -> str:
         """The problems one per line and a count, or a one-line verdict and the summary table."""
         title = f"{FORMAT_TITLES.get(self.format, self.format)} at {self.root}"
+        noun = "track" if self.format == "instrumental" else "clip"
         if not self.ok:
             lines = [str(problem) for problem in self.problems]
             summary = (f"{title}: {_count(len(self.problems), 'problem')} in {self.bad_clips} of "
-                       f"{_count(self.clips, 'clip')}")
+                       f"{_count(self.clips, noun)}")
             return "\n".join([*lines, summary])
-        return "\n".join([f"{title}: {_count(self.clips, 'clip')}, no problems", *self._table(),
-                          *self._groups()])
+        left_out = ([f"left out by name (INSTRUMENTAL_EXCLUDED): {', '.join(self.left_out)}"]
+                    if self.left_out else [])
+        return "\n".join([f"{title}: {_count(self.clips, noun)}, no problems", *self._table(),
+                          *self._groups(), *left_out])
 
     def _groups(self) -> list[str]:
         if not self.song_groups:
@@ -128,6 +135,11 @@ class Report:
         return lines
 
     def _table(self) -> list[str]:
+        if self.format == "instrumental":
+            width = max(len("folder"), *(len(split.name) for split in self.splits)) + 2
+            return [f"{'folder':<{width}}{'tracks':>7}{'minutes':>9}",
+                    *(f"{split.name:<{width}}{split.clips:>7}{split.seconds / 60:>9.1f}"
+                      for split in self.splits)]
         with_singers = any(split.singers for split in self.splits)
         header = f"{'split':<8}{'singers':>8}" if with_singers else f"{'split':<8}"
         rows = [f"{header}{'clips':>7}{'minutes':>9}{'vocal':>8}"]
@@ -187,6 +199,41 @@ def check_dataset(
     report.splits = _ordered_with_total(splits)
     if isinstance(dataset, Mir1kDataset):
         _check_songs(dataset, report, progress)
+    return report
+
+
+def check_instrumental(root: str | Path, *, sample_rate: int = DEFAULT_GRID.sample_rate,
+                       cache_dir: str | Path | None = None, progress: bool = False) -> Report:
+    """Decode every audio file below ``root`` (as :class:`~.remix.InstrumentalPool` would, at
+    ``sample_rate`` Hz, cached in ``cache_dir``) and report the unreadable ones as problems, or a
+    summary per top-level folder (files as clips, minutes; the vocal fraction is 0: music alone)
+    and the tracks left out by name (counted in the summary, not used by training)."""
+    from .remix import INSTRUMENTAL_EXCLUDED
+
+    root = Path(root)
+    report = Report(root, "instrumental")
+    paths = sorted(path for path in root.rglob("*")
+                   if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
+    if not paths:
+        report.problems.append(Problem(str(root), "no audio files found"))
+        return report
+    folders: dict[str, SplitSummary] = {}
+    for path in tqdm(paths, desc="checking", unit="track", disable=not progress):
+        name = path.relative_to(root).as_posix()
+        if name.lower() in INSTRUMENTAL_EXCLUDED or path.name.lower() in INSTRUMENTAL_EXCLUDED:
+            report.left_out.append(name)
+        try:
+            seconds = len(load_audio(path, sample_rate=sample_rate, cache_dir=cache_dir)) / sample_rate
+        except VocalfrontError as error:
+            report.problems.append(Problem.from_error(error))
+            report.bad_clips += 1
+            continue
+        folder = name.split("/")[0] if "/" in name else "."
+        summary = folders.setdefault(folder, SplitSummary(folder))
+        summary.clips += 1
+        summary.seconds += seconds
+    report.clips = len(paths)
+    report.splits = _ordered_with_total(folders)
     return report
 
 
