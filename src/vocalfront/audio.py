@@ -52,6 +52,13 @@ _known_hashes: dict[tuple[str, int, int, int], str] = {}
 Mix = Literal["mean", "sum"]
 
 
+def audio_files(folder: str | Path) -> list[Path]:
+    """The files below ``folder`` (recursively) whose extension is in :data:`AUDIO_EXTENSIONS`,
+    sorted."""
+    return sorted(path for path in Path(folder).rglob("*")
+                  if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
+
+
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     """Band-limited resampling of ``audio`` from ``from_rate`` to ``to_rate`` Hz (soxr).
 

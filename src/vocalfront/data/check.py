@@ -20,11 +20,12 @@ from typing import Literal
 
 from tqdm import tqdm
 
-from ..audio import AUDIO_EXTENSIONS, load_audio, load_channels
+from ..audio import audio_files, load_audio, load_channels
 from ..errors import VocalfrontError
 from ..grid import DEFAULT_GRID, FrameGrid
 from .labels import DEFAULT_TOLERANCE
 from .readers import Clip, ClipDataset, JamendoDataset, LabelledAudio, LabelledFolder, Mir1kDataset
+from .remix import is_excluded
 from .solo import GtsingerDataset, SsvdDataset
 from .songs import fingerprint, song_groups
 from .split import mir1k_split_of, song_splits
@@ -208,19 +209,16 @@ def check_instrumental(root: str | Path, *, sample_rate: int = DEFAULT_GRID.samp
     ``sample_rate`` Hz, cached in ``cache_dir``) and report the unreadable ones as problems, or a
     summary per top-level folder (files as clips, minutes; the vocal fraction is 0: music alone)
     and the tracks left out by name (counted in the summary, not used by training)."""
-    from .remix import INSTRUMENTAL_EXCLUDED
-
     root = Path(root)
     report = Report(root, "instrumental")
-    paths = sorted(path for path in root.rglob("*")
-                   if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
+    paths = audio_files(root)
     if not paths:
         report.problems.append(Problem(str(root), "no audio files found"))
         return report
     folders: dict[str, SplitSummary] = {}
     for path in tqdm(paths, desc="checking", unit="track", disable=not progress):
         name = path.relative_to(root).as_posix()
-        if name.lower() in INSTRUMENTAL_EXCLUDED or path.name.lower() in INSTRUMENTAL_EXCLUDED:
+        if is_excluded(name):
             report.left_out.append(name)
         try:
             seconds = len(load_audio(path, sample_rate=sample_rate, cache_dir=cache_dir)) / sample_rate

@@ -32,7 +32,7 @@ import pedalboard
 import pyroomacoustics
 import scipy.signal
 
-from ..audio import AUDIO_EXTENSIONS, load_audio
+from ..audio import audio_files, load_audio
 from ..errors import AudioError, VocalfrontError
 from ..grid import SAMPLE_RATE
 from .remix import rms
@@ -87,8 +87,7 @@ class ImpulseResponses:
         folder = Path(folder)
         if not folder.is_dir():
             raise AudioError(folder, "impulse response folder not found")
-        paths = sorted(path for path in folder.rglob("*")
-                       if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
+        paths = audio_files(folder)
         if not paths:
             raise AudioError(folder, "no impulse responses (audio files) found")
         keep = round(MAX_IR_SECONDS * sample_rate)

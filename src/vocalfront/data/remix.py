@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
@@ -35,7 +35,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import soundfile as sf
 
-from vocalfront.audio import AUDIO_EXTENSIONS, load_audio
+from vocalfront.audio import audio_files, load_audio
 from vocalfront.data.augment import check_audio_and_labels
 from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.grid import DEFAULT_GRID, SAMPLE_RATE, FrameGrid
@@ -178,7 +178,7 @@ class InstrumentalPool:
                                       max_seconds)
         tracks: dict[str, np.ndarray] = {}
         for name, load in candidates:
-            if name.lower() in excluded or PurePosixPath(name).name.lower() in excluded:
+            if is_excluded(name, excluded):
                 continue
             track = self._usable(name, load)
             if track is not None:
@@ -209,13 +209,9 @@ class InstrumentalPool:
             missing = sorted(((wanted or set()) | skipped) - subfolders)
             if missing:
                 raise AudioError(folder, f"no subfolder {', '.join(map(repr, missing))}")
-            paths = sorted(
-                path
-                for path in folder.rglob("*")
-                if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
-                and (top := path.relative_to(folder).parts[0]) not in skipped
-                and (wanted is None or top in wanted)
-            )
+            paths = [path for path in audio_files(folder)
+                     if (top := path.relative_to(folder).parts[0]) not in skipped
+                     and (wanted is None or top in wanted)]
             check_memory(folder, paths, sample_rate, max_seconds)
             return [(path.relative_to(folder).as_posix(), partial(_load_file, path, sample_rate, cache_dir))
                     for path in paths]
@@ -259,6 +255,13 @@ class InstrumentalPool:
             return track[start : start + num_samples].copy()
         start = rng.integers(0, len(track))
         return np.take(track, np.arange(start, start + num_samples), mode="wrap")
+
+
+def is_excluded(name: str, exclude: Collection[str] = INSTRUMENTAL_EXCLUDED) -> bool:
+    """Whether the track ``name`` (its path below the music folder, ``/``-separated) is in
+    ``exclude`` by that path or by its file name (case-insensitive; entries in lower case)."""
+    name = name.lower()
+    return name in exclude or PurePosixPath(name).name in exclude
 
 
 def check_memory(folder: Path, paths: Sequence[Path], sample_rate: int, max_seconds: float | None,
