@@ -143,8 +143,8 @@ def detect(
     the provenance). ``frame_step``: 1 (every frame), 3 or 9: run the CNN on every 3rd or 9th frame
     only and interpolate its logits between (:func:`~vocalfront.inference.frame_logits`; recorded
     in the provenance); step 3 makes detection about 1.5 times as fast, and on the packaged example it
-    moves the packaged model's probabilities by 0.012 on average (0.22 at most, where the CNN's
-    output jumps from frame to frame) and 2.1 % of its decisions, its held-out error unchanged
+    moves the packaged model's probabilities by 0.012 on average (0.23 at most, where the CNN's
+    output jumps from frame to frame) and 1.1 % of its decisions, its held-out error unchanged
     (README, "Detecting singing"). Bad input raises a one-line
     :class:`~vocalfront.errors.VocalfrontError`.
     """
