@@ -15,7 +15,9 @@ validation data by its training run), never at one chosen on the scored clips.
 Writes a Markdown table (and prints it): per model and source, frames, frame error at the
 threshold after median smoothing (the protocol's), the error of the final decisions (also after
 the model's shortest-gap and shortest-segment limits: what its label files say), AUROC,
-specificity and recall; rates in percent.
+calibration error (``ece``, :func:`vocalfront.evaluation.calibration_error`: how far the
+probabilities are from the share of singing frames they claim), specificity and recall; rates
+in percent.
 
 ``--split train`` scores a sample of the training clips (``--per-source`` of each source),
 built the same way from the training music and without augmentation: a model that errs there
@@ -37,7 +39,9 @@ from vocalfront.provenance import cnn_settings
 from vocalfront.training import load_config, resolve_config
 from vocalfront.training.validation import heldout_set, validate
 
-COLUMNS = ("frames", "error", "final_error", "auroc", "specificity", "recall")
+COLUMNS = ("frames", "error", "final_error", "auroc", "ece", "specificity", "recall")
+FRACTIONS = ("auroc", "ece")
+"""Columns printed as fractions; the other rates are printed in percent."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +111,7 @@ def _cell(column: str, value: float) -> str:
         return f"{int(value)}"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
-    return f"{value:.3f}" if column == "auroc" else f"{100 * value:.1f}"
+    return f"{value:.3f}" if column in FRACTIONS else f"{100 * value:.1f}"
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc
 from vocalfront.errors import VocalfrontError
 from vocalfront.evaluation import (
     auroc,
+    calibration_error,
     choose_threshold,
     evaluate_files,
     frame_metrics,
@@ -81,6 +82,34 @@ def test_auroc_agrees_with_scikit_learn_including_ties(seed, decimals):
     assert auroc(probs, labels) == pytest.approx(roc_auc_score(labels, probs))
 
 
+def test_calibration_error_agrees_with_a_per_bin_loop():
+    probs, labels = random_file(np.random.default_rng(3), 1000)
+    probs[:2] = 0.0, 1.0  # the ends of [0, 1] belong to the first and the last bin
+    gaps = []
+    for k in range(10):
+        inside = (probs >= k / 10) & ((probs < (k + 1) / 10) if k < 9 else (probs <= 1.0))
+        if inside.any():
+            gaps.append(inside.sum() * abs(probs[inside].mean() - labels[inside].mean()))
+    assert calibration_error(probs, labels) == pytest.approx(sum(gaps) / len(probs))
+
+
+def test_calibration_error_is_zero_when_each_bin_is_right_as_often_as_it_claims():
+    probs = np.array([0.25] * 4 + [0.75] * 4)
+    labels = np.array([1, 0, 0, 0, 1, 1, 1, 0])  # 1 in 4 at 0.25, 3 in 4 at 0.75
+    assert calibration_error(probs, labels) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_calibration_error_measures_overconfidence():
+    assert calibration_error(np.full(10, 0.9), np.array([1, 0] * 5)) == pytest.approx(0.4)
+    assert calibration_error(np.full(4, 0.1), np.zeros(4)) == pytest.approx(0.1)  # music alone
+
+
+def test_calibration_error_refuses_mismatched_labels_and_is_nan_without_frames():
+    with pytest.raises(VocalfrontError, match="3 probabilities but 2 labels"):
+        calibration_error(np.zeros(3), np.zeros(2))
+    assert math.isnan(calibration_error(np.zeros(0), np.zeros(0)))
+
+
 def test_auroc_is_nan_when_only_one_class_occurs():
     assert math.isnan(auroc(np.random.default_rng(0).random(10), np.ones(10)))
 
@@ -132,6 +161,8 @@ def test_evaluate_files_pools_smoothed_decisions_and_reports_each_file():
     expected = frame_metrics(decided, labels)
     assert {k: report.pooled[k] for k in expected} == pytest.approx(expected)
     assert report.pooled["auroc"] == pytest.approx(roc_auc_score(labels, np.concatenate(probs_list)))
+    assert report.pooled["ece"] == pytest.approx(calibration_error(np.concatenate(probs_list), labels))
+    assert report.files[2]["ece"] == pytest.approx(calibration_error(probs_list[2], labels_list[2]))
     assert [row["name"] for row in report.files] == ["a", "b", "c"]
     assert sum(row["tp"] for row in report.files) == report.pooled["tp"]
     second = frame_metrics(median_smooth(probs_list[1], 9) > 0.4, labels_list[1])

@@ -3,9 +3,9 @@
 Per-frame probabilities are median-smoothed over 56 frames (0.8 s), thresholded (a frame is
 predicted "singing" when its smoothed probability is strictly greater than the threshold, which
 is chosen on the validation set to maximise accuracy) and compared with 0/1 labels on the same
-frame grid. Metrics pool all frames of all files; per-file rows come alongside. AUROC uses the
-unsmoothed probabilities. Undefined ratios (0 / 0, e.g. precision of a file where nothing was
-predicted positive) are NaN, never a silent 0.
+frame grid. Metrics pool all frames of all files; per-file rows come alongside. AUROC and the
+calibration error use the unsmoothed probabilities. Undefined ratios (0 / 0, e.g. precision of a
+file where nothing was predicted positive) are NaN, never a silent 0.
 """
 
 from __future__ import annotations
@@ -150,11 +150,38 @@ def auroc(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+CALIBRATION_BINS = 10
+"""Equal-width probability bins of :func:`calibration_error`."""
+
+
+def calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """Expected calibration error (Naeini et al. 2015) of frame probabilities against 0/1 labels.
+
+    The frames are put in ``bins`` equal-width bins of [0, 1] by probability; in each bin the
+    mean probability is compared with the share of singing frames, and the absolute gaps are
+    averaged, weighted by the bins' frame counts. 0 when every bin is calibrated (its frames of
+    probability about 0.7 are singing 70 % of the time); at most 1. NaN for no frames.
+    """
+    scores = np.asarray(probabilities, dtype=np.float64).ravel()
+    truth = _binary_labels(labels)
+    if scores.shape != truth.shape:
+        raise VocalfrontError(f"{scores.size} probabilities but {truth.size} labels")
+    if not truth.size:
+        return float("nan")
+    index = np.clip((scores * bins).astype(np.int64), 0, bins - 1)
+    predicted = np.bincount(index, weights=scores, minlength=bins)
+    observed = np.bincount(index, weights=truth.astype(np.float64), minlength=bins)
+    # the sum over bins of |predicted - observed| / frames is the count-weighted mean of the
+    # per-bin gaps |mean probability - share of singing|
+    return float(np.abs(predicted - observed).sum() / truth.size)
+
+
 @dataclass(frozen=True)
 class EvaluationReport:
     """Pooled metrics over all frames, and one row per file (``name`` plus the same keys).
 
-    Metric keys are those of :func:`frame_metrics` plus ``auroc`` (unsmoothed probabilities).
+    Metric keys are those of :func:`frame_metrics` plus ``auroc`` and ``ece``
+    (:func:`calibration_error`), both of the unsmoothed probabilities.
     """
 
     threshold: float
@@ -184,7 +211,9 @@ def evaluate_files(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.nd
     decided = np.concatenate([median_smooth(p, smoothing) > threshold for p in probs_list])
     bounds = np.cumsum([0, *(len(p) for p in probs_list)])
     files = [{"name": name, **frame_metrics(decided[start:stop], truth[start:stop]),
-              "auroc": auroc(raw[start:stop], truth[start:stop])}
+              "auroc": auroc(raw[start:stop], truth[start:stop]),
+              "ece": calibration_error(raw[start:stop], truth[start:stop])}
              for name, start, stop in zip(names, bounds[:-1], bounds[1:], strict=True)]
-    pooled = {**frame_metrics(decided, truth), "auroc": auroc(raw, truth)}
+    pooled = {**frame_metrics(decided, truth), "auroc": auroc(raw, truth),
+              "ece": calibration_error(raw, truth)}
     return EvaluationReport(float(threshold), int(smoothing), pooled, files)

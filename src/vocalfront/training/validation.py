@@ -44,7 +44,7 @@ INSTRUMENTAL_SOURCE = "instrumental"
 """Source name of the music-only validation clips."""
 HELDOUT_MUSIC = (40, 30.0)
 """Excerpts of held-out music alone in the validation and test sets: how many, seconds each."""
-METRIC_KEYS = ("error", "f_measure", "precision", "recall", "specificity", "auroc")
+METRIC_KEYS = ("error", "f_measure", "precision", "recall", "specificity", "auroc", "ece")
 _STREAMS = {"valid": (), "test": (1,), "train": (2,)}
 """Extra seed parts of each split's mixing (validation keeps the plain seed)."""
 
