@@ -18,7 +18,13 @@ from vocalfront.grid import DEFAULT_GRID as GRID
 from vocalfront.training import build_model, load_config, resolve_config, train
 from vocalfront.training import validation as validation_module
 from vocalfront.training.sources import instrumental_pool, open_sources
-from vocalfront.training.validation import INSTRUMENTAL_SOURCE, heldout_clips, heldout_set, validate
+from vocalfront.training.validation import (
+    HELDOUT_LEVEL,
+    INSTRUMENTAL_SOURCE,
+    heldout_clips,
+    heldout_set,
+    validate,
+)
 
 TINY = Path(__file__).parents[1] / "configs" / "tiny.toml"
 
@@ -93,6 +99,22 @@ def test_heldout_sets_hold_each_sources_clips_mixed_and_music_alone(corpus, spli
     assert len(music) == 3 and not any(clip.labels.any() for clip in music)
     if split == "valid":
         assert {clip.name.split("_")[0] for clip in by_source["mir1k"]} == {"davidson", "yifen"}
+
+
+def test_level_neutral_heldout_clips_all_mix_to_one_level_whatever_they_hold(corpus):
+    config, sources = corpus
+    remix = dataclasses.replace(config.data.remix, level_neutral=True)
+    neutral = dataclasses.replace(config.data, remix=remix)
+    clips, _ = heldout_clips(neutral, sources, "valid", seed=0, grid=GRID)
+    plain, _ = heldout_clips(config.data, sources, "valid", seed=0, grid=GRID)
+    levels = [float(np.sqrt(np.mean(clip.audio.sum(axis=0) ** 2))) for clip in clips]
+    assert levels == pytest.approx([HELDOUT_LEVEL] * len(clips), rel=1e-4)
+    assert {clip.source for clip in clips} == {"mir1k", "ssvd", INSTRUMENTAL_SOURCE}
+    plain_levels = [float(np.sqrt(np.mean(clip.audio.sum(axis=0) ** 2))) for clip in plain]
+    assert max(plain_levels) > 1.5 * min(plain_levels)  # without it, the levels differ
+    for a, b in zip(clips, plain, strict=True):  # only the level changes
+        np.testing.assert_array_equal(a.labels, b.labels)
+        assert np.corrcoef(a.audio.ravel(), b.audio.ravel())[0, 1] == pytest.approx(1.0)
 
 
 def test_heldout_sets_are_fixed_by_the_seed_and_differ_between_splits(corpus):

@@ -87,6 +87,34 @@ def test_external_mode_puts_pool_music_under_the_voice_at_the_accompaniment_leve
     np.testing.assert_array_equal(result.labels, labels)
 
 
+@pytest.mark.parametrize("mode", list(RemixMode))
+def test_level_neutral_examples_all_have_the_accompaniments_level_whatever_their_mode(stems, mode):
+    voice, accompaniment, labels = stems
+    pool = InstrumentalPool({"organ": sine(5.0, 1000.0)})
+    config = RemixConfig(**ONLY[mode], gain_db_range=(-8.0, 6.0), level_neutral=True)
+    for seed in range(5):
+        result = remix(voice, accompaniment, labels, np.random.default_rng(seed), config, pool)
+        level = np.sqrt(np.mean(accompaniment**2))
+        assert np.sqrt(np.mean(result.audio**2)) == pytest.approx(level, rel=1e-4)
+
+
+def test_without_level_neutral_a_voice_makes_the_example_louder_than_its_music(stems):
+    voice, accompaniment, labels = stems
+    config = RemixConfig(**ONLY[RemixMode.OWN], gain_db_range=(0.0, 0.0))
+    result = remix(voice, accompaniment, labels, np.random.default_rng(0), config)
+    assert np.sqrt(np.mean(result.audio**2)) > 1.5 * np.sqrt(np.mean(accompaniment**2))
+
+
+def test_level_neutral_solo_voices_take_the_voices_level(stems):
+    voice, _, labels = stems
+    pool = InstrumentalPool({"organ": sine(5.0, 1000.0)})
+    config = RemixConfig(own=0.0, external=1.0, voice=1.0, accompaniment=0.0, instrumental=1.0,
+                         level_neutral=True)
+    for seed in range(6):
+        result = remix(voice, np.zeros_like(voice), labels, np.random.default_rng(seed), config, pool)
+        assert np.sqrt(np.mean(result.audio**2)) == pytest.approx(np.sqrt(np.mean(voice**2)), rel=1e-4)
+
+
 def test_external_weight_without_a_pool_is_an_error(stems):
     with pytest.raises(VocalfrontError, match="InstrumentalPool"):
         remix(*stems, np.random.default_rng(0), RemixConfig(external=0.5))

@@ -87,6 +87,10 @@ class RemixConfig:
             > 0 needs an ``InstrumentalPool``).
         gain_db_range: ``(low, high)`` voice-to-music gain in dB, drawn uniformly; 0 dB is the
             original balance.
+        level_neutral: scale every example to the RMS of its accompaniment (of its voice when
+            the accompaniment is silent), whatever its mode, so that loudness says nothing about
+            whether a voice is in it. Off, a voice added over music makes the example louder
+            than the music alone (by 3 dB at a 0 dB gain), and a detector learns that cue.
     """
 
     own: float = 0.6
@@ -95,6 +99,7 @@ class RemixConfig:
     accompaniment: float = 0.1
     instrumental: float = 0.0
     gain_db_range: tuple[float, float] = (-6.0, 6.0)
+    level_neutral: bool = False
 
     def __post_init__(self) -> None:
         weights = self.weights()
@@ -138,6 +143,14 @@ class Remix:
 def rms(audio: np.ndarray) -> float:
     """Root mean square of ``audio`` (float64 accumulation)."""
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+
+
+def at_level(audio: np.ndarray, level: float) -> np.ndarray:
+    """``audio`` scaled to RMS ``level`` (float32); silent audio, or a zero ``level``, as it is."""
+    current = rms(audio)
+    if current <= 0 or level <= 0:
+        return audio
+    return (audio * np.float32(level / current)).astype(np.float32)
 
 
 class InstrumentalPool:
@@ -349,5 +362,7 @@ def remix(
     voice_weight = 0.0 if muted else 10.0 ** (gain_db / 40.0)
     music_weight = 0.0 if mode is RemixMode.VOICE else 10.0 ** (-gain_db / 40.0)
     audio = np.float32(voice_weight) * voice + np.float32(music_weight) * music
+    if config.level_neutral:
+        audio = at_level(audio, rms(accompaniment) or rms(voice))
     labels = np.zeros_like(labels) if muted else labels.copy()
     return Remix(audio=audio, labels=labels, mode=mode, gain_db=gain_db)

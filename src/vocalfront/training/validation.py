@@ -14,12 +14,13 @@ source.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 from tqdm import tqdm
 
 from ..calibration import SMOOTHINGS, choose_postprocessing, final_error
-from ..data.remix import InstrumentalPool, RemixConfig, remix
+from ..data.remix import InstrumentalPool, RemixConfig, remix, rms
 from ..errors import VocalfrontError
 from ..evaluation import choose_threshold, evaluate_files, median_smooth
 from ..grid import DEFAULT_GRID, FrameGrid
@@ -44,6 +45,9 @@ INSTRUMENTAL_SOURCE = "instrumental"
 """Source name of the music-only validation clips."""
 HELDOUT_MUSIC = (40, 30.0)
 """Excerpts of held-out music alone in the validation and test sets: how many, seconds each."""
+HELDOUT_LEVEL = 0.1
+"""RMS of every held-out clip's mixture (-20 dB full scale, the level of the music excerpts) when
+the run's remixing is level-neutral (``data.remix.level_neutral``)."""
 METRIC_KEYS = ("error", "f_measure", "precision", "recall", "specificity", "auroc", "ece")
 _STREAMS = {"valid": (), "test": (1,), "train": (2,)}
 """Extra seed parts of each split's mixing (validation keeps the plain seed)."""
@@ -57,7 +61,9 @@ def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed:
 
     Each source's clips of ``split`` (sources without them are left out), solo ones mixed over
     the split's held-out music, plus :data:`HELDOUT_MUSIC` excerpts of that music alone.
-    Solo sources without held-out music are an error. ``per_source``: a seeded sample of at most
+    Solo sources without held-out music are an error. With ``data.remix.level_neutral`` every
+    clip's mixture is brought to :data:`HELDOUT_LEVEL`, so that loudness tells nothing of a
+    voice there either. ``per_source``: a seeded sample of at most
     that many clips of each source. Split ``train`` builds the same from the training clips and
     the training music, un-augmented: how well a model fits what it was trained on.
     """
@@ -81,7 +87,18 @@ def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed:
     if pool is not None:
         count, seconds = HELDOUT_MUSIC
         clips += instrumental_clips(pool, count, seconds, stream, grid.sample_rate, grid.num_frames)
+    if config.remix.level_neutral:
+        clips = [at_heldout_level(clip) for clip in clips]
     return clips, problems
+
+
+def at_heldout_level(clip: TrainingClip) -> TrainingClip:
+    """``clip`` with all its stems scaled alike so that their mixture has RMS
+    :data:`HELDOUT_LEVEL` (a silent clip as it is)."""
+    level = rms(clip.audio.sum(axis=0))
+    if level <= 0:
+        return clip
+    return replace(clip, audio=(clip.audio * np.float32(HELDOUT_LEVEL / level)).astype(np.float32))
 
 
 def heldout_set(config: Config, split: Split, grid: FrameGrid, seed: int | None = None,
