@@ -146,8 +146,9 @@ def rms(audio: np.ndarray) -> float:
 
 
 def at_level(audio: np.ndarray, level: float) -> np.ndarray:
-    """``audio`` scaled to RMS ``level`` (float32); silent audio, or a zero ``level``, as it is."""
-    current = rms(audio)
+    """``audio`` ``(samples,)``, or stems ``(stems, samples)`` scaled alike, brought to a mixture
+    (the sum of the stems) of RMS ``level`` (float32); silent audio, or a zero ``level``, as it is."""
+    current = rms(audio if audio.ndim == 1 else audio.sum(axis=0))
     if current <= 0 or level <= 0:
         return audio
     return (audio * np.float32(level / current)).astype(np.float32)

@@ -20,7 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..calibration import SMOOTHINGS, choose_postprocessing, final_error
-from ..data.remix import InstrumentalPool, RemixConfig, remix, rms
+from ..data.remix import InstrumentalPool, RemixConfig, at_level, remix
 from ..errors import VocalfrontError
 from ..evaluation import choose_threshold, evaluate_files, median_smooth
 from ..grid import DEFAULT_GRID, FrameGrid
@@ -95,10 +95,7 @@ def heldout_clips(config: DataConfig, sources: list[Source], split: Split, seed:
 def at_heldout_level(clip: TrainingClip) -> TrainingClip:
     """``clip`` with all its stems scaled alike so that their mixture has RMS
     :data:`HELDOUT_LEVEL` (a silent clip as it is)."""
-    level = rms(clip.audio.sum(axis=0))
-    if level <= 0:
-        return clip
-    return replace(clip, audio=(clip.audio * np.float32(HELDOUT_LEVEL / level)).astype(np.float32))
+    return replace(clip, audio=at_level(clip.audio, HELDOUT_LEVEL))
 
 
 def heldout_set(config: Config, split: Split, grid: FrameGrid, seed: int | None = None,
