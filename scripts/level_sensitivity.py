@@ -8,7 +8,8 @@ Every input is scaled by each gain (dB) and clipped to [-1, 1], as a louder mast
 limited, then decided on at the model's stored settings (median filter, threshold, shortest gap
 and segment: what its label files say). For each gain the table gives the share of the music
 (its first ``--seconds`` of each track; no voice in it) called singing, and with ``--mir1k`` the
-frame error, recall and specificity on that dataset's ``--split`` clips (their plain mixes).
+frame error, recall and specificity on that dataset's ``--split`` clips (their plain mixes;
+splits as ``vocalfront evaluate``'s).
 A level-invariant detector gives the same row at every gain; one that takes loudness for
 singing calls more music singing, and finds more voice, the louder the input.
 """
@@ -17,22 +18,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
 from vocalfront.audio import audio_files, load_audio
 from vocalfront.calibration import final_decisions
+from vocalfront.cli.evaluate import SPLITS
 from vocalfront.detect import load_model
 from vocalfront.detector_file import LoadedModel
 from vocalfront.errors import VocalfrontError
 from vocalfront.evaluation import frame_metrics
 from vocalfront.fileio import write_text_atomic
 from vocalfront.inference import predict_waveform
-from vocalfront.scoring import open_dataset, select
+from vocalfront.scoring import open_dataset, resolve_split, select
 
 DEFAULT_GAINS = (-12.0, -6.0, 0.0, 6.0)
 """Input gains tried, dB."""
+GAIN_LIMITS = (-60.0, 40.0)
+"""Gains accepted, dB: quieter is near silence, louder clips almost everything."""
 
 
 def at_gain(audio: np.ndarray, gain_db: float) -> np.ndarray:
@@ -46,31 +51,44 @@ def decided(model: LoadedModel, audio: np.ndarray, source: str) -> np.ndarray:
     return final_decisions(probabilities, model.postprocessing, model.detector.grid)
 
 
+def calls_per_gain(model: LoadedModel, inputs: Iterable[tuple[str, np.ndarray]],
+                   gains: list[float]) -> dict[float, np.ndarray]:
+    """Per gain, the final decisions over all ``inputs`` (``(name, audio)``) in order,
+    concatenated; each input is held in memory only while it is decided on."""
+    calls: dict[float, list[np.ndarray]] = {gain: [] for gain in gains}
+    for name, audio in inputs:
+        for gain in gains:
+            calls[gain].append(decided(model, at_gain(audio, gain), name))
+    return {gain: np.concatenate(parts) for gain, parts in calls.items()}
+
+
 def music_rows(model: LoadedModel, folders: list[Path], seconds: float,
                gains: list[float]) -> dict[float, float]:
     """Per gain, the share of the music's frames called singing."""
     rate = model.detector.grid.sample_rate
-    tracks = [(str(path), load_audio(path, rate)[: round(seconds * rate)])
-              for folder in folders for path in audio_files(folder)]
-    if not tracks:
+    paths = [path for folder in folders for path in audio_files(folder)]
+    if not paths:
         raise VocalfrontError(f"no audio files below {', '.join(map(str, folders))}")
-    shares = {}
-    for gain in gains:
-        calls = [decided(model, at_gain(audio, gain), name) for name, audio in tracks]
-        shares[gain] = float(np.concatenate(calls).mean())
-    return shares
+    tracks = ((str(path), load_audio(path, rate)[: round(seconds * rate)]) for path in paths)
+    return {gain: float(calls.mean()) for gain, calls in calls_per_gain(model, tracks, gains).items()}
 
 
 def dataset_rows(model: LoadedModel, root: Path, split: str,
                  gains: list[float]) -> dict[float, dict[str, float]]:
     """Per gain, frame metrics of the final decisions on the dataset's ``split`` clips."""
     dataset, fmt = open_dataset(root, "auto", None, model.detector.grid)
-    items = [(clip.name, dataset.load(clip)) for clip in select(dataset, fmt, split)]
-    rows = {}
-    for gain in gains:
-        calls = [decided(model, at_gain(item.audio, gain), name) for name, item in items]
-        rows[gain] = frame_metrics(np.concatenate(calls), np.concatenate([item.labels for _, item in items]))
-    return rows
+    clips = select(dataset, fmt, resolve_split(dataset, fmt, split))
+    labels = []
+
+    def clip_audio() -> Iterator[tuple[str, np.ndarray]]:
+        for clip in clips:
+            item = dataset.load(clip)
+            labels.append(item.labels)
+            yield clip.name, item.audio
+
+    calls = calls_per_gain(model, clip_audio(), gains)
+    truth = np.concatenate(labels)
+    return {gain: frame_metrics(decisions, truth) for gain, decisions in calls.items()}
 
 
 def table(shares: dict[float, float], metrics: dict[float, dict[str, float]] | None) -> str:
@@ -96,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=90.0,
                         help="first seconds of each track (default 90)")
     parser.add_argument("--mir1k", type=Path, default=None, help="a labelled dataset folder (e.g. MIR-1K)")
-    parser.add_argument("--split", default="test", help="its clips to score (default: test)")
+    parser.add_argument("--split", choices=SPLITS, default="auto",
+                        help="its clips to score (default: test if it has test clips, else all)")
     parser.add_argument("--gains", type=float, nargs="+", default=list(DEFAULT_GAINS), help="gains, dB")
     parser.add_argument("--out", type=Path, default=None, help="also write the table here")
     args = parser.parse_args(argv)
@@ -106,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise VocalfrontError(f"{folder}: folder not found")
         if not args.seconds > 0:
             raise VocalfrontError(f"--seconds must be positive, got {args.seconds}")
+        low, high = GAIN_LIMITS
+        for gain in args.gains:
+            if not low <= gain <= high:
+                raise VocalfrontError(f"--gains {gain:g}: a gain must be from {low:g} to {high:g} dB")
         model = load_model(args.model)
         shares = music_rows(model, args.music, args.seconds, args.gains)
         metrics = dataset_rows(model, args.mir1k, args.split, args.gains) if args.mir1k else None

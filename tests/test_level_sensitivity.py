@@ -56,3 +56,9 @@ def test_a_missing_music_folder_is_a_one_line_error(tmp_path):
     result = run_script("--music", tmp_path / "nowhere")
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: {tmp_path / 'nowhere'}: folder not found"
+
+
+def test_a_gain_out_of_range_is_refused_before_any_work(tmp_path):
+    result = run_script("--music", tmp_path, "--gains", "0", "120")
+    assert result.returncode == 2
+    assert result.stderr.strip() == "error: --gains 120: a gain must be from -60 to 40 dB"
