@@ -165,6 +165,35 @@ def test_limit_peak_scales_loud_audio_to_unit_peak():
     assert np.max(np.abs(loud)) > 3.0
 
 
+def test_loud_mastering_raises_the_level_and_keeps_peaks_within_full_scale():
+    rng = np.random.default_rng(4)
+    envelope = np.sin(np.linspace(0, 20, 2 * RATE)) ** 2
+    audio = (0.1 * rng.standard_normal(2 * RATE) * envelope).astype(np.float32)
+    labels = np.zeros(GRID.num_frames(len(audio)), dtype=np.float32)
+    config = AugmentConfig(speed_probability=0.0, eq_probability=0.0, gain_probability=0.0,
+                           master_probability=1.0, master_drive_db_range=(18.0, 18.0))
+    out, out_labels = augment(audio, labels, np.random.default_rng(0), config)
+    assert out.dtype == np.float32 and out.shape == audio.shape and np.all(np.isfinite(out))
+    assert np.max(np.abs(out)) <= 1.0
+    louder_db = 20 * np.log10(np.sqrt(np.mean(out**2)) / np.sqrt(np.mean(audio**2)))
+    assert 8.0 < louder_db < 19.0  # the drive raises the level; the limiter takes some of it back
+    assert _crest_factor(out) < 0.7 * _crest_factor(audio)  # flattened peaks
+    np.testing.assert_array_equal(out_labels, labels)
+
+
+def _crest_factor(audio: np.ndarray) -> float:
+    return float(np.max(np.abs(audio)) / np.sqrt(np.mean(audio**2)))
+
+
+def test_loud_mastering_is_off_by_default_and_finite_on_silence():
+    silence = np.zeros(RATE, dtype=np.float32)
+    labels = np.zeros(GRID.num_frames(RATE), dtype=np.float32)
+    assert AugmentConfig().master_probability == 0.0
+    out, _ = augment(silence, labels, np.random.default_rng(0),
+                     AugmentConfig(master_probability=1.0, master_drive_db_range=(40.0, 40.0)))
+    assert np.all(np.isfinite(out)) and np.max(np.abs(out)) <= 1.0
+
+
 @pytest.mark.parametrize(
     ("audio", "labels", "problem"),
     [
@@ -188,6 +217,9 @@ def test_bad_input_is_rejected_with_a_clear_message(audio, labels, problem):
         {"eq_points": 1},
         {"eq_max_db": -1.0},
         {"gain_db_range": (3.0, -3.0)},
+        {"master_probability": -0.1},
+        {"master_drive_db_range": (0.0, 80.0)},
+        {"master_drive_db_range": (6.0, 0.0)},
     ],
 )
 def test_invalid_config_is_rejected(settings):

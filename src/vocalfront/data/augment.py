@@ -14,6 +14,11 @@ frame grid (``grid.num_frames(len(audio))`` values, 1 = singing). Augmentations,
    joined by shape-preserving cubic interpolation so the curve never leaves that range), applied
    as a zero-phase filter in the frequency domain.
 3. **Gain** drawn uniformly in decibels.
+4. **Loud mastering**: the audio is driven by a gain drawn in decibels into a limiter
+   (pedalboard's ``Limiter``, JUCE's, threshold :data:`MASTER_CEILING_DB`) and clipped at full
+   scale, as commercial records are mastered loud: a higher level and flattened peaks; the
+   models otherwise rarely see audio near full scale.
+   Off by default (``master_probability = 0``).
 
 Each augmentation happens with its own probability (0 switches it off). Everything random comes
 from the ``numpy.random.Generator`` passed in, so the result is a function of its state.
@@ -24,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pedalboard
 import scipy.fft
 import soxr
 from scipy.interpolate import PchipInterpolator
@@ -34,6 +40,9 @@ from vocalfront.grid import DEFAULT_GRID, FrameGrid
 EQ_PADDING = 8192
 """Zeros (samples) appended before filtering in the frequency domain, so that the filter's
 impulse response (a few hundred samples for the default curves) does not wrap around."""
+
+MASTER_CEILING_DB = -1.0
+"""Threshold (dBFS) of the loud-mastering limiter; what overshoots its attack is clipped at 0 dBFS."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,9 @@ class AugmentConfig:
         gain_db_range: ``(low, high)`` gain in decibels, drawn uniformly.
         limit_peak: if true, audio whose peak exceeds 1 after augmentation is scaled down to a
             peak of 1 (off by default: the models work on floating point, not on clipped audio).
+        master_probability: chance of loud mastering (0 switches it off).
+        master_drive_db_range: ``(low, high)`` gain in decibels, drawn uniformly, that drives
+            the audio into the mastering limiter.
     """
 
     speed_probability: float = 1.0
@@ -64,14 +76,20 @@ class AugmentConfig:
     gain_probability: float = 1.0
     gain_db_range: tuple[float, float] = (-6.0, 6.0)
     limit_peak: bool = False
+    master_probability: float = 0.0
+    master_drive_db_range: tuple[float, float] = (0.0, 12.0)
 
     def __post_init__(self) -> None:
-        for name in ("speed_probability", "eq_probability", "gain_probability"):
+        for name in ("speed_probability", "eq_probability", "gain_probability", "master_probability"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise VocalfrontError(f"augmentation {name} must lie in [0, 1]")
         _check_range("speed_range", self.speed_range, minimum=0.0)
         _check_range("eq_range_hz", self.eq_range_hz, minimum=0.0)
         _check_range("gain_db_range", self.gain_db_range)
+        _check_range("master_drive_db_range", self.master_drive_db_range)
+        if not -60.0 <= self.master_drive_db_range[0] <= self.master_drive_db_range[1] <= 60.0:
+            raise VocalfrontError("augmentation master_drive_db_range must lie within -60 to 60 dB, "
+                                  f"got {tuple(self.master_drive_db_range)}")
         if not 0 <= self.eq_max_db <= 60:
             raise VocalfrontError(f"augmentation eq_max_db must be from 0 to 60, got {self.eq_max_db!r}")
         if not 2 <= self.eq_points <= 1000:
@@ -198,6 +216,18 @@ def augment(
         audio = equalise(audio, *random_eq_curve(rng, config), grid.sample_rate)
     if rng.random() < config.gain_probability:
         audio = audio * np.float32(10.0 ** (rng.uniform(*config.gain_db_range) / 20.0))
+    if rng.random() < config.master_probability:
+        audio = master_loud(audio, float(rng.uniform(*config.master_drive_db_range)), grid.sample_rate)
     if config.limit_peak and len(audio) and np.max(np.abs(audio)) > 1.0:
         audio = audio / np.max(np.abs(audio))
     return audio, labels
+
+
+def master_loud(audio: np.ndarray, drive_db: float, sample_rate: int) -> np.ndarray:
+    """``audio`` ``(samples,)`` raised by ``drive_db`` decibels into JUCE's limiter (threshold
+    :data:`MASTER_CEILING_DB`, 100 ms release; it adds the threshold's depth back as make-up
+    gain and clips at 0 dBFS) and clipped to ``[-1, 1]``: a loud master's level and flattened
+    peaks. float32, same length."""
+    driven = np.asarray(audio, dtype=np.float32) * np.float32(10.0 ** (drive_db / 20.0))
+    limited = pedalboard.Limiter(threshold_db=MASTER_CEILING_DB, release_ms=100.0)(driven, sample_rate)
+    return np.clip(limited.reshape(-1)[: len(driven)], -1.0, 1.0).astype(np.float32)
