@@ -25,7 +25,7 @@ from pathlib import Path
 
 from vocalfront.detector_file import load_detector_file, save_detector
 from vocalfront.errors import VocalfrontError
-from vocalfront.training import load_config, resolve_config
+from vocalfront.training import load_config, resolve_config, separate_overrides
 from vocalfront.training.averaging import average_run_states
 from vocalfront.training.validation import calibrate_clips, heldout_set, predict_clips, score_clips
 
@@ -39,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="training states of the model's run whose mean weights replace its own")
     parser.add_argument("overrides", nargs="*", help="section.key=value settings")
     args = parser.parse_args(argv)
+    if args.average:
+        args.average, misplaced = separate_overrides(args.average)
+        args.overrides = [*args.overrides, *misplaced]
     try:
         if args.out.resolve() == args.model.resolve():
             raise VocalfrontError(f"{args.out}: give another file than --model (it is kept as it is)")

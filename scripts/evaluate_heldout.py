@@ -36,7 +36,7 @@ from vocalfront.detect import load_model
 from vocalfront.errors import VocalfrontError
 from vocalfront.grid import FRAME_STEPS
 from vocalfront.provenance import cnn_settings
-from vocalfront.training import load_config, resolve_config
+from vocalfront.training import load_config, resolve_config, separate_overrides
 from vocalfront.training.validation import heldout_set, validate
 
 COLUMNS = ("frames", "error", "final_error", "auroc", "ece", "specificity", "recall")
@@ -59,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="write all metrics here (JSON)")
     parser.add_argument("overrides", nargs="*", help="section.key=value settings")
     args = parser.parse_args(argv)
+    args.models, misplaced = separate_overrides(args.models)
+    args.overrides = [*args.overrides, *misplaced]
     try:
         if args.per_source is not None and args.per_source < 1:
             raise VocalfrontError(f"--per-source {args.per_source}: must be at least 1")

@@ -66,6 +66,14 @@ def test_evaluate_heldout_scores_a_model_at_its_stored_threshold(calibrated, tmp
     assert any(line.startswith("skipped: ") and BROKEN in line for line in result.stderr.splitlines())
 
 
+def test_evaluate_heldout_takes_settings_written_after_the_models(calibrated, tmp_path):
+    root, model, _ = calibrated
+    result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "valid", "--models", model,
+                        f"data.root={root}", "--json", tmp_path / "scores.json")
+    assert result.returncode == 0, result.stderr
+    assert list(json.loads((tmp_path / "scores.json").read_text())) == [str(model)]
+
+
 def test_evaluate_heldout_scores_at_the_inference_settings_asked_for_and_says_which(calibrated, tmp_path):
     root, model, _ = calibrated
     tables = {}

@@ -36,6 +36,7 @@ from vocalfront.training import (
     load_config,
     make_optimizer,
     resolve_config,
+    separate_overrides,
     train,
     training_loss,
 )
@@ -137,6 +138,13 @@ def test_bad_settings_are_one_line_errors_naming_the_key(override, message):
         load_config(TINY, ['data.instrumental_valid=["held"]', override])
     assert message in str(error.value) and "\n" not in str(error.value)
     assert str(error.value).startswith(str(TINY))
+
+
+def test_overrides_given_among_file_arguments_are_separated_from_the_files():
+    files, overrides = separate_overrides(["runs/a/model.pt", "data.root=/x=y", "b.pt",
+                                           "data.remix.level_neutral=true", "odd=name.pt"])
+    assert files == [Path("runs/a/model.pt"), Path("b.pt"), Path("odd=name.pt")]
+    assert overrides == ["data.root=/x=y", "data.remix.level_neutral=true"]
 
 
 def test_a_malformed_override_is_rejected():

@@ -17,6 +17,7 @@ from .config import (
     config_to_dict,
     load_config,
     resolve_config,
+    separate_overrides,
 )
 from .objective import make_optimizer, training_loss
 from .parameters import learnable_parameters
@@ -48,6 +49,7 @@ __all__ = [
     "prepare_run",
     "resolve_config",
     "save_state",
+    "separate_overrides",
     "train",
     "training_loss",
     "validate",

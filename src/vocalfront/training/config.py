@@ -341,6 +341,28 @@ def apply_override(raw: dict[str, Any], item: str) -> None:
     table[parts[-1]] = value
 
 
+OVERRIDE_WORD = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+=")
+"""How a ``section.key=value`` override starts (a file path has no dotted key before an '=')."""
+
+
+def separate_overrides(words: Sequence[str | Path]) -> tuple[list[Path], list[str]]:
+    """``(files, overrides)``: the command-line ``words`` of a many-files option split into file
+    paths and the ``section.key=value`` overrides among them, each list in order.
+
+    argparse gives an option with ``nargs="+"`` every word that follows it, so the overrides of
+    ``--models a.pt b.pt data.root=/x`` arrive as two more "files"; a script passes such an
+    option's words through this function and adds the overrides to its own.
+    """
+    files: list[Path] = []
+    overrides: list[str] = []
+    for word in words:
+        if OVERRIDE_WORD.match(str(word)):
+            overrides.append(str(word))
+        else:
+            files.append(Path(word))
+    return files, overrides
+
+
 def config_from_dict(raw: Mapping[str, Any]) -> Config:
     """Build a :class:`Config` from nested mappings (TOML tables or :func:`config_to_dict` output)."""
     return _build(Config, raw, "")
