@@ -87,7 +87,7 @@ class AugmentConfig:
         _check_range("eq_range_hz", self.eq_range_hz, minimum=0.0)
         _check_range("gain_db_range", self.gain_db_range)
         _check_range("master_drive_db_range", self.master_drive_db_range)
-        if not -60.0 <= self.master_drive_db_range[0] <= self.master_drive_db_range[1] <= 60.0:
+        if self.master_drive_db_range[0] < -60.0 or self.master_drive_db_range[1] > 60.0:
             raise VocalfrontError("augmentation master_drive_db_range must lie within -60 to 60 dB, "
                                   f"got {tuple(self.master_drive_db_range)}")
         if not 0 <= self.eq_max_db <= 60:
