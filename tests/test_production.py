@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pedalboard
 import pytest
 import soundfile as sf
 
@@ -15,7 +16,7 @@ from vocalfront.data.production import (
 from vocalfront.errors import AudioError, VocalfrontError
 
 RATE = 22050
-ONLY_PITCH = VoiceEffectsConfig(pitch_probability=1.0, pitch_semitones=3.0)
+ONLY_PITCH = VoiceEffectsConfig(pitch_probability=1.0, pitch_semitones_range=(-3.0, 3.0))
 ONLY_COMPRESSION = VoiceEffectsConfig(compress_probability=1.0)
 ONLY_ROOMS = VoiceEffectsConfig(reverb_probability=1.0, plate_share=0.0)
 
@@ -56,6 +57,47 @@ def test_pitch_shift_moves_the_voice_within_its_range():
               / 220 for seed in range(5)]
     assert all(2 ** (-3.2 / 12) <= ratio <= 2 ** (3.2 / 12) for ratio in ratios)
     assert max(abs(np.log2(ratio)) for ratio in ratios) > 1 / 12
+
+
+def formant_shaped_tone(f0: float, formant: float = 800.0, seconds: float = 2.0) -> np.ndarray:
+    """Harmonics of ``f0`` under one fixed resonance at ``formant`` Hz (a vowel-like envelope)."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    harmonics = np.arange(1, int(0.45 * RATE / f0))
+    weights = np.exp(-((harmonics * f0 - formant) / 300.0) ** 2)
+    tone = (weights[:, None] * np.sin(2 * np.pi * f0 * harmonics[:, None] * t)).sum(axis=0)
+    return (0.3 * tone / np.abs(tone).max()).astype(np.float32)
+
+
+def fundamental(audio: np.ndarray) -> float:
+    """Autocorrelation estimate of the fundamental (60-500 Hz): the shortest lag that correlates
+    nearly as well as the best one (longer ones are multiples of the period)."""
+    audio = audio.astype(np.float64)
+    lags = np.arange(RATE // 500, RATE // 60)
+    correlation = np.array([np.dot(audio[:-lag], audio[lag:]) for lag in lags])
+    return RATE / float(lags[np.argmax(correlation >= 0.9 * correlation.max())])
+
+
+def spectral_centroid(audio: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(audio * np.hanning(len(audio)))) ** 2
+    return float(np.sum(np.fft.rfftfreq(len(audio), 1 / RATE) * spectrum) / np.sum(spectrum))
+
+
+def test_a_downward_range_lowers_every_voice():
+    voice = formant_shaped_tone(220.0)
+    config = VoiceEffectsConfig(pitch_probability=1.0, pitch_semitones_range=(-10.0, -6.0))
+    for seed in range(4):
+        lowered = process_voice(voice, np.random.default_rng(seed), config)[2000:-2000]
+        assert 220 * 2 ** (-10.2 / 12) <= fundamental(lowered) <= 220 * 2 ** (-5.8 / 12)
+
+
+def test_pitch_shift_keeps_the_formants_where_they_were():
+    voice = formant_shaped_tone(220.0)
+    config = VoiceEffectsConfig(pitch_probability=1.0, pitch_semitones_range=(-8.0, -8.0))
+    lowered = process_voice(voice, np.random.default_rng(0), config)[2000:-2000]
+    resampled = pedalboard.PitchShift(semitones=-8.0)(voice, RATE)[2000:-2000]  # formants move along
+    assert fundamental(lowered) == pytest.approx(220 * 2 ** (-8 / 12), rel=0.02)
+    assert spectral_centroid(lowered) > 1.15 * spectral_centroid(resampled)
+    assert spectral_centroid(lowered) > 0.8 * spectral_centroid(voice[2000:-2000])
 
 
 def test_compression_evens_out_loud_and_soft_syllables_at_the_same_level():
@@ -106,6 +148,10 @@ def test_simulated_rooms_are_finite_unit_energy_and_differ():
 def test_bad_effect_settings_and_folders_are_one_line_errors(tmp_path):
     with pytest.raises(VocalfrontError, match="reverb_probability"):
         VoiceEffectsConfig(reverb_probability=1.5)
+    with pytest.raises(VocalfrontError, match="pitch_semitones_range"):
+        VoiceEffectsConfig(pitch_semitones_range=(-13.0, 2.0))
+    with pytest.raises(VocalfrontError, match="pitch_semitones_range"):
+        VoiceEffectsConfig(pitch_semitones_range=(3.0, -3.0))
     with pytest.raises(VocalfrontError, match="rt60_range"):
         VoiceEffectsConfig(rt60_range=(0.9, 0.1))
     with pytest.raises(AudioError, match="no impulse responses"):
