@@ -107,3 +107,18 @@ def test_evaluate_heldout_refuses_an_empty_sample(calibrated):
     result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "train", "--models", model,
                         "--per-source", "0", f"data.root={root}")
     assert result.returncode == 2 and result.stderr.strip() == "error: --per-source 0: must be at least 1"
+
+
+def test_evaluate_heldout_gives_each_mir1k_singer_a_row_that_adds_up(calibrated, tmp_path):
+    _, model, _ = calibrated
+    root = make_tiny_mir1k(tmp_path / "mir1k")  # both validation singers readable (davidson, yifen)
+    result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "valid", "--models", model,
+                        "--singers", f"data.root={root}", "--json", tmp_path / "scores.json")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((tmp_path / "scores.json").read_text())[str(model)]
+    singers = metrics["singers"]
+    assert list(singers) == ["mir1k davidson", "mir1k yifen"]
+    assert sum(row["frames"] for row in singers.values()) == metrics["frames"]  # only MIR-1K clips here
+    assert all(row["threshold"] == pytest.approx(metrics["threshold"]) for row in singers.values())
+    for name, row in singers.items():
+        assert f"| {name} | {row['frames']} | {100 * row['error']:.1f} |" in result.stdout
