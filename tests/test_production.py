@@ -100,6 +100,14 @@ def test_pitch_shift_keeps_the_formants_where_they_were():
     assert spectral_centroid(lowered) > 0.8 * spectral_centroid(voice[2000:-2000])
 
 
+def test_pitch_shift_can_move_the_formants_along_as_earlier_models_were_trained():
+    voice = formant_shaped_tone(220.0)
+    config = VoiceEffectsConfig(pitch_probability=1.0, pitch_semitones_range=(-8.0, -8.0),
+                                pitch_keep_formants=False)
+    lowered = process_voice(voice, np.random.default_rng(0), config)
+    np.testing.assert_array_equal(lowered, pedalboard.PitchShift(semitones=-8.0)(voice, RATE))
+
+
 def test_compression_evens_out_loud_and_soft_syllables_at_the_same_level():
     voice = sung_note(stop=2.0)
     squashed = process_voice(voice, np.random.default_rng(1), ONLY_COMPRESSION)

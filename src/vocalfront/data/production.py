@@ -4,13 +4,15 @@ Vocals on records are rarely dry: they are compressed, drenched in plate or room
 sung in other keys than the training singers sing in. Applied to the voice stem only (the music
 keeps its own production), in this order, each with its own probability (0 switches it off):
 
-1. **Pitch shift** by ``s`` semitones drawn uniformly in ``pitch_semitones_range``, tempo and
-   formants kept (pedalboard's ``time_stretch``, Rubber Band, ``preserve_formants``): the same
-   vocal tract singing in another register, not a larger or smaller singer. The labels do not
-   change. The training voices sing high (SSVD's recordings centre near E4, MIDI 64), while a
-   low male voice (MIR-1K's lowest singer centres near MIDI 48) is masked by the accompaniment's
-   register and missed; a range reaching further down than up gives the detector low voices in
-   mixtures. (Speed changes, :mod:`.augment`, shift the whole mixture, voice and music together.)
+1. **Pitch shift** by ``s`` semitones drawn uniformly in ``pitch_semitones_range``, tempo kept;
+   with ``pitch_keep_formants`` the formants stay too (pedalboard's ``time_stretch``, Rubber
+   Band, ``preserve_formants``): the same vocal tract singing in another register, not a larger
+   or smaller singer; without it they move with the pitch (pedalboard's ``PitchShift``, how
+   models up to 0.9.0 were trained). The labels do not change. The training voices sing high
+   (SSVD's recordings centre near E4, MIDI 64), while a low male voice (MIR-1K's lowest singer
+   centres near MIDI 48) is masked by the accompaniment's register and missed; a range reaching
+   further down than up gives the detector low voices in mixtures. (Speed changes,
+   :mod:`.augment`, shift the whole mixture, voice and music together.)
 2. **Compression**: pedalboard's ``Compressor`` with a threshold drawn in
    ``compress_threshold_db_range`` below the voice's peak and a ratio in
    ``compress_ratio_range`` (attack 5 ms, release 100 ms), then the voice's RMS restored.
@@ -55,6 +57,7 @@ class VoiceEffectsConfig:
 
     pitch_probability: float = 0.0
     pitch_semitones_range: tuple[float, float] = (-2.0, 2.0)
+    pitch_keep_formants: bool = True
     compress_probability: float = 0.0
     compress_threshold_db_range: tuple[float, float] = (-30.0, -10.0)
     compress_ratio_range: tuple[float, float] = (2.0, 8.0)
@@ -143,8 +146,11 @@ def process_voice(voice: np.ndarray, rng: np.random.Generator, config: VoiceEffe
     level = rms(voice)
     if rng.random() < config.pitch_probability:
         semitones = float(rng.uniform(*config.pitch_semitones_range))
-        shifted = pedalboard.time_stretch(voice, sample_rate, pitch_shift_in_semitones=semitones,
-                                          preserve_formants=True)
+        if config.pitch_keep_formants:
+            shifted = pedalboard.time_stretch(voice, sample_rate, pitch_shift_in_semitones=semitones,
+                                              preserve_formants=True)
+        else:
+            shifted = pedalboard.PitchShift(semitones=semitones)(voice, sample_rate)
         voice = _fit(shifted, len(voice))
     if rng.random() < config.compress_probability:
         peak_db = 20 * np.log10(float(np.max(np.abs(voice))) + 1e-12)
