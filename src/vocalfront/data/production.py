@@ -9,9 +9,9 @@ keeps its own production), in this order, each with its own probability (0 switc
    Band, ``preserve_formants``): the same vocal tract singing in another register, not a larger
    or smaller singer; without it they move with the pitch (pedalboard's ``PitchShift``, how
    models up to 0.9.0 were trained). The labels do not change. The training voices sing high
-   (SSVD's recordings centre near E4, MIDI 64), while a low male voice (MIR-1K's lowest singer
-   centres near MIDI 48) is masked by the accompaniment's register and missed; a range reaching
-   further down than up gives the detector low voices in mixtures. (Speed changes,
+   (SSVD's sight-singers above all, by their note labels), while a low male voice sits in the
+   accompaniment's register and is missed (MIR-1K's lowest singer; docs/data.md); a range
+   reaching further down than up gives the detector low voices in mixtures. (Speed changes,
    :mod:`.augment`, shift the whole mixture, voice and music together.)
 2. **Compression**: pedalboard's ``Compressor`` with a threshold drawn in
    ``compress_threshold_db_range`` below the voice's peak and a ratio in
