@@ -95,6 +95,7 @@ def test_the_test_splits_names_are_reserved_for_it():
 @pytest.mark.parametrize(("source", "name", "song"), [
     ("mir1k", "abjones_1_07", "mir1k/abjones_1"),
     ("gtsinger", "fr01_Breathy-C9tU", "gtsinger/fr01"),
+    ("gtsinger_speech", "fr01_Speech-x1Yz", "gtsinger/fr01"),
     ("ssvd", "test/1003", "ssvd/test/1003"),
     ("instrumental", "instrumental-004", "instrumental/instrumental-004"),
 ])

@@ -175,3 +175,43 @@ def test_solo_voices_without_heldout_music_fail_before_any_audio_is_decoded(tmp_
     forbid_decoding(monkeypatch, "the held-out music was checked")
     with pytest.raises(VocalfrontError, match=r"valid mixtures of solo voices \(ssvd\) need held-out music"):
         train(config, tmp_path / "run", progress=False)
+
+
+def make_gtsinger(root: Path, singers: int = 21) -> Path:
+    """GTSinger-layout recordings: per singer a sung and a spoken take, a tone from 0.5 s (the
+    21 singers ``fr00``-``fr20`` fall in all three splits)."""
+    t = np.arange(48000 * 2) / 48000
+    for folder, take in (("singing", "Control"), ("speech", "Speech")):
+        (root / folder).mkdir(parents=True)
+        for index in range(singers):
+            path = root / folder / f"fr{index:02d}_{take}-ab.ogg"
+            sf.write(path, (0.3 * np.sin(2 * np.pi * 220 * t) * (t > 0.5)).astype(np.float32), 48000,
+                     format="OGG", subtype="OPUS")
+            path.rename(path.with_suffix(".opus"))
+    return root
+
+
+def test_gtsinger_speech_is_a_solo_source_of_its_own_only_when_asked_for(corpus, tmp_path):
+    config, _ = corpus
+    gtsinger = str(make_gtsinger(tmp_path / "gtsinger"))
+    singing = dataclasses.replace(config.data, gtsinger=gtsinger)
+    both = dataclasses.replace(singing, gtsinger_speech=True)
+    assert [s.name for s in open_sources(singing, GRID)] == ["mir1k", "ssvd", "gtsinger"]
+    sources = open_sources(both, GRID)
+    assert [s.name for s in sources] == ["mir1k", "ssvd", "gtsinger", "gtsinger_speech"]
+    speech = sources[-1]
+    assert speech.solo and all("Speech" in clip.name for clip in speech.train.clips)
+    clips, _ = heldout_clips(both, sources, "valid", seed=0, grid=GRID)
+    spoken = [clip for clip in clips if clip.source == "gtsinger_speech"]
+    assert [clip.name.rpartition("/")[2] for clip in spoken] == ["fr20_Speech-ab"]
+    assert spoken[0].labels.any() and not spoken[0].labels.all()
+
+
+def test_gtsinger_speech_without_gtsinger_is_refused_by_name(tmp_path):
+    with pytest.raises(VocalfrontError, match=r"gtsinger_speech needs data\.gtsinger"):
+        load_config(TINY, [f"data.root={tmp_path}", "data.gtsinger_speech=true"])
+
+
+def test_source_weights_name_gtsinger_speech(tmp_path):
+    config = load_config(TINY, [f"data.root={tmp_path}", "data.source_weights={gtsinger_speech = 0.1}"])
+    assert config.data.source_weights == {"gtsinger_speech": 0.1}

@@ -10,6 +10,7 @@ import soundfile as sf
 
 from vocalfront.data.solo import (
     GtsingerDataset,
+    GtsingerSpeechDataset,
     SsvdDataset,
     close_gaps,
     drop_short,
@@ -71,6 +72,36 @@ def test_gtsinger_voice_activity_follows_the_voice_level(tmp_path):
     assert not frames_between(item.labels, 0.0, 0.9).any()
     assert not frames_between(item.labels, 3.1, 4.0).any()
     assert item.metadata["source"] == "gtsinger"
+
+
+def write_gtsinger(root: Path, folder: str, stem: str, active: list[tuple[float, float]]) -> None:
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    path = root / folder / f"{stem}.ogg"
+    sf.write(path, tone(4.0, active), RATE, format="OGG", subtype="OPUS")
+    path.rename(path.with_suffix(".opus"))
+
+
+def test_gtsinger_speech_is_voice_from_its_level_in_its_singers_split(tmp_path):
+    singers = [f"fr{i:02d}" for i in range(1, 13)]
+    for singer in singers:
+        write_gtsinger(tmp_path, "singing", f"{singer}_Control-abc", [(1.0, 3.0)])
+        write_gtsinger(tmp_path, "speech", f"{singer}_Speech-xyz", [(0.5, 1.5), (2.0, 2.5)])
+    singing, speech = GtsingerDataset(tmp_path), GtsingerSpeechDataset(tmp_path)
+    assert [clip.name for clip in speech.clips] == [f"{singer}_Speech-xyz" for singer in singers]
+    split_of = {clip.name[:4]: clip.metadata["split"] for clip in singing.clips}
+    assert {clip.metadata["split"] for clip in speech.clips} == set(split_of.values())
+    assert all(clip.metadata["split"] == split_of[clip.name[:4]] for clip in speech.clips)
+    item = speech[0]
+    assert item.metadata["source"] == "gtsinger_speech"
+    assert frames_between(item.labels, 0.55, 1.45).all() and frames_between(item.labels, 2.05, 2.45).all()
+    assert not frames_between(item.labels, 1.6, 1.9).any()     # a 0.5 s pause is not voice
+    assert not frames_between(item.labels, 2.6, 4.0).any()
+
+
+def test_gtsinger_speech_without_its_folder_is_a_one_line_error(tmp_path):
+    write_gtsinger(tmp_path, "singing", "fr01_Control-abc", [(1.0, 3.0)])
+    with pytest.raises(VocalfrontError, match=r"no GTSinger recordings \(speech/\*\.opus\)"):
+        GtsingerSpeechDataset(tmp_path)
 
 
 def test_gtsinger_recordings_of_one_song_share_a_split():

@@ -10,7 +10,7 @@ from ..audio import CACHE_ENV
 from ..errors import VocalfrontError
 from .options import Number, OutFolder, Rule
 
-DATASET_FORMATS = ("auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger")
+DATASET_FORMATS = ("auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger", "gtsinger_speech")
 """``--format`` choices of ``data check`` and ``evaluate``: detected, or one of
 :data:`vocalfront.data.check.READERS` (a test checks). ``data check`` also takes
 ``instrumental``: a folder of music without voice (never detected)."""

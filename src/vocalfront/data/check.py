@@ -26,16 +26,17 @@ from ..grid import DEFAULT_GRID, FrameGrid
 from .labels import DEFAULT_TOLERANCE
 from .readers import Clip, ClipDataset, JamendoDataset, LabelledAudio, LabelledFolder, Mir1kDataset
 from .remix import is_excluded
-from .solo import GtsingerDataset, SsvdDataset
+from .solo import GtsingerDataset, GtsingerSpeechDataset, SsvdDataset
 from .songs import fingerprint, song_groups
 from .split import mir1k_split_of, song_splits
 
-DatasetFormat = Literal["auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger"]
+DatasetFormat = Literal["auto", "mir1k", "jamendo", "folder", "ssvd", "gtsinger", "gtsinger_speech"]
 FORMAT_TITLES = {"mir1k": "MIR-1K", "jamendo": "Jamendo", "folder": "labelled folder",
-                 "ssvd": "SSVD", "gtsinger": "GTSinger", "instrumental": "instrumental music"}
+                 "ssvd": "SSVD", "gtsinger": "GTSinger", "gtsinger_speech": "GTSinger speech",
+                 "instrumental": "instrumental music"}
 READERS: dict[str, type[ClipDataset]] = {
     "mir1k": Mir1kDataset, "jamendo": JamendoDataset, "folder": LabelledFolder,
-    "ssvd": SsvdDataset, "gtsinger": GtsingerDataset}
+    "ssvd": SsvdDataset, "gtsinger": GtsingerDataset, "gtsinger_speech": GtsingerSpeechDataset}
 """The reader of each dataset format."""
 _SPLIT_ORDER = ("train", "valid", "test")
 

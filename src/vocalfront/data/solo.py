@@ -14,6 +14,8 @@ labels. Each clip's metadata has ``split`` (``train``, ``valid`` or ``test``, fi
 - :class:`GtsingerDataset`: GTSinger demo recordings (professional singers, 9 languages,
   several techniques) in ``singing/``, without time labels: singing is where the clean voice's
   own level is within ``threshold_db`` of its loud frames (:func:`voice_activity`).
+- :class:`GtsingerSpeechDataset`: the same singers reading their lyrics (``speech/``), labelled
+  the same way, as voice: songs labelled by lyric timing count rapped and spoken vocals as voice.
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ class GtsingerDataset(ClipDataset):
     ``source``, ``split``."""
 
     FOLDER = "singing"
+    SOURCE = "gtsinger"
 
     def __init__(self, root: str | Path, threshold_db: float = ACTIVITY_THRESHOLD_DB, **options: Any):
         self.threshold_db = float(threshold_db)
@@ -169,10 +172,20 @@ class GtsingerDataset(ClipDataset):
         if not paths:
             raise VocalfrontError(f"{self.root}: no GTSinger recordings ({self.FOLDER}/*.opus)")
         return [Clip(path.stem, path, None,
-                     {"source": "gtsinger", "split": split_of_key(f"gtsinger/{self.group_key(path.stem)}")})
+                     {"source": self.SOURCE, "split": split_of_key(f"gtsinger/{self.group_key(path.stem)}")})
                 for path in paths]
 
     def _load(self, clip: Clip, problems: list[LabelError]) -> LabelledAudio:
         audio = load_audio(clip.audio_path, self.grid.sample_rate, cache_dir=self.cache_dir)
         self._num_frames(clip, len(audio))
         return self._item(clip, audio, voice_activity(audio, self.grid, self.threshold_db))
+
+
+class GtsingerSpeechDataset(GtsingerDataset):
+    """GTSinger's speech recordings, ``speech/*.opus`` (each singer reading the lyrics), with
+    :func:`voice_activity` targets as voice. A recording's split is its singer's (the same
+    group keys as :class:`GtsingerDataset`), so a held-out singer's speech is held out too.
+    Metadata: ``source`` (``gtsinger_speech``), ``split``."""
+
+    FOLDER = "speech"
+    SOURCE = "gtsinger_speech"

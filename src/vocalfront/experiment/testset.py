@@ -41,12 +41,13 @@ TESTED_MODEL = "model.pt"
 
 def song_of(clip: TrainingClip) -> str:
     """The cluster a test clip belongs to, ``<source>/<key>``: MIR-1K clips ``<singer>_<song>_<n>``
-    by their song (``<singer>_<song>``), GTSinger recordings by their recording group, every
-    other clip (an SSVD recording, a music excerpt, a file of another corpus) on its own."""
+    by their song (``<singer>_<song>``), GTSinger recordings by their recording group (its
+    speech too: ``gtsinger/<key>``, the singer who sang), every other clip (an SSVD recording, a
+    music excerpt, a file of another corpus) on its own."""
     if clip.source == "mir1k" and clip.name.count("_") >= 2:
         key = "_".join(Mir1kDataset.singer_and_song(clip.name))
-    elif clip.source == "gtsinger":
-        key = GtsingerDataset.group_key(clip.name)
+    elif clip.source in ("gtsinger", "gtsinger_speech"):
+        return f"gtsinger/{GtsingerDataset.group_key(clip.name)}"
     else:
         key = clip.name
     return f"{clip.source or 'clips'}/{key}"

@@ -35,7 +35,7 @@ from ..errors import VocalfrontError
 from ..evaluation import MAX_SMOOTHING, SMOOTHING_FRAMES
 from ..model import MAX_CONTEXT
 
-SOURCES = ("mir1k", "ssvd", "gtsinger")
+SOURCES = ("mir1k", "ssvd", "gtsinger", "gtsinger_speech")
 """Names of the training sources (``data.source_weights``)."""
 DATA_FOLDERS = ("valid_root", "ssvd", "gtsinger", "impulse_responses", "instrumental")
 """Data settings besides ``root`` that name a file or folder (checked by :func:`resolve_config`)."""
@@ -63,9 +63,14 @@ class DataConfig:
             (:mod:`vocalfront.data.solo`), trained on as solo voices remixed with ``solo_remix``
             and validated on mixed over held-out music (``instrumental_valid``); empty: unused.
             Format ``mir1k`` only.
+        gtsinger_speech: also train and validate on GTSinger's speech recordings (``speech/``
+            of ``gtsinger``, the singers reading their lyrics) as voice, the solo source
+            ``gtsinger_speech``: songs labelled by lyric timing count rap and spoken words as
+            voice.
         solo_remix: mode weights and gains for the solo voices.
         source_weights: share of training examples per source (``mir1k``, ``ssvd``,
-            ``gtsinger``); empty: in proportion to their lengths.
+            ``gtsinger``, ``gtsinger_speech``); empty: in proportion to their lengths; a source
+            left out of a non-empty table gets none.
         voice_effects: production-like processing of voice stems (pitch shift, compression,
             reverb; :mod:`vocalfront.data.production`).
         impulse_responses: folder of plate reverb impulse responses for ``voice_effects``;
@@ -93,6 +98,7 @@ class DataConfig:
     remix: RemixConfig = field(default_factory=RemixConfig)
     ssvd: str = ""
     gtsinger: str = ""
+    gtsinger_speech: bool = False
     solo_remix: RemixConfig = field(default_factory=lambda: RemixConfig(
         own=0.0, external=0.8, voice=0.1, accompaniment=0.0, instrumental=0.1))
     source_weights: dict[str, float] = field(default_factory=dict)
@@ -115,6 +121,8 @@ class DataConfig:
                  "set data.remix_enabled=false")
         _require(not ((self.ssvd or self.gtsinger) and not self.remix_enabled),
                  "solo voices (data.ssvd, data.gtsinger) need data.remix_enabled=true")
+        _require(not (self.gtsinger_speech and not self.gtsinger),
+                 "gtsinger_speech needs data.gtsinger (the folder with speech/)")
         unknown = sorted(set(self.source_weights) - set(SOURCES))
         _require(not unknown, f"source_weights: unknown source {unknown[0]!r} "
                               f"(known: {', '.join(SOURCES)})" if unknown else "")

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..data.readers import ClipDataset, JamendoDataset, LabelledFolder
 from ..data.remix import InstrumentalPool
-from ..data.solo import GtsingerDataset, SsvdDataset
+from ..data.solo import GtsingerDataset, GtsingerSpeechDataset, SsvdDataset
 from ..data.split import mir1k_split
 from ..errors import VocalfrontError
 from ..grid import FrameGrid
@@ -49,11 +49,14 @@ class Source:
 
 def open_sources(config: DataConfig, grid: FrameGrid) -> list[Source]:
     """The corpora of the ``[data]`` section (paths must be resolved) with targets on ``grid``:
-    the main dataset (``root``), then SSVD and GTSinger when given."""
+    the main dataset (``root``), then SSVD and GTSinger when given, then GTSinger's speech with
+    ``gtsinger_speech``."""
     options = _reader_options(config, grid)
     sources = [Source(config.format, *open_datasets(config, grid))]
+    speech = config.gtsinger if config.gtsinger_speech else ""
     for name, reader, root in (("ssvd", SsvdDataset, config.ssvd),
-                               ("gtsinger", GtsingerDataset, config.gtsinger)):
+                               ("gtsinger", GtsingerDataset, config.gtsinger),
+                               ("gtsinger_speech", GtsingerSpeechDataset, speech)):
         if root:
             everything = reader(root, **options)
             sources.append(Source(name, subset(everything, "train"), subset(everything, "valid"),
