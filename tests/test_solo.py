@@ -62,23 +62,20 @@ def test_ssvd_bad_note_line_is_reported_with_its_line(tmp_path):
     assert item is not None and len(problems) == 1 and problems[0].line == 2
 
 
-def test_gtsinger_voice_activity_follows_the_voice_level(tmp_path):
-    (tmp_path / "singing").mkdir()
-    path = tmp_path / "singing" / "fr01_Control-abc.ogg"
-    sf.write(path, tone(4.0, [(1.0, 2.0), (2.1, 3.0)]), RATE, format="OGG", subtype="OPUS")
-    path.rename(path.with_suffix(".opus"))
-    item = GtsingerDataset(tmp_path)[0]
-    assert frames_between(item.labels, 1.05, 2.95).all()
-    assert not frames_between(item.labels, 0.0, 0.9).any()
-    assert not frames_between(item.labels, 3.1, 4.0).any()
-    assert item.metadata["source"] == "gtsinger"
-
-
 def write_gtsinger(root: Path, folder: str, stem: str, active: list[tuple[float, float]]) -> None:
     (root / folder).mkdir(parents=True, exist_ok=True)
     path = root / folder / f"{stem}.ogg"
     sf.write(path, tone(4.0, active), RATE, format="OGG", subtype="OPUS")
     path.rename(path.with_suffix(".opus"))
+
+
+def test_gtsinger_voice_activity_follows_the_voice_level(tmp_path):
+    write_gtsinger(tmp_path, "singing", "fr01_Control-abc", [(1.0, 2.0), (2.1, 3.0)])
+    item = GtsingerDataset(tmp_path)[0]
+    assert frames_between(item.labels, 1.05, 2.95).all()
+    assert not frames_between(item.labels, 0.0, 0.9).any()
+    assert not frames_between(item.labels, 3.1, 4.0).any()
+    assert item.metadata["source"] == "gtsinger"
 
 
 def test_gtsinger_speech_is_voice_from_its_level_in_its_singers_split(tmp_path):
