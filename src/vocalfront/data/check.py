@@ -26,7 +26,7 @@ from ..grid import DEFAULT_GRID, FrameGrid
 from .labels import DEFAULT_TOLERANCE
 from .readers import Clip, ClipDataset, JamendoDataset, LabelledAudio, LabelledFolder, Mir1kDataset
 from .remix import is_excluded
-from .solo import GtsingerDataset, GtsingerSpeechDataset, SsvdDataset
+from .solo import SOLO_READERS, GtsingerDataset, SsvdDataset
 from .songs import fingerprint, song_groups
 from .split import mir1k_split_of, song_splits
 
@@ -35,8 +35,7 @@ FORMAT_TITLES = {"mir1k": "MIR-1K", "jamendo": "Jamendo", "folder": "labelled fo
                  "ssvd": "SSVD", "gtsinger": "GTSinger", "gtsinger_speech": "GTSinger speech",
                  "instrumental": "instrumental music"}
 READERS: dict[str, type[ClipDataset]] = {
-    "mir1k": Mir1kDataset, "jamendo": JamendoDataset, "folder": LabelledFolder,
-    "ssvd": SsvdDataset, "gtsinger": GtsingerDataset, "gtsinger_speech": GtsingerSpeechDataset}
+    "mir1k": Mir1kDataset, "jamendo": JamendoDataset, "folder": LabelledFolder, **SOLO_READERS}
 """The reader of each dataset format."""
 _SPLIT_ORDER = ("train", "valid", "test")
 

@@ -103,6 +103,7 @@ class SsvdDataset(ClipDataset):
     recording gets :func:`split_of_key` of its id. Metadata: ``source``, ``split``."""
 
     FOLDERS = ("train_valid", "test")
+    SOURCE = "ssvd"
 
     def __init__(self, root: str | Path, merge_gap: float = MERGE_GAP, **options: Any):
         self.merge_gap = float(merge_gap)
@@ -114,7 +115,7 @@ class SsvdDataset(ClipDataset):
             for path in sorted((self.root / folder).glob("*.opus")):
                 label = path.with_suffix(".txt")
                 clips.append(Clip(f"{folder}/{path.stem}", path, label if label.is_file() else None,
-                                  {"source": "ssvd", "split": split_of_key(f"ssvd/{path.stem}")}))
+                                  {"source": self.SOURCE, "split": split_of_key(f"ssvd/{path.stem}")}))
         if not clips:
             raise VocalfrontError(f"{self.root}: no SSVD recordings ({'/, '.join(self.FOLDERS)}/ "
                                   "with .opus files)")
@@ -189,3 +190,9 @@ class GtsingerSpeechDataset(GtsingerDataset):
 
     FOLDER = "speech"
     SOURCE = "gtsinger_speech"
+
+
+SOLO_READERS: dict[str, type[ClipDataset]] = {
+    reader.SOURCE: reader for reader in (SsvdDataset, GtsingerDataset, GtsingerSpeechDataset)}
+"""The solo corpora's readers by source name (a clip's ``source``, a ``data.source_weights``
+key), in the order a run opens them."""

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..calibration import final_decisions
 from ..data.readers import Mir1kDataset
-from ..data.solo import GtsingerDataset
+from ..data.solo import GtsingerDataset, GtsingerSpeechDataset
 from ..detect import load_model
 from ..evaluation import evaluate_files, frame_metrics
 from ..grid import FrameGrid
@@ -46,7 +46,7 @@ def song_of(clip: TrainingClip) -> str:
     music excerpt, a file of another corpus) on its own."""
     if clip.source == "mir1k" and clip.name.count("_") >= 2:
         key = "_".join(Mir1kDataset.singer_and_song(clip.name))
-    elif clip.source in ("gtsinger", "gtsinger_speech"):
+    elif clip.source in (GtsingerDataset.SOURCE, GtsingerSpeechDataset.SOURCE):
         return f"gtsinger/{GtsingerDataset.group_key(clip.name)}"
     else:
         key = clip.name

@@ -31,12 +31,13 @@ from typing import Any, Literal
 from ..data.augment import AugmentConfig
 from ..data.production import VoiceEffectsConfig
 from ..data.remix import RemixConfig
+from ..data.solo import SOLO_READERS
 from ..errors import VocalfrontError
 from ..evaluation import MAX_SMOOTHING, SMOOTHING_FRAMES
 from ..model import MAX_CONTEXT
 
-SOURCES = ("mir1k", "ssvd", "gtsinger", "gtsinger_speech")
-"""Names of the training sources (``data.source_weights``)."""
+SOURCES = ("mir1k", *SOLO_READERS)
+"""Names of the training sources (``data.source_weights``): MIR-1K, then the solo corpora."""
 DATA_FOLDERS = ("valid_root", "ssvd", "gtsinger", "impulse_responses", "instrumental")
 """Data settings besides ``root`` that name a file or folder (checked by :func:`resolve_config`)."""
 DATA_ENV = "VOCALFRONT_DATA"

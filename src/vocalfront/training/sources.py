@@ -54,12 +54,11 @@ def open_sources(config: DataConfig, grid: FrameGrid) -> list[Source]:
     options = _reader_options(config, grid)
     sources = [Source(config.format, *open_datasets(config, grid))]
     speech = config.gtsinger if config.gtsinger_speech else ""
-    for name, reader, root in (("ssvd", SsvdDataset, config.ssvd),
-                               ("gtsinger", GtsingerDataset, config.gtsinger),
-                               ("gtsinger_speech", GtsingerSpeechDataset, speech)):
+    for reader, root in ((SsvdDataset, config.ssvd), (GtsingerDataset, config.gtsinger),
+                         (GtsingerSpeechDataset, speech)):
         if root:
             everything = reader(root, **options)
-            sources.append(Source(name, subset(everything, "train"), subset(everything, "valid"),
+            sources.append(Source(reader.SOURCE, subset(everything, "train"), subset(everything, "valid"),
                                   subset(everything, "test", required=False), solo=True))
     return sources
 
