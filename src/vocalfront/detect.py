@@ -142,10 +142,9 @@ def detect(
     probabilities within :data:`~vocalfront.inference.BF16_TOLERANCE` of float32's (recorded in
     the provenance). ``frame_step``: 1 (every frame), 3 or 9: run the CNN on every 3rd or 9th frame
     only and interpolate its logits between (:func:`~vocalfront.inference.frame_logits`; recorded
-    in the provenance); step 3 makes detection about 1.5 times as fast, and on the packaged example it
-    moves the packaged model's probabilities by 0.012 on average (0.23 at most, where the CNN's
-    output jumps from frame to frame) and 1.1 % of its decisions, its held-out error unchanged
-    (README, "Detecting singing"). Bad input raises a one-line
+    in the provenance); step 3 makes detection about 1.5 times as fast and moves the
+    probabilities a little where the CNN's output jumps from frame to frame (the packaged model's
+    figures: README, "Detecting singing"). Bad input raises a one-line
     :class:`~vocalfront.errors.VocalfrontError`.
     """
     frame_step = check_frame_step(frame_step)
