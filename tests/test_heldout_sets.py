@@ -12,12 +12,13 @@ import soundfile as sf
 import torch
 from test_training import forbid_decoding, make_tiny_mir1k
 
+from vocalfront.cli import main
 from vocalfront.data.solo import split_of_key
 from vocalfront.errors import VocalfrontError
 from vocalfront.grid import DEFAULT_GRID as GRID
 from vocalfront.training import build_model, load_config, resolve_config, train
 from vocalfront.training import validation as validation_module
-from vocalfront.training.sources import instrumental_pool, open_sources
+from vocalfront.training.sources import instrumental_pool, open_sources, opened_weights
 from vocalfront.training.validation import (
     HELDOUT_LEVEL,
     INSTRUMENTAL_SOURCE,
@@ -177,6 +178,20 @@ def test_solo_voices_without_heldout_music_fail_before_any_audio_is_decoded(tmp_
         train(config, tmp_path / "run", progress=False)
 
 
+def test_a_recipe_that_weights_corpora_a_user_lacks_trains_on_the_rest_and_says_so(tmp_path, capsys):
+    argv = ["train", "--config", str(TINY), "--out", str(tmp_path / "run"), "train.updates=2",
+            f"data.root={make_tiny_mir1k(tmp_path / 'mir1k')}", "data.gtsinger_speech=true",
+            "data.source_weights={mir1k = 0.35, ssvd = 0.45, gtsinger = 0.2, gtsinger_speech = 0.05}"]
+    assert main(argv) == 0 and (tmp_path / "run" / "model.pt").is_file()
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert warned == [
+        "vocalfront train: warning: data.gtsinger_speech is set but data.gtsinger is not: no speech",
+        "vocalfront train: warning: data.source_weights: ssvd, gtsinger, gtsinger_speech not opened "
+        "(no folder given): weight ignored",
+        "vocalfront train: warning: data.instrumental is not set: remix modes 'external' and "
+        "'instrumental' are off"]
+
+
 def make_gtsinger(root: Path, singers: int = 21) -> Path:
     """GTSinger-layout recordings: per singer a sung and a spoken take, a tone from 0.5 s (the
     21 singers ``fr00``-``fr20`` fall in all three splits)."""
@@ -207,9 +222,20 @@ def test_gtsinger_speech_is_a_solo_source_of_its_own_only_when_asked_for(corpus,
     assert spoken[0].labels.any() and not spoken[0].labels.all()
 
 
-def test_gtsinger_speech_without_gtsinger_is_refused_by_name(tmp_path):
-    with pytest.raises(VocalfrontError, match=r"gtsinger_speech needs data\.gtsinger"):
-        load_config(TINY, [f"data.root={tmp_path}", "data.gtsinger_speech=true"])
+def test_gtsinger_speech_without_gtsinger_is_off_with_a_warning(corpus):
+    config, _ = corpus
+    asked = dataclasses.replace(config.data, gtsinger_speech=True)
+    with pytest.warns(UserWarning, match=r"data\.gtsinger_speech is set but data\.gtsinger is not"):
+        sources = open_sources(asked, GRID)
+    assert [s.name for s in sources] == ["mir1k", "ssvd"]
+
+
+def test_a_weighted_source_without_its_folder_is_left_out_with_a_warning(corpus):
+    config, _ = corpus
+    weighted = dataclasses.replace(config.data, source_weights={"mir1k": 0.5, "ssvd": 0.3, "gtsinger": 0.2})
+    sources = open_sources(weighted, GRID)
+    with pytest.warns(UserWarning, match="gtsinger not opened"):
+        assert opened_weights(weighted, sources) == {"mir1k": 0.5, "ssvd": 0.3}
 
 
 def test_source_weights_name_gtsinger_speech(tmp_path):

@@ -3,8 +3,9 @@
 Each sub-command lives in its own module of this package with two functions:
 ``add_arguments(parser)`` and ``run(args) -> int`` (the exit status), and may list its checked
 options in ``OPTIONS`` (see :mod:`.options`: checked before ``run``). Errors meant for users
-(:class:`ValueError`, :class:`OSError`) are printed on one line, without a traceback; SIGTERM
-is handled like Ctrl-C (exit status 143, 130 for Ctrl-C).
+(:class:`ValueError`, :class:`OSError`) are printed on one line, without a traceback, and so
+are warnings (``vocalfront train: warning: ...``); SIGTERM is handled like Ctrl-C (exit status
+143, 130 for Ctrl-C).
 
 Start-up stays fast (``vocalfront --help``, ``--version`` and argument errors do not import
 torch): only the chosen sub-command's module is imported to build its options, and those
@@ -19,6 +20,7 @@ import importlib
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 
 from .. import __version__
@@ -114,12 +116,26 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _warnings_on_one_line(command: str) -> Iterator[None]:
+    """Print each warning as ``vocalfront COMMAND: warning: MESSAGE`` (its category named when
+    it is not a plain :class:`UserWarning`) while the command runs, then restore."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        kind = "" if category is UserWarning else f" ({category.__name__})"
+        print(f"vocalfront {command}: warning{kind}: {message}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(chosen_command(argv))
     args = parser.parse_args(argv)
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt(), _warnings_on_one_line(args.command):
             check_arguments(argv)
             check_options(vars(args), args._options)
             return int(args._run(args) or 0)

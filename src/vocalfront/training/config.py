@@ -67,11 +67,12 @@ class DataConfig:
         gtsinger_speech: also train and validate on GTSinger's speech recordings (``speech/``
             of ``gtsinger``, the singers reading their lyrics) as voice, the solo source
             ``gtsinger_speech``: songs labelled by lyric timing count rap and spoken words as
-            voice.
+            voice. Without ``gtsinger``: no speech (a warning).
         solo_remix: mode weights and gains for the solo voices.
         source_weights: share of training examples per source (``mir1k``, ``ssvd``,
             ``gtsinger``, ``gtsinger_speech``); empty: in proportion to their lengths; a source
-            left out of a non-empty table gets none.
+            left out of a non-empty table gets none; a source whose folder is not given is
+            ignored (a warning), so one recipe trains on whichever corpora a user has.
         voice_effects: production-like processing of voice stems (pitch shift, compression,
             reverb; :mod:`vocalfront.data.production`).
         impulse_responses: folder of plate reverb impulse responses for ``voice_effects``;
@@ -122,8 +123,6 @@ class DataConfig:
                  "set data.remix_enabled=false")
         _require(not ((self.ssvd or self.gtsinger) and not self.remix_enabled),
                  "solo voices (data.ssvd, data.gtsinger) need data.remix_enabled=true")
-        _require(not (self.gtsinger_speech and not self.gtsinger),
-                 "gtsinger_speech needs data.gtsinger (the folder with speech/)")
         unknown = sorted(set(self.source_weights) - set(SOURCES))
         _require(not unknown, f"source_weights: unknown source {unknown[0]!r} "
                               f"(known: {', '.join(SOURCES)})" if unknown else "")

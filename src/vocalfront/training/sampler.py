@@ -351,9 +351,12 @@ class ShardedSampler(_ExampleMaker):
 def make_sampler(clips: list[TrainingClip], detector: Detector, config: Config,
                  pool: InstrumentalPool | None, env: DistributedEnv = SINGLE,
                  restart: int | None = None,
-                 plates: ImpulseResponses | None = None) -> ExampleSampler | ShardedSampler:
+                 plates: ImpulseResponses | None = None,
+                 source_weights: dict[str, float] | None = None) -> ExampleSampler | ShardedSampler:
     """Process ``env.rank``'s example sampler on ``detector``'s frame grid and context, seeded
-    from ``train.seed`` (see ``train.sampling``).
+    from ``train.seed`` (see ``train.sampling``). ``source_weights``: the share of examples per
+    source (default ``data.source_weights``; a run passes those of the sources it opened,
+    :func:`~vocalfront.training.sources.opened_weights`).
 
     ``rank`` sampling: a generator seeded by ``(seed, stream)`` in process 0 (as in a single
     process) and ``(seed, stream, rank)`` in process ``rank``; ``restart`` (an update count)
@@ -364,7 +367,8 @@ def make_sampler(clips: list[TrainingClip], detector: Detector, config: Config,
     layout = ExampleLayout(detector.context, train_config.labelled_frames, train_config.margin_frames)
     augment_config = data.augment if data.augment_enabled else None
     options = {"solo_remix": _without_music(data.solo_remix, pool), "voice_effects": data.voice_effects,
-               "plates": plates, "source_weights": data.source_weights or None}
+               "plates": plates,
+               "source_weights": (data.source_weights if source_weights is None else source_weights) or None}
     if train_config.sampling == "global":
         return ShardedSampler(clips, detector.grid, layout, (train_config.seed, GLOBAL_SAMPLER_STREAM),
                               env.rank, env.world_size, remix_config, pool, augment_config, **options)

@@ -14,6 +14,8 @@ window), so labels land on the frames the detector computes.
 from __future__ import annotations
 
 import copy
+import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -50,9 +52,11 @@ class Source:
 def open_sources(config: DataConfig, grid: FrameGrid) -> list[Source]:
     """The corpora of the ``[data]`` section (paths must be resolved) with targets on ``grid``:
     the main dataset (``root``), then SSVD and GTSinger when given, then GTSinger's speech with
-    ``gtsinger_speech``."""
+    ``gtsinger_speech`` (a warning, and no speech, without ``gtsinger``)."""
     options = _reader_options(config, grid)
     sources = [Source(config.format, *open_datasets(config, grid))]
+    if config.gtsinger_speech and not config.gtsinger:
+        warnings.warn("data.gtsinger_speech is set but data.gtsinger is not: no speech", stacklevel=2)
     speech = config.gtsinger if config.gtsinger_speech else ""
     for reader, root in ((SsvdDataset, config.ssvd), (GtsingerDataset, config.gtsinger),
                          (GtsingerSpeechDataset, speech)):
@@ -61,6 +65,19 @@ def open_sources(config: DataConfig, grid: FrameGrid) -> list[Source]:
             sources.append(Source(reader.SOURCE, subset(everything, "train"), subset(everything, "valid"),
                                   subset(everything, "test", required=False), solo=True))
     return sources
+
+
+def opened_weights(config: DataConfig, sources: Sequence[Source]) -> dict[str, float]:
+    """``config.source_weights`` of the ``sources`` a run opened (:func:`open_sources`). A source
+    given a weight but not opened, because its folder is not set, is left out with a warning,
+    as the remix modes that need music are when ``instrumental`` is not set: one recipe file
+    (``configs/default.toml``) trains on whichever corpora a user has."""
+    opened = {source.name for source in sources}
+    missing = [name for name, weight in config.source_weights.items() if weight > 0 and name not in opened]
+    if missing:
+        warnings.warn(f"data.source_weights: {', '.join(missing)} not opened (no folder given): "
+                      "weight ignored", stacklevel=2)
+    return {name: weight for name, weight in config.source_weights.items() if name in opened}
 
 
 def open_datasets(config: DataConfig, grid: FrameGrid) -> tuple[ClipDataset, ClipDataset, ClipDataset | None]:

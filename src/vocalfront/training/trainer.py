@@ -62,7 +62,7 @@ from .norm import fit_norm
 from .objective import TrainingObjective, apply_lr_schedule, make_optimizer
 from .parameters import filterbank_parameters, frontend_report
 from .sampler import ExampleSampler, ShardedSampler, TrainingClip, make_sampler, training_clips
-from .sources import instrumental_pool, open_sources
+from .sources import instrumental_pool, open_sources, opened_weights
 from .validation import calibrate_clips, check_heldout_music, heldout_clips, predict_clips, score_clips
 
 Callback = Callable[[int], None]
@@ -131,6 +131,7 @@ class Trainer:
         self.initial_weights = initial_weights if state is None else None
         grid = self.detector.grid
         sources = open_sources(config.data, grid)
+        self.source_weights = opened_weights(config.data, sources)
         if env.is_main:
             check_heldout_music(config.data, sources, "valid")
         irs = config.data.impulse_responses
@@ -216,7 +217,7 @@ class Trainer:
         """This process's sampler over the training clips (:func:`make_sampler`; ``restart``: the
         update after which a process joins a resumed run)."""
         return make_sampler(self.train_clips, self.detector, self.config, self.pool, self.env,
-                            restart=restart, plates=self.plates)
+                            restart=restart, plates=self.plates, source_weights=self.source_weights)
 
     def _state(self, ranks: list[dict[str, Any]], logs: runfolder.RunLogs) -> dict[str, Any]:
         """The training state to save, with the per-process states ``ranks`` (process 0's first)."""
