@@ -52,6 +52,62 @@ def test_lossy_formats_keep_the_tone(tmp_path, name, fmt, subtype):
     assert 0.3 < np.abs(loaded).max() < 0.7
 
 
+def write_with_av(path, channels: np.ndarray, rate: int, codec: str, sample_format: str) -> None:
+    """Encode float ``channels`` ``(channels, samples)`` in [-1, 1) into a media container with
+    FFmpeg (PyAV), as ``sample_format`` (``fltp``; ``s16p``: 16-bit planar; ``flt``: packed)."""
+    import av
+
+    layout = "stereo" if len(channels) == 2 else "mono"
+    samples = np.round(channels * 32768).clip(-32768, 32767).astype(np.int16) \
+        if sample_format.startswith("s16") else channels.astype(np.float32)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=rate, layout=layout, format=sample_format)
+        size = stream.codec_context.frame_size or 1024
+        for start in range(0, samples.shape[1], size):
+            block = samples[:, start : start + size]
+            if not sample_format.endswith("p"):  # packed: one row, channels interleaved
+                block = block.T.reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(block), format=sample_format,
+                                               layout=layout)
+            frame.rate = rate
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize(("name", "codec", "sample_format", "rate"),
+                         [("a.m4a", "aac", "fltp", 44100), ("a.m4a", "alac", "s16p", 44100),
+                          ("a.webm", "libopus", "flt", 48000)])
+def test_media_containers_are_decoded_through_ffmpeg_channel_by_channel(tmp_path, name, codec,
+                                                                        sample_format, rate):
+    left, right = tone(440, rate, 1.0), tone(1000, rate, 1.0, amplitude=0.25)
+    write_with_av(tmp_path / name, np.stack([left, right]), rate, codec, sample_format)
+    loaded = load_channels(tmp_path / name, 22050)
+    assert loaded.dtype == np.float32 and loaded.shape[0] == 2
+    assert abs(loaded.shape[1] / 22050 - 1.0) < 0.1
+    for channel, hz, amplitude in ((loaded[0], 440, 0.5), (loaded[1], 1000, 0.25)):
+        peak_hz = np.argmax(np.abs(np.fft.rfft(channel))) * 22050 / len(channel)
+        assert abs(peak_hz - hz) < 5
+        assert 0.8 * amplitude < np.sqrt(2 * np.mean(channel[2000:-2000] ** 2)) < 1.2 * amplitude
+    if codec == "alac":  # lossless: the very samples
+        np.testing.assert_allclose(load_channels(tmp_path / name, rate), np.stack([left, right]),
+                                   atol=1 / 32768)
+    assert audio.header_seconds(tmp_path / name) == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_damaged_or_silent_container_is_a_one_line_audio_error(tmp_path):
+    (tmp_path / "noise.m4a").write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(AudioError, match=r"noise\.m4a: not a readable audio file \(") as caught:
+        load_audio(tmp_path / "noise.m4a")
+    assert "\n" not in str(caught.value)
+    assert audio.header_seconds(tmp_path / "noise.m4a") == 0.0
+
+
+def test_containers_are_found_in_folders_beside_libsndfile_formats(tmp_path):
+    for name in ("b.m4a", "a.flac", "c.WMA", "notes.txt"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [path.name for path in audio.audio_files(tmp_path)] == ["a.flac", "b.m4a", "c.WMA"]
+
+
 def test_mp3_without_libsndfile_support_is_a_clear_error(tmp_path, monkeypatch):
     path = tmp_path / "song.mp3"
     sf.write(path, tone(440, 22050, 0.2), 22050, format="MP3", subtype="MPEG_LAYER_III")

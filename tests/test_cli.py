@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from test_audio import write_with_av
 
 from vocalfront.cli import main
 from vocalfront.cli.detect import DetectJob
@@ -64,6 +65,14 @@ def uncommented(path: Path) -> list[str]:
 
 def detect(*args: str | Path) -> int:
     return main(["detect", *map(str, args), "--no-progress"])
+
+
+def test_m4a_songs_in_a_folder_are_detected_like_wav_songs(tmp_path, model_file, capsys):
+    (tmp_path / "in").mkdir()
+    write_with_av(tmp_path / "in" / "song.m4a", tone_bursts(1.5)[None], SR, "aac", "fltp")
+    assert detect(tmp_path / "in", "--model", model_file, "--out", tmp_path / "out") == 0
+    assert "1 done, 0 skipped (outputs exist), 0 failed" in capsys.readouterr().err
+    assert (tmp_path / "out" / "song.lab").is_file()
 
 
 def test_every_format_is_written_by_atomic_rename(tmp_path, model_file, monkeypatch, capsys):

@@ -2,7 +2,8 @@
 
 Decoding goes through soundfile/libsndfile (WAV, FLAC, OGG/Vorbis/Opus, MP3 with libsndfile >= 1.1,
 AIFF, ...; integer PCM of 8 to 32 bits and float formats, any channel count, sample rates from
-1 kHz).
+1 kHz), and media containers (:data:`CONTAINER_EXTENSIONS`: M4A/AAC, ALAC, WMA, WebM) through
+FFmpeg's decoders (PyAV), the first audio stream of each.
 Integer samples are scaled to [-1, 1); float files are taken as they are. Resampling is
 band-limited (soxr, very high quality).
 
@@ -16,10 +17,11 @@ applied after the cache.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Literal
@@ -34,10 +36,14 @@ from .grid import SAMPLE_RATE
 
 CACHE_ENV = "VOCALFRONT_CACHE"
 """Environment variable naming the default cache directory."""
+CONTAINER_EXTENSIONS = (".m4a", ".m4b", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mka")
+"""File name extensions (lower case) of media containers, decoded by FFmpeg through PyAV rather
+than by libsndfile."""
 AUDIO_EXTENSIONS = (
     ".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".w64", ".caf",
+    *CONTAINER_EXTENSIONS,
 )
-"""File name extensions (lower case) that dataset readers treat as audio."""
+"""File name extensions (lower case) that folder searches and dataset readers treat as audio."""
 RESAMPLE_QUALITY = "VHQ"
 """soxr quality preset used by :func:`resample`."""
 MIN_FILE_RATE = 1000
@@ -169,23 +175,60 @@ def _decode(path: Path, sample_rate: int, reduce: Reduce | None = None) -> np.nd
     The output is allocated once from the length the header states (grown if the data runs
     longer), so peak memory is the output plus one block.
     """
+    with _opener(path)(path) as (file_rate, frames, blocks):
+        if file_rate < MIN_FILE_RATE:
+            raise AudioError(path, f"sample rate {file_rate} Hz is below {MIN_FILE_RATE} Hz "
+                                   "(damaged header?)")
+        output = _Stream(file_rate, sample_rate, frames)
+        for block in blocks:
+            if not np.isfinite(block).all():
+                raise AudioError(path, "contains NaN or Inf samples")
+            output.add(block if reduce is None else reduce(block))
+    audio = output.finish()
+    if audio is None:
+        raise AudioError(path, "contains no samples")
+    return audio
+
+
+def header_seconds(path: str | Path) -> float:
+    """Length of an audio file in seconds as its header states it, without decoding; 0 when
+    the header cannot be read or does not say."""
+    path = Path(path)
+    try:
+        with _opener(path)(path) as (file_rate, frames, _):
+            return frames / file_rate if file_rate > 0 else 0.0
+    except AudioError:
+        return 0.0
+
+
+def _opener(path: Path) -> Callable[[Path], contextlib.AbstractContextManager]:
+    """The decoder of a file, by its extension: PyAV for media containers, else libsndfile."""
+    return _open_with_av if path.suffix.lower() in CONTAINER_EXTENSIONS else _open_with_soundfile
+
+
+Opened = Iterator[tuple[int, int, Iterator[np.ndarray]]]
+"""What a decoder opens: the file's sample rate, its length in frames as the header states it
+(0 if unknown), and its blocks, float32 ``(frames, channels)``."""
+
+
+@contextlib.contextmanager
+def _open_with_soundfile(path: Path) -> Opened:
+    """A file libsndfile reads (WAV, FLAC, OGG, MP3, ...); its errors as :class:`AudioError`."""
     if path.suffix.lower() == ".mp3" and "MP3" not in sf.available_formats():
         raise AudioError(
             path, f"MP3 is not supported by this libsndfile ({sf.__libsndfile_version__}); "
             "it needs libsndfile >= 1.1.0, or convert the file to WAV/FLAC",
         )
+
+    def blocks(handle: sf.SoundFile) -> Iterator[np.ndarray]:
+        # read() keeps only the frames decoded; blocks() would pass on the unfilled end of
+        # its buffer when damaged data decodes short
+        while len(block := handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)):
+            yield block
+
     try:
         with sf.SoundFile(path) as handle:
-            if handle.samplerate < MIN_FILE_RATE:
-                raise AudioError(path, f"sample rate {handle.samplerate} Hz is below {MIN_FILE_RATE} Hz "
-                                       "(damaged header?)")
-            output = _Stream(handle.samplerate, sample_rate, handle.frames)
-            # read() keeps only the frames decoded; blocks() would pass on the unfilled end of
-            # its buffer when damaged data decodes short
-            while len(block := handle.read(BLOCK_FRAMES, dtype="float32", always_2d=True)):
-                if not np.isfinite(block).all():
-                    raise AudioError(path, "contains NaN or Inf samples")
-                output.add(block if reduce is None else reduce(block))
+            yield handle.samplerate, handle.frames, blocks(handle)
     except (sf.SoundFileError, RuntimeError) as error:
         reason = getattr(error, "error_string", None) or str(error)
         reason = reason.strip().rstrip(".")
@@ -195,10 +238,38 @@ def _decode(path: Path, sample_rate: int, reduce: Reduce | None = None) -> np.nd
     except UnicodeEncodeError:  # soundfile passes names to libsndfile as strict UTF-8
         raise AudioError(path, "file name is not valid UTF-8 (libsndfile cannot open it); "
                                "rename the file") from None
-    audio = output.finish()
-    if audio is None:
-        raise AudioError(path, "contains no samples")
-    return audio
+
+
+@contextlib.contextmanager
+def _open_with_av(path: Path) -> Opened:
+    """The first audio stream of a media container (M4A/AAC, ALAC, WMA, WebM, ...) through
+    FFmpeg's decoders (PyAV); its errors as :class:`AudioError`."""
+    try:
+        import av
+    except ImportError:
+        raise AudioError(path, f"{path.suffix} files need PyAV (pip install av), or convert the "
+                               "file to WAV/FLAC") from None
+
+    def blocks(container: av.container.InputContainer, stream: av.AudioStream) -> Iterator[np.ndarray]:
+        packed = av.AudioResampler(format="flt")  # float32, channels interleaved, source rate
+        for frame in container.decode(stream):
+            for chunk in packed.resample(frame):
+                yield chunk.to_ndarray().reshape(-1, len(chunk.layout.channels))
+        for chunk in packed.resample(None):
+            yield chunk.to_ndarray().reshape(-1, len(chunk.layout.channels))
+
+    try:
+        with av.open(str(path)) as container:
+            if not container.streams.audio:
+                raise AudioError(path, "has no audio stream")
+            stream = container.streams.audio[0]
+            seconds = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
+                       else (container.duration or 0) / av.time_base)
+            file_rate = stream.rate or 0
+            yield file_rate, max(round(seconds * file_rate), 0), blocks(container, stream)
+    except av.FFmpegError as error:
+        reason = str(getattr(error, "strerror", None) or error).strip().rstrip(".")
+        raise AudioError(path, f"not a readable audio file ({reason})") from None
 
 
 class _Stream:

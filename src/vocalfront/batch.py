@@ -17,10 +17,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .audio import AUDIO_EXTENSIONS
 from .errors import VocalfrontError
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
-"""File extensions searched for in folders (compared case-insensitively)."""
 
 
 def collect_audio_files(

@@ -33,9 +33,8 @@ from functools import partial
 from pathlib import Path, PurePosixPath
 
 import numpy as np
-import soundfile as sf
 
-from vocalfront.audio import audio_files, load_audio
+from vocalfront.audio import audio_files, header_seconds, load_audio
 from vocalfront.data.augment import check_audio_and_labels
 from vocalfront.errors import AudioError, VocalfrontError
 from vocalfront.grid import DEFAULT_GRID, SAMPLE_RATE, FrameGrid
@@ -287,7 +286,7 @@ def check_memory(folder: Path, paths: Sequence[Path], sample_rate: int, max_seco
     total = physical_memory()
     if total is None:
         return
-    needed = 4 * sample_rate * sum(min(_header_seconds(path), max_seconds or math.inf) for path in paths)
+    needed = 4 * sample_rate * sum(min(header_seconds(path), max_seconds or math.inf) for path in paths)
     if needed > MEMORY_SHARE * total:
         raise AudioError(folder, f"its music would take {needed / 1e9:.1f} GB in memory, more than "
                                  f"{MEMORY_SHARE:.0%} of this machine's {total / 1e9:.1f} GB: keep less "
@@ -301,15 +300,6 @@ def physical_memory() -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):
         return None
-
-
-def _header_seconds(path: Path) -> float:
-    """Length of an audio file in seconds from its header; 0 when the header cannot be read."""
-    try:
-        info = sf.info(str(path))
-    except (sf.SoundFileError, RuntimeError, UnicodeEncodeError):
-        return 0.0
-    return info.frames / info.samplerate if info.samplerate > 0 else 0.0
 
 
 def _centre(track: np.ndarray, max_seconds: float | None, sample_rate: int) -> np.ndarray:
