@@ -126,13 +126,25 @@ def markdown(results: dict[str, dict], split: str, seed: int, inference: str = "
              "settings.", "",
              "| model | threshold | source | " + " | ".join(COLUMNS) + " |",
              "|---|---|---|" + "---|" * len(COLUMNS)]
+    labels = distinct_labels(list(results))
     for name, metrics in results.items():
         rows = {"all": metrics, **metrics.get("sources", {}), **metrics.get("singers", {})}
         for source, values in rows.items():
             cells = [_cell(column, values[column]) for column in COLUMNS]
-            lines.append(f"| {Path(name).name} | {metrics['threshold']:.3f} | {source} | "
+            lines.append(f"| {labels[name]} | {metrics['threshold']:.3f} | {source} | "
                          + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def distinct_labels(paths: list[str]) -> dict[str, str]:
+    """Each model path's label in the table: its file name, with as many parent folders as it
+    takes to tell models of the same name apart (``ft13/model.pt``, ``ft14/model.pt``)."""
+    parts = {path: Path(path).parts for path in paths}
+    for depth in range(1, max((len(p) for p in parts.values()), default=1) + 1):
+        labels = {path: "/".join(p[-depth:]) for path, p in parts.items()}
+        if len(set(labels.values())) == len(labels):
+            return labels
+    return {path: path for path in paths}
 
 
 def _cell(column: str, value: float) -> str:

@@ -66,6 +66,21 @@ def test_evaluate_heldout_scores_a_model_at_its_stored_threshold(calibrated, tmp
     assert any(line.startswith("skipped: ") and BROKEN in line for line in result.stderr.splitlines())
 
 
+def test_evaluate_heldout_tells_models_of_the_same_file_name_apart(calibrated, tmp_path):
+    root, model, _ = calibrated
+    for run in ("ft13", "ft14"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "model.pt").write_bytes(model.read_bytes())
+    table = tmp_path / "results.md"
+    result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "valid", "--models",
+                        tmp_path / "ft13" / "model.pt", tmp_path / "ft14" / "model.pt", "--out", table,
+                        f"data.root={root}")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split(" | ")[0] for line in table.read_text(encoding="utf-8").splitlines()
+            if " | all | " in line]
+    assert rows == ["| ft13/model.pt", "| ft14/model.pt"]
+
+
 def test_evaluate_heldout_takes_settings_written_after_the_models(calibrated, tmp_path):
     root, model, _ = calibrated
     result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "valid", "--models", model,
