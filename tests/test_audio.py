@@ -102,6 +102,17 @@ def test_a_damaged_or_silent_container_is_a_one_line_audio_error(tmp_path):
     assert audio.header_seconds(tmp_path / "noise.m4a") == 0.0
 
 
+def test_audio_longer_than_memory_is_a_one_line_audio_error(tmp_path, monkeypatch):
+    sf.write(tmp_path / "long.flac", tone(440, 22050, 0.5), 22050)
+
+    def out_of_memory(self, block: np.ndarray, last: bool = False) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr(audio._Stream, "add", out_of_memory)
+    with pytest.raises(AudioError, match=r"long\.flac: too long to hold in memory \(the header says 0\.0 h"):
+        load_audio(tmp_path / "long.flac")
+
+
 def test_containers_are_found_in_folders_beside_libsndfile_formats(tmp_path):
     for name in ("b.m4a", "a.flac", "c.WMA", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")

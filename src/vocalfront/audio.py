@@ -180,10 +180,14 @@ def _decode(path: Path, sample_rate: int, reduce: Reduce | None = None) -> np.nd
             raise AudioError(path, f"sample rate {file_rate} Hz is below {MIN_FILE_RATE} Hz "
                                    "(damaged header?)")
         output = _Stream(file_rate, sample_rate, frames)
-        for block in blocks:
-            if not np.isfinite(block).all():
-                raise AudioError(path, "contains NaN or Inf samples")
-            output.add(block if reduce is None else reduce(block))
+        try:
+            for block in blocks:
+                if not np.isfinite(block).all():
+                    raise AudioError(path, "contains NaN or Inf samples")
+                output.add(block if reduce is None else reduce(block))
+        except MemoryError:  # a header claiming days of audio, or a file longer than memory
+            raise AudioError(path, f"too long to hold in memory (the header says "
+                                   f"{frames / file_rate / 3600:.1f} hours)") from None
     audio = output.finish()
     if audio is None:
         raise AudioError(path, "contains no samples")
