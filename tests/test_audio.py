@@ -113,8 +113,9 @@ def test_audio_longer_than_memory_is_a_one_line_audio_error(tmp_path, monkeypatc
         load_audio(tmp_path / "long.flac")
 
 
-def test_containers_are_found_in_folders_beside_libsndfile_formats(tmp_path):
-    for name in ("b.m4a", "a.flac", "c.WMA", "notes.txt"):
+def test_folders_list_containers_beside_libsndfile_formats_and_skip_hidden_files(tmp_path):
+    (tmp_path / ".trash").mkdir()
+    for name in ("b.m4a", "a.flac", "c.WMA", "notes.txt", "._a.flac", ".trash/d.wav"):
         (tmp_path / name).write_bytes(b"x")
     assert [path.name for path in audio.audio_files(tmp_path)] == ["a.flac", "b.m4a", "c.WMA"]
 

@@ -60,9 +60,12 @@ Mix = Literal["mean", "sum"]
 
 def audio_files(folder: str | Path) -> list[Path]:
     """The files below ``folder`` (recursively) whose extension is in :data:`AUDIO_EXTENSIONS`,
-    sorted."""
-    return sorted(path for path in Path(folder).rglob("*")
-                  if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS)
+    sorted; hidden files and folders (names starting with ``.``, such as macOS ``._song.ogg``
+    resource forks) are skipped, as :func:`vocalfront.batch.collect_audio_files` does."""
+    folder = Path(folder)
+    return sorted(path for path in folder.rglob("*")
+                  if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
+                  and not any(part.startswith(".") for part in path.relative_to(folder).parts))
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
