@@ -7,8 +7,9 @@ What training does at its end (``Trainer._finish``), for a model file made witho
 
 With ``--average STATE...`` the model's weights are first replaced by the mean of those training
 states' weights (:mod:`vocalfront.training.averaging`; e.g. every 250th state of the last third
-of a run), and the record says which updates were averaged and gives the average's own
-validation metrics (``valid``, at the run's median filter and its best threshold there).
+of a run, or the best states of several fine-tunes from one start: a "model soup"), and the
+record says which updates were averaged and gives the average's own validation metrics
+(``valid``, at the run's median filter and its best threshold there).
 
 The validation set is the run's (:func:`vocalfront.training.validation.heldout_set`, split
 ``valid``, seed ``train.seed``); the settings come from
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, required=True, help="detector file to calibrate")
     parser.add_argument("--out", type=Path, required=True, help="calibrated copy to write")
     parser.add_argument("--average", type=Path, nargs="+", metavar="STATE",
-                        help="training states of the model's run whose mean weights replace its own")
+                        help="training states (runs of the model's network) whose mean weights replace it")
     parser.add_argument("overrides", nargs="*", help="section.key=value settings")
     args = parser.parse_args(argv)
     if args.average:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -118,6 +120,17 @@ def test_folders_list_containers_beside_libsndfile_formats_and_skip_hidden_files
     for name in ("b.m4a", "a.flac", "c.WMA", "notes.txt", "._a.flac", ".trash/d.wav"):
         (tmp_path / name).write_bytes(b"x")
     assert [path.name for path in audio.audio_files(tmp_path)] == ["a.flac", "b.m4a", "c.WMA"]
+
+
+@pytest.mark.parametrize("where", ["given", "below"])
+def test_a_folder_that_cannot_be_listed_is_an_audio_error_naming_it(where, tmp_path, refuse_listing):
+    locked = tmp_path / "music" / "locked"
+    locked.mkdir(parents=True)
+    (tmp_path / "music" / "a.flac").write_bytes(b"x")
+    refuse_listing(locked)
+    message = rf"^{re.escape(str(locked))}: cannot read folder \(Permission denied\)"
+    with pytest.raises(AudioError, match=message):
+        audio.audio_files(locked if where == "given" else tmp_path / "music")
 
 
 def test_mp3_without_libsndfile_support_is_a_clear_error(tmp_path, monkeypatch):

@@ -62,6 +62,14 @@ def test_states_of_a_run_are_averaged_in_the_order_given(tmp_path: Path) -> None
     assert torch.equal(weights["conv.weight"], torch.full((2, 3), 2.0))
 
 
+def test_states_of_several_runs_of_one_network_are_averaged(tmp_path: Path) -> None:
+    soup = [_write(tmp_path / run, update, weight, {"frontend": "fb"})
+            for run, update, weight in (("a", 2250, 1.0), ("b", 2750, 2.0), ("c", 2250, 6.0))]
+    weights, updates = average_run_states(soup)
+    assert updates == [2250, 2750, 2250]
+    assert torch.equal(weights["conv.weight"], torch.full((2, 3), 3.0))
+
+
 def test_states_of_differently_configured_runs_are_refused(tmp_path: Path) -> None:
     first = _write(tmp_path / "a", 250, 1.0, {"frontend": "fb"})
     other = _write(tmp_path / "b", 250, 1.0, {"frontend": "mel"})

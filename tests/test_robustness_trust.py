@@ -513,25 +513,13 @@ def test_a_two_hour_stereo_file_at_44100_hz_is_detected_in_at_most_one_and_a_hal
     assert report["peak"] <= PEAK_LIMIT, f"peak memory {report['peak'] / 2**20:.0f} MB"
 
 
-def refuse_listing(monkeypatch, folder: Path) -> None:
-    """Listing ``folder`` fails with EACCES, as for a folder without read permission (tests may
-    run as root, whom permissions do not stop)."""
-    scandir = os.scandir
-
-    def guarded(path="."):
-        if Path(path) == folder:
-            raise PermissionError(13, "Permission denied", str(path))
-        return scandir(path)
-    monkeypatch.setattr(os, "scandir", guarded)
-
-
 @pytest.mark.parametrize("where", ["given", "below"])
-def test_an_unreadable_folder_is_reported_not_skipped(where, song, model_file, monkeypatch, capsys,
+def test_an_unreadable_folder_is_reported_not_skipped(where, song, model_file, refuse_listing, capsys,
                                                       trust_case):
     trust_case(10)
     locked = song.parent / "locked"
     locked.mkdir()
-    refuse_listing(monkeypatch, locked)
+    refuse_listing(locked)
     target = locked if where == "given" else song.parent
     assert main(["detect", str(target), "--model", str(model_file), "--no-progress"]) == 2
     error = one_line_error(capsys, "detect")

@@ -61,11 +61,21 @@ Mix = Literal["mean", "sum"]
 def audio_files(folder: str | Path) -> list[Path]:
     """The files below ``folder`` (recursively) whose extension is in :data:`AUDIO_EXTENSIONS`,
     sorted; hidden files and folders (names starting with ``.``, such as macOS ``._song.ogg``
-    resource forks) are skipped, as :func:`vocalfront.batch.collect_audio_files` does."""
-    folder = Path(folder)
-    return sorted(path for path in folder.rglob("*")
-                  if path.is_file() and path.suffix.lower() in AUDIO_EXTENSIONS
-                  and not any(part.startswith(".") for part in path.relative_to(folder).parts))
+    resource forks) are skipped, symbolic links to folders are not followed. A folder of the
+    search that cannot be listed (``folder`` itself included) is an :class:`AudioError` naming
+    it, not a silent gap in the data."""
+    files = []
+    for parent, subfolders, names in os.walk(folder, onerror=_unreadable_folder):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        files += [Path(parent, name) for name in names
+                  if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_EXTENSIONS
+                  and Path(parent, name).is_file()]
+    return sorted(files)
+
+
+def _unreadable_folder(error: OSError) -> None:
+    raise AudioError(error.filename, f"cannot read folder ({error.strerror or error}); "
+                                     "fix its permissions or leave it out")
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:

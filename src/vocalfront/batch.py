@@ -8,7 +8,6 @@ and a rerun with ``skip_existing`` resumes where it stopped.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -17,21 +16,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .audio import AUDIO_EXTENSIONS
+from .audio import AUDIO_EXTENSIONS, audio_files
 from .errors import VocalfrontError
 
 
-def collect_audio_files(
-    paths: Iterable[str | Path], extensions: Sequence[str] = AUDIO_EXTENSIONS
-) -> list[Path]:
+def collect_audio_files(paths: Iterable[str | Path]) -> list[Path]:
     """Audio files named by ``paths``, sorted, each once.
 
-    A file is taken as it is, whatever its extension; a folder is searched recursively for files
-    whose extension is in ``extensions``, skipping hidden files and folders (names starting with
-    ``.``, such as macOS ``._song.wav`` resource forks). Raises :class:`VocalfrontError` for an
-    empty path (``Path("")`` would be the current folder), a path that does not exist, a folder
-    that cannot be read (given or found below, before any file is processed) and when nothing
-    is found.
+    A file is taken as it is, whatever its extension; a folder is searched recursively by
+    :func:`vocalfront.audio.audio_files`. Raises :class:`VocalfrontError` for an empty path
+    (``Path("")`` would be the current folder), a path that does not exist, a folder that cannot
+    be read (given or found below, before any file is processed) and when nothing is found.
     """
     given = list(paths)
     if any(isinstance(path, str) and not path.strip() for path in given):
@@ -39,35 +34,22 @@ def collect_audio_files(
     paths = [Path(path) for path in given]
     found: dict[Path, Path] = {}
     for path in paths:
-        for file in _files_under(path, extensions):
+        for file in _files_under(path):
             found.setdefault(file.resolve(), file)
     if not found:
         where = ", ".join(map(str, paths))
-        raise VocalfrontError(f"{where}: no audio files found ({' '.join(extensions)})")
+        raise VocalfrontError(f"{where}: no audio files found ({' '.join(AUDIO_EXTENSIONS)})")
     return sorted(found.values())
 
 
-def _files_under(path: Path, extensions: Sequence[str]) -> list[Path]:
+def _files_under(path: Path) -> list[Path]:
     if path.is_file():
         return [path]
     if not path.exists():
         raise VocalfrontError(f"{path}: no such file or folder")
     if not path.is_dir():
         raise VocalfrontError(f"{path}: not a regular file or folder (a pipe or device?)")
-    suffixes = {extension.lower() for extension in extensions}
-    files = []
-    for folder, subfolders, names in os.walk(path, onerror=_unreadable):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        files += [Path(folder, name) for name in names
-                  if not name.startswith(".") and Path(name).suffix.lower() in suffixes
-                  and Path(folder, name).is_file()]
-    return files
-
-
-def _unreadable(error: OSError) -> None:
-    """A folder of the search that cannot be listed: an error, not a silent gap in the batch."""
-    raise VocalfrontError(f"{error.filename}: cannot read folder ({error.strerror or error}); "
-                          "fix its permissions or leave it out")
+    return audio_files(path)
 
 
 def parse_shard(spec: str) -> tuple[int, int]:

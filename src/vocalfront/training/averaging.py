@@ -8,7 +8,7 @@ than any single checkpoint, which tends to generalise better, at no cost at infe
 Every floating-point entry of the state dicts is averaged, batch-normalisation running means and
 variances included (as weight EMAs do; the checkpoints are close, so their statistics are too);
 integer entries (``num_batches_tracked``) are taken from the newest state. Whether the average is
-better is for validation to say (``scripts/average_checkpoints.py`` calibrates it there).
+better is for validation to say (``scripts/calibrate_model.py --average`` calibrates it there).
 """
 
 from __future__ import annotations
@@ -51,8 +51,9 @@ def average_states(states: Sequence[Mapping[str, torch.Tensor]]) -> dict[str, to
 
 
 def average_run_states(paths: Sequence[str | Path]) -> tuple[dict[str, torch.Tensor], list[int]]:
-    """The averaged detector weights of training-state files (:mod:`.checkpoint`) of one run, and
-    their updates in the order given; states of differently configured runs are refused."""
+    """The averaged detector weights of training-state files (:mod:`.checkpoint`), and their
+    updates in the order given; the states may come from several runs (fine-tunes from one start:
+    a model soup) but not from differently configured networks, which are refused."""
     if not paths:
         raise VocalfrontError("no training states to average")
     states = [read_state(path) for path in paths]
