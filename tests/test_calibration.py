@@ -46,3 +46,30 @@ def test_final_decisions_fill_short_gaps_and_drop_short_segments():
     decided = final_decisions(probabilities, PostProcessing(0.5, 1, min_duration=0.2, min_gap=0.2), GRID)
     assert decided[100:500].all() and not decided[600:605].any()
     assert decided.sum() == pytest.approx(400, abs=2)
+
+
+def hovering_music_and_quiet_singing(seed: int, frames: int = 1400) -> tuple[np.ndarray, np.ndarray]:
+    """Music whose probability hovers around 0.6 without a peak, then a voice at 0.9 that sings
+    quietly (0.5) every other 1.4 s: no single threshold gets both right."""
+    rng = np.random.default_rng(seed)
+    labels = (np.arange(frames) >= frames // 2).astype(np.float32)
+    quiet = (np.arange(frames) // 100 % 2 == 1) & (labels == 1)
+    probabilities = np.where(labels == 1, np.where(quiet, 0.5, 0.9), 0.6) + 0.03 * rng.standard_normal(frames)
+    return np.clip(probabilities, 0, 1).astype(np.float32), labels
+
+
+def test_a_peak_threshold_is_chosen_when_music_hovers_below_the_voices_peaks():
+    songs = [hovering_music_and_quiet_singing(seed) for seed in range(3)]
+    probabilities, labels = [p for p, _ in songs], [label for _, label in songs]
+    chosen, tried = choose_postprocessing(probabilities, labels, GRID)
+    single, _ = choose_postprocessing(probabilities, labels, GRID, peak_thresholds=())
+    assert chosen.peak_threshold > chosen.threshold and single.peak_threshold == 0.0
+    assert chosen.threshold < single.threshold
+    assert final_error(probabilities, labels, chosen, GRID) < final_error(probabilities, labels, single, GRID)
+    assert {row["peak_threshold"] for row in tried} > {0.0}
+
+
+def test_no_peak_threshold_is_chosen_when_it_does_not_help():
+    labels = (np.arange(700) // 100 % 2).astype(np.float32)
+    chosen, tried = choose_postprocessing([labels.copy()], [labels], GRID)
+    assert chosen.peak_threshold == 0.0 and any(row["peak_threshold"] > 0 for row in tried)

@@ -303,11 +303,10 @@ def test_a_label_file_beside_the_song_is_the_plots_ground_truth_unless_we_wrote_
     (song,) = write_songs(tmp_path / "in", 1)
     truth = song.with_suffix(".lab")
     truth.write_text("0.0 0.5 nosing\n0.5 1.5 sing\n")
-    elsewhere = DetectJob(load_model(model_file), tmp_path / "out", ("lab",), False, True, None, None, None,
-                          False)
+    elsewhere = DetectJob(load_model(model_file), tmp_path / "out", ("lab",), False, True, False)
     assert elsewhere.reference_file(song) == truth
     assert [(s.start, s.end) for s in elsewhere.reference_segments(song, 1.5)] == [(0.5, 1.5)]
-    beside = DetectJob(load_model(model_file), None, ("lab",), False, True, None, None, None, False)
+    beside = DetectJob(load_model(model_file), None, ("lab",), False, True, False)
     assert beside.reference_file(song) is None  # song.lab is this job's own output
     assert detect(song, "--model", model_file, "--out", tmp_path / "out", "--plot") == 0
     assert (tmp_path / "out" / "song0.timeline.png").is_file()
@@ -316,8 +315,7 @@ def test_a_label_file_beside_the_song_is_the_plots_ground_truth_unless_we_wrote_
 def test_labels_written_by_an_earlier_run_are_not_taken_for_ground_truth(model_file, tmp_path):
     (song,) = write_songs(tmp_path, 1)
     assert detect(song, "--model", model_file) == 0  # writes song0.lab and its side file beside
-    job = DetectJob(load_model(model_file), tmp_path / "out", ("json",), False, True, None, None, None,
-                    False)
+    job = DetectJob(load_model(model_file), tmp_path / "out", ("json",), False, True, False)
     assert job.reference_file(song) is None
 
 

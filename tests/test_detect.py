@@ -135,12 +135,12 @@ def test_segments_are_the_runs_of_smoothed_probabilities_above_the_threshold(mod
     np.testing.assert_allclose(result.frame_times, DEFAULT_GRID.frame_times(len(inside)))
 
 
-def test_short_segments_are_dropped_when_asked(model_file):
+def test_short_segments_are_dropped_when_asked_and_their_frames_with_them(model_file):
     threshold = float(np.median(vocalfront.detect(make_signal(), SR, model=model_file).smoothed))
     result = vocalfront.detect(make_signal(), SR, model=model_file, threshold=threshold,
                                min_duration=10.0)
-    assert result.segments == []
-    assert result.decisions.any()
+    assert result.segments == [] and (result.smoothed > threshold).any()
+    assert not result.decisions.any()
 
 
 def test_a_detection_unpacks_into_segments_and_probabilities(model_file):

@@ -97,3 +97,12 @@ def test_the_metrics_figure_keeps_auroc_and_its_intervals_in_zero_to_one():
     for line in auroc_axis.collections:  # error bars
         for segment in line.get_segments():
             assert np.all((segment[:, 1] >= 0) & (segment[:, 1] <= 1))
+
+
+@pytest.mark.parametrize(("peak", "lines"), [(None, ["threshold 0.300"]), (0.2, ["threshold 0.300"]),
+                                             (0.8, ["threshold 0.300", "peak threshold 0.800"])])
+def test_a_peak_threshold_above_the_threshold_is_drawn_as_a_second_line(peak, lines):
+    figure = timeline_figure(probabilities(), 0.3, [Segment(0.2, 0.6)], peak_threshold=peak)
+    (axis,) = figure.axes
+    labels = [text.get_text() for text in axis.get_legend().get_texts()]
+    assert [label for label in labels if "threshold" in label] == lines

@@ -48,12 +48,15 @@ def tiny_detector() -> Detector:
     return detector.eval()
 
 
+STORED = PostProcessing(threshold=0.4, smoothing=9, min_duration=0.25, min_gap=0.125, peak_threshold=0.7)
+"""The decision settings stored in :func:`model_file`'s record."""
+
+
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory) -> Path:
     """A model whose record stores every post-processing setting."""
     path = tmp_path_factory.mktemp("model") / "stored.pt"
-    save_detector(path, tiny_detector(), {"threshold": 0.4, "median_filter": 9, "min_duration": 0.25,
-                                          "min_gap": 0.125})
+    save_detector(path, tiny_detector(), STORED.to_record())
     return path
 
 
@@ -95,10 +98,11 @@ def test_version_names_the_packaged_models_digest(capsys):
                                        "packaged model)\n")
 
 
+@pytest.mark.parametrize("option", ["--threshold", "--peak-threshold"])
 @pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
-def test_a_threshold_outside_zero_to_one_is_an_error_before_any_work(value, capsys, tmp_path):
-    assert main(["detect", str(tmp_path / "missing.wav"), "--threshold", value]) == 2
-    assert f"--threshold {float(value)}: must be a number from 0 to 1" in capsys.readouterr().err
+def test_a_threshold_outside_zero_to_one_is_an_error_before_any_work(option, value, capsys, tmp_path):
+    assert main(["detect", str(tmp_path / "missing.wav"), option, value]) == 2
+    assert f"{option} {float(value)}: must be a number from 0 to 1" in capsys.readouterr().err
 
 
 def test_a_threshold_that_is_no_number_is_a_usage_error(capsys, tmp_path):
@@ -109,17 +113,18 @@ def test_a_threshold_that_is_no_number_is_a_usage_error(capsys, tmp_path):
 
 
 def test_the_model_record_owns_the_post_processing_and_options_override_it(model_file):
-    assert load_model(model_file).postprocessing == PostProcessing(0.4, 9, 0.25, 0.125)
+    assert load_model(model_file).postprocessing == STORED
     result = vocalfront.detect(signal(), SR, model=model_file)
     assert result.provenance.to_dict() | {} == {
         "version": __version__, "model": "stored.pt",
         "model_sha256": hashlib.sha256(model_file.read_bytes()).hexdigest()[:12],
         "threshold": 0.4, "smoothing": 9, "min_duration": 0.25, "min_gap": 0.125, "bf16": False,
-        "frame_step": 1}
+        "frame_step": 1, "peak_threshold": 0.7}
     assert all(s.duration >= 0.25 for s in result.segments)
-    overridden = vocalfront.detect(signal(), SR, model=model_file, threshold=0.6, min_gap=0.0)
+    overridden = vocalfront.detect(signal(), SR, model=model_file, threshold=0.6, min_gap=0.0,
+                                   peak_threshold=0.0)
     assert (overridden.provenance.threshold, overridden.provenance.min_gap) == (0.6, 0.0)
-    assert overridden.provenance.min_duration == 0.25
+    assert (overridden.provenance.min_duration, overridden.provenance.peak_threshold) == (0.25, 0.0)
 
 
 def test_a_record_without_post_processing_falls_back_to_non_zero_defaults(tmp_path):
@@ -152,7 +157,7 @@ def test_every_output_records_the_same_provenance(model_file, song, tmp_path, ca
     assert main(["detect", str(song), "--model", str(model_file), "--out", str(out), "--format",
                  "lab,audacity,csv,json", "--frames", "--no-progress"]) == 0
     record = json.loads((out / "song.json").read_text())["provenance"]
-    expected = make_provenance(model_file, PostProcessing(0.4, 9, 0.25, 0.125))
+    expected = make_provenance(model_file, STORED)
     assert record == expected.to_dict()
     for name in ("song.csv", "song.frames.csv"):
         assert (out / name).read_text().splitlines()[0] == f"# {expected.to_line()}"
@@ -168,7 +173,7 @@ def test_detect_bf16_records_itself_and_stays_within_the_tolerance_of_float32(mo
     assert main(["detect", str(song), "--model", str(model_file), "--out", str(out), "--format",
                  "json,csv", "--frames", "--bf16", "--no-progress"]) == 0
     record = json.loads((out / "song.json").read_text())["provenance"]
-    assert record == make_provenance(model_file, PostProcessing(0.4, 9, 0.25, 0.125), bf16=True).to_dict()
+    assert record == make_provenance(model_file, STORED, bf16=True).to_dict()
     assert (out / "song.csv").read_text().splitlines()[0].endswith(", CNN in bf16")
     exact = vocalfront.detect(song, model=model_file)
     fast = vocalfront.detect(song, model=model_file, bf16=True)
@@ -181,7 +186,7 @@ def test_detect_frame_step_records_itself_and_reads_back(model_file, song, tmp_p
     assert main(["detect", str(song), "--model", str(model_file), "--out", str(out), "--format",
                  "json,csv", "--frame-step", "3", "--no-progress"]) == 0
     record = json.loads((out / "song.json").read_text())["provenance"]
-    expected = make_provenance(model_file, PostProcessing(0.4, 9, 0.25, 0.125), frame_step=3)
+    expected = make_provenance(model_file, STORED, frame_step=3)
     assert record["frame_step"] == 3 and Provenance(**record) == expected
     assert (out / "song.csv").read_text().splitlines()[0].endswith(", CNN every 3rd frame")
     assert vocalfront.detect(song, model=model_file, frame_step=9).provenance.frame_step == 9
@@ -220,3 +225,26 @@ def test_cnn_settings_name_only_what_differs_from_float32_on_every_frame(bf16, s
     assert cnn_settings(bf16, step) == phrases
     line = Provenance("0", "m.pt", None, 0.5, 9, 0.0, 0.0, bf16, step).to_line()
     assert line.endswith("min gap 0 s" + "".join(f", {phrase}" for phrase in phrases))
+
+
+def test_the_peak_threshold_option_overrides_the_models_and_is_recorded(model_file, song, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["detect", str(song), "--model", str(model_file), "--out", str(out), "--format",
+                 "json,csv", "--peak-threshold", "0", "--no-progress"]) == 0
+    record = json.loads((out / "song.json").read_text())["provenance"]
+    assert Provenance(**record) == make_provenance(model_file, STORED.override(peak_threshold=0.0))
+    assert "peak" not in (out / "song.csv").read_text().splitlines()[0]
+    assert ", threshold 0.400, peak 0.700, " in make_provenance(model_file, STORED).to_line()
+
+
+def test_detections_and_their_decisions_keep_only_runs_that_rise_above_the_peak_threshold(model_file):
+    everything = vocalfront.detect(signal(), SR, model=model_file, threshold=0.0, peak_threshold=0.0)
+    nothing = vocalfront.detect(signal(), SR, model=model_file, threshold=0.0, peak_threshold=1.0)
+    assert everything.segments and everything.decisions.all()
+    assert not nothing.segments and not nothing.decisions.any()
+
+
+def test_a_record_written_before_peak_thresholds_reads_as_keeping_every_run(model_file):
+    record = make_provenance(model_file, PostProcessing()).to_dict()
+    older = {key: value for key, value in record.items() if key != "peak_threshold"}
+    assert Provenance(**older) == Provenance(**record) and Provenance(**older).peak_threshold == 0.0

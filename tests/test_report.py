@@ -56,10 +56,15 @@ def test_the_page_escapes_the_file_name_and_holds_every_segment_the_figure_and_t
                     ("3.500000", "4.000000", "2", "0:03.500", "0:04.000", "0.500 s"),
                     ("64.500000", "70.125000", "3", "1:04.500", "1:10.125", "5.625 s")]
     assert f'src="data:image/png;base64,{base64.b64encode(PNG).decode()}"' in page
-    for text in ("0.3.0.dev0", "default.pt (sha256 1a2b3c4d5e6f)", "0.343", "median, 56 frames",
+    for text in ("0.3.0.dev0", "default.pt (sha256 1a2b3c4d5e6f)", "0.343", "none", "median, 56 frames",
                  "0.75 s", "0.2 s", "float32", "every frame"):
         assert f"<td>{text}</td>" in page
     assert not re.search(r"(src|href)=\"(https?:)?//", page)  # nothing loaded from elsewhere
+
+
+def test_the_page_gives_the_peak_threshold_when_one_applied():
+    detection = replace(synthetic_detection(SEGMENTS), provenance=replace(PROVENANCE, peak_threshold=0.8))
+    assert "<th>peak threshold</th><td>0.800</td>" in build_report("s.wav", detection, "s.wav")
 
 
 def test_the_page_says_when_the_cnn_ran_on_every_3rd_frame_only():

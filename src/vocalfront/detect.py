@@ -12,13 +12,15 @@ one singing probability per frame of the common grid (70 frames per second, fram
 ``(315 b + 512) / 22050`` s; :func:`~vocalfront.inference.predict_waveform`); the probabilities are
 median-smoothed (56 frames = 0.8 s unless the model file says otherwise) and a frame is singing
 when its smoothed probability is strictly above the threshold (the model's validation threshold
-unless given); runs of singing frames become :class:`~vocalfront.segments.Segment` objects.
+unless given) and its run of such frames rises above the peak threshold somewhere; runs of
+singing frames become :class:`~vocalfront.segments.Segment` objects, close ones merged and short
+ones dropped (:class:`~vocalfront.postprocessing.PostProcessing` owns these steps).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,14 +30,12 @@ import torch
 from .audio import MIN_FILE_RATE, load_audio, resample
 from .detector_file import LoadedModel, load_detector_file
 from .errors import AudioError, VocalfrontError
-from .evaluation import check_smoothing, median_smooth
-from .grid import FrameGrid
 from .inference import predict_waveform
 from .model import Detector, check_frame_step
-from .postprocessing import check_threshold, is_number
+from .postprocessing import is_number
 from .pretrained import require_default_model
 from .provenance import Provenance, make_provenance
-from .segments import Segment, frames_to_segments
+from .segments import Segment, frames_inside
 
 AudioInput = str | Path | np.ndarray | torch.Tensor
 
@@ -85,9 +85,10 @@ class Detection:
 
     ``segments``: singing intervals in seconds, sorted and disjoint. ``probabilities``: raw
     per-frame singing probability, float32 ``(frames,)``; ``smoothed``: after the median filter,
-    ``(frames,)``; frame ``b`` is singing when ``smoothed[b] > threshold``. ``frame_times``: frame
-    centres in seconds ``(frames,)``. ``duration``: signal length in seconds. ``provenance``:
-    version, model and post-processing that made it (set by :func:`detect`). Unpacks as
+    ``(frames,)``; ``threshold``: the one it was compared with (the provenance has every
+    setting, :class:`~vocalfront.postprocessing.PostProcessing`). ``frame_times``: frame centres
+    in seconds ``(frames,)``. ``duration``: signal length in seconds. ``provenance``: version,
+    model and post-processing that made it (set by :func:`detect`). Unpacks as
     ``segments, probabilities = detection``.
     """
 
@@ -104,8 +105,9 @@ class Detection:
 
     @property
     def decisions(self) -> np.ndarray:
-        """Per-frame singing decisions, boolean ``(frames,)``."""
-        return self.smoothed > self.threshold
+        """Per-frame singing decisions, boolean ``(frames,)``: whether each frame's centre lies in
+        a segment (what the label files say)."""
+        return frames_inside(self.segments, self.frame_times)
 
     @property
     def singing_seconds(self) -> float:
@@ -124,6 +126,7 @@ def detect(
     progress: bool = False,
     bf16: bool = False,
     frame_step: int = 1,
+    peak_threshold: float | None = None,
 ) -> Detection:
     """Detect singing in an audio file or signal.
 
@@ -135,7 +138,9 @@ def detect(
     probabilities, 0 to 1 (default: the model's). ``smooth``: median filter length in frames,
     0 to :data:`~vocalfront.evaluation.MAX_SMOOTHING` (default: the model's, 56).
     ``min_gap``/``min_duration`` (seconds): fill shorter gaps between segments, then drop shorter
-    segments (default: the model's, see :mod:`vocalfront.postprocessing`). Numbers may be Python
+    segments (default: the model's, see :mod:`vocalfront.postprocessing`). ``peak_threshold``: keep
+    only runs of frames above ``threshold`` whose smoothed probability rises above it somewhere, 0
+    to 1 (default: the model's; at or below ``threshold``: every run). Numbers may be Python
     or numpy scalars; arrays need a ``sample_rate`` of at least
     :data:`~vocalfront.audio.MIN_FILE_RATE` Hz. ``progress``: show a progress bar for long
     signals. ``bf16``: run the CNN under bfloat16 autocast, faster on CPUs with bf16 instructions,
@@ -149,32 +154,15 @@ def detect(
     """
     frame_step = check_frame_step(frame_step)
     loaded = load_model(model)
-    settings = loaded.postprocessing.override(threshold, smooth, min_duration, min_gap)
+    settings = loaded.postprocessing.override(threshold, smooth, min_duration, min_gap, peak_threshold)
     grid = loaded.detector.grid
     samples, source = _mono_samples(audio, sample_rate, grid.sample_rate)
     probabilities = predict_waveform(loaded.detector, samples, source=source, progress=progress,
                                      bf16=bf16, step=frame_step)
-    detection = decide(probabilities, settings.threshold, settings.smoothing, grid,
-                       len(samples) / grid.sample_rate, settings.min_duration, settings.min_gap)
-    return replace(detection, provenance=make_provenance(loaded.source, settings, bf16, frame_step))
-
-
-def decide(
-    probabilities: np.ndarray,
-    threshold: float,
-    smooth: int,
-    grid: FrameGrid,
-    duration: float,
-    min_duration: float = 0.0,
-    min_gap: float = 0.0,
-) -> Detection:
-    """Smooth per-frame probabilities ``(frames,)`` on ``grid``, threshold them and build segments
-    (clipped to ``duration`` seconds); arguments as in :func:`detect`."""
-    threshold = check_threshold(threshold)
-    smoothed = median_smooth(probabilities, check_smoothing(smooth))
-    segments = frames_to_segments(smoothed > threshold, grid, min_duration, min_gap, duration)
-    return Detection(segments, np.asarray(probabilities), smoothed, threshold,
-                     grid.frame_times(len(smoothed)), float(duration))
+    smoothed, segments = settings.apply(probabilities, grid, len(samples) / grid.sample_rate)
+    return Detection(segments, np.asarray(probabilities), smoothed, settings.threshold,
+                     grid.frame_times(len(smoothed)), len(samples) / grid.sample_rate,
+                     make_provenance(loaded.source, settings, bf16, frame_step))
 
 
 def _mono_samples(audio: AudioInput, sample_rate: float | None,

@@ -4,7 +4,8 @@ A detector file is a ``torch.save`` dictionary ``{"format": "vocalfront-detector
 "config": Detector.get_config(), "state_dict": ..., "extra": {...}}``, written atomically.
 ``extra`` is the stored record: plain values (numbers, strings, lists, tables, tensors), among
 them the decision settings (:meth:`~vocalfront.postprocessing.PostProcessing.from_record`:
-``threshold``, ``median_filter``, ``min_duration``, ``min_gap``) and what training adds (update,
+``threshold``, ``median_filter``, ``peak_threshold``, ``min_duration``, ``min_gap``) and what
+training adds (update,
 validation, configuration). :func:`save_detector` writes it; :func:`load_detector_file` is the one
 reader, and checks the file whole before anything uses it. The packaged default detector lives
 in :mod:`vocalfront.pretrained`.
@@ -30,10 +31,9 @@ from typing import Any
 import torch
 
 from .errors import VocalfrontError
-from .evaluation import SMOOTHING_FRAMES
 from .fileio import atomic_write
 from .model import Detector, build_detector
-from .postprocessing import DEFAULT_MIN_DURATION, DEFAULT_MIN_GAP, DEFAULT_THRESHOLD, PostProcessing
+from .postprocessing import PostProcessing
 
 FILE_FORMAT = "vocalfront-detector"
 FILE_VERSION = 1
@@ -43,23 +43,24 @@ MAX_FILE_BYTES = 512 * 2**20
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """A detector with its decision settings: ``threshold`` on smoothed probabilities, the
-    median filter length ``smoothing`` in frames, ``min_duration`` and ``min_gap`` in seconds
-    (:mod:`vocalfront.postprocessing`); ``source`` is the file it came from and ``record`` that
-    file's ``extra`` record (empty for a detector that came from no file)."""
+    """A detector with its decision settings ``postprocessing`` (:mod:`vocalfront.postprocessing`;
+    the defaults there for a detector without a file); ``source`` is the file it came from and
+    ``record`` that file's ``extra`` record (empty for a detector that came from no file)."""
 
     detector: Detector
-    threshold: float = DEFAULT_THRESHOLD
-    smoothing: int = SMOOTHING_FRAMES
+    postprocessing: PostProcessing = field(default_factory=PostProcessing)
     source: str | None = None
-    min_duration: float = DEFAULT_MIN_DURATION
-    min_gap: float = DEFAULT_MIN_GAP
     record: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def postprocessing(self) -> PostProcessing:
-        """The decision settings as one checked record."""
-        return PostProcessing(self.threshold, self.smoothing, self.min_duration, self.min_gap)
+    def threshold(self) -> float:
+        """The decision threshold on smoothed probabilities."""
+        return self.postprocessing.threshold
+
+    @property
+    def smoothing(self) -> int:
+        """The median filter length, frames."""
+        return self.postprocessing.smoothing
 
 
 class ModelFileError(VocalfrontError):
@@ -169,8 +170,7 @@ def load_detector_file(path: str | Path) -> LoadedModel:
         settings = PostProcessing.from_record(record)
     except VocalfrontError as error:
         raise ModelFileError(path, str(error)) from None
-    return LoadedModel(detector, settings.threshold, settings.smoothing, str(path),
-                       settings.min_duration, settings.min_gap, record)
+    return LoadedModel(detector, settings, str(path), record)
 
 
 def _stored_detector(path: Path, payload: Mapping[str, Any]) -> Detector:

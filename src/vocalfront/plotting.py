@@ -39,6 +39,7 @@ def timeline_figure(
     waveform: np.ndarray | None = None,
     reference: Sequence[Segment] | None = None,
     subtitle: str = "",
+    peak_threshold: float | None = None,
 ) -> Figure:
     """Per-frame singing probability with the threshold line and shaded segments.
 
@@ -46,8 +47,10 @@ def timeline_figure(
     ``segments``: singing segments in seconds. ``waveform``: optional mono signal, shape
     ``(samples,)`` at ``grid.sample_rate`` Hz, drawn above as its peak envelope per hop.
     ``reference``: ground-truth singing segments (seconds), drawn below as a lane beside the
-    detected one. ``subtitle``: a small line under the title (e.g. the provenance). Write it
-    with :func:`save_figure` (PNG file) or :func:`figure_png` (bytes).
+    detected one. ``subtitle``: a small line under the title (e.g. the provenance).
+    ``peak_threshold``: drawn as a second line when it lies above ``threshold`` (a run of frames
+    above the threshold is singing only if it rises above this, :mod:`vocalfront.postprocessing`).
+    Write it with :func:`save_figure` (PNG file) or :func:`figure_png` (bytes).
     """
     probabilities = _one_dimensional(probabilities, "probabilities")
     lanes = reference is not None
@@ -58,7 +61,7 @@ def timeline_figure(
     if waveform is not None:
         _plot_envelope(axes[0], _one_dimensional(waveform, "waveform"), grid)
     probability_ax = axes[-2] if lanes else axes[-1]
-    _plot_probabilities(probability_ax, probabilities, threshold, grid)
+    _plot_probabilities(probability_ax, probabilities, threshold, grid, peak_threshold)
     for ax in axes[: len(axes) - lanes]:
         ax.broken_barh(
             [(s.start, s.duration) for s in segments],
@@ -155,7 +158,8 @@ def _one_dimensional(values: np.ndarray, name: str) -> np.ndarray:
 
 
 def _plot_probabilities(
-    ax: Axes, probabilities: np.ndarray, threshold: float, grid: FrameGrid
+    ax: Axes, probabilities: np.ndarray, threshold: float, grid: FrameGrid,
+    peak_threshold: float | None = None,
 ) -> None:
     ax.plot(
         grid.frame_times(len(probabilities)),
@@ -171,6 +175,9 @@ def _plot_probabilities(
         linewidth=0.8,
         label=f"threshold {threshold:.3f}",
     )
+    if peak_threshold is not None and peak_threshold > threshold:
+        ax.axhline(peak_threshold, color="tab:red", linestyle=":", linewidth=0.8,
+                   label=f"peak threshold {peak_threshold:.3f}")
     handles, _ = ax.get_legend_handles_labels()
     ax.legend(handles=[*handles, Patch(**_SEGMENT_STYLE, label="detected singing")], **_LEGEND)
     ax.set(ylim=(0, 1), ylabel="probability")

@@ -45,10 +45,12 @@ class Provenance:
     """What made a detection: ``version`` of vocalfront, ``model`` file name (:data:`IN_MEMORY`
     for a detector without one) and ``model_sha256`` (its digest prefix, ``None`` without a
     file), and the post-processing: ``threshold`` (on smoothed probabilities), ``smoothing``
-    (median filter, frames), ``min_duration`` and ``min_gap`` (seconds); how the CNN ran:
-    ``bf16`` (under bfloat16 autocast) and ``frame_step`` (on every frame, or every 3rd or 9th
-    with the logits interpolated between). Records written before a field existed lack it and
-    read as its default (``Provenance(**record)``)."""
+    (median filter, frames), ``min_duration`` and ``min_gap`` (seconds), ``peak_threshold`` (a
+    run of frames above ``threshold`` is kept when it rises above this; see
+    :mod:`vocalfront.postprocessing`); how the CNN ran: ``bf16`` (under bfloat16 autocast) and
+    ``frame_step`` (on every frame, or every 3rd or 9th with the logits interpolated between).
+    Records written before a field existed lack it and read as its default
+    (``Provenance(**record)``)."""
 
     version: str
     model: str
@@ -59,6 +61,7 @@ class Provenance:
     min_gap: float
     bf16: bool = False
     frame_step: int = 1
+    peak_threshold: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, in field order (the ``provenance`` object of JSON outputs)."""
@@ -67,11 +70,12 @@ class Provenance:
     def to_line(self) -> str:
         """One line for CSV comments and plot subtitles, e.g. ``vocalfront 0.3.0, model
         default.pt (sha256 1a2b3c4d5e6f), threshold 0.343, median 56 frames, min duration
-        0.75 s, min gap 0.2 s``, and ``, CNN in bf16`` and ``, CNN every 3rd frame`` when it
-        ran so."""
+        0.75 s, min gap 0.2 s``, with ``, peak 0.850`` after the threshold when a peak threshold
+        applies, and ``, CNN in bf16`` and ``, CNN every 3rd frame`` when it ran so."""
         model = self.model if self.model_sha256 is None else f"{self.model} (sha256 {self.model_sha256})"
+        peak = f", peak {self.peak_threshold:.3f}" if self.peak_threshold > self.threshold else ""
         how = "".join(f", {phrase}" for phrase in cnn_settings(self.bf16, self.frame_step))
-        return (f"vocalfront {self.version}, model {model}, threshold {self.threshold:.3f}, "
+        return (f"vocalfront {self.version}, model {model}, threshold {self.threshold:.3f}{peak}, "
                 f"median {self.smoothing} frames, min duration {self.min_duration:g} s, "
                 f"min gap {self.min_gap:g} s{how}")
 
@@ -106,4 +110,5 @@ def make_provenance(model_source: str | Path | None, settings: PostProcessing,
     else:
         name, digest = Path(model_source).name, file_digest(model_source)
     return Provenance(__version__, name, digest, settings.threshold, settings.smoothing,
-                      settings.min_duration, settings.min_gap, bf16, frame_step)
+                      settings.min_duration, settings.min_gap, bf16, frame_step,
+                      settings.peak_threshold)

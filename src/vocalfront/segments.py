@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,17 +104,42 @@ def frames_to_segments(
 
     ``decisions``: boolean array of shape ``(frames,)`` on ``grid`` (threshold probabilities first).
     Runs of ``True`` frames become segments (see the module docstring for the interval a frame
-    covers); gaps between segments shorter than ``min_gap`` seconds are then filled, and segments
-    shorter than ``min_duration`` seconds dropped. Segment times are clipped to ``[0, duration]``
-    (``duration`` in seconds, the audio length, when given).
+    covers); gaps between segments shorter than ``min_gap`` seconds are then filled
+    (:func:`fill_short_gaps`), and segments shorter than ``min_duration`` seconds dropped. Segment
+    times are clipped to ``[0, duration]`` (``duration`` in seconds, the audio length, when given).
     """
-    decisions = _check_decisions(decisions)
-    _check_non_negative(min_duration=min_duration, min_gap=min_gap)
-    edges = [
-        (_frame_edge(grid, first), _frame_edge(grid, stop)) for first, stop in true_runs(decisions)
-    ]
-    segments = [_clipped(start, end, duration) for start, end in _merge_close(edges, min_gap)]
+    decisions = fill_short_gaps(decisions, grid, min_gap)
+    _check_non_negative(min_duration=min_duration)
+    segments = [_clipped(_frame_edge(grid, first), _frame_edge(grid, stop), duration)
+                for first, stop in true_runs(decisions)]
     return [s for s in segments if s.end > s.start and s.duration >= min_duration - _TOLERANCE]
+
+
+def fill_short_gaps(decisions: np.ndarray, grid: FrameGrid = DEFAULT_GRID,
+                    min_gap: float = 0.0) -> np.ndarray:
+    """A copy of boolean frame ``decisions`` ``(frames,)`` on ``grid`` with every gap between two
+    runs of ``True`` that is shorter than ``min_gap`` seconds set to ``True`` (a gap of ``g``
+    frames lasts ``g * hop / sample_rate`` seconds, from the end of one frame's interval to the
+    start of the next run's)."""
+    decisions = _check_decisions(decisions)
+    _check_non_negative(min_gap=min_gap)
+    filled = decisions.copy()
+    runs = true_runs(decisions)
+    for (_, stop), (first, _) in itertools.pairwise(runs):
+        if (first - stop) * grid.hop / grid.sample_rate < min_gap - _TOLERANCE:
+            filled[stop:first] = True
+    return filled
+
+
+def frames_inside(segments: Iterable[Segment], times: np.ndarray) -> np.ndarray:
+    """Boolean ``(len(times),)``: whether each time (seconds, ascending; e.g. frame centres) lies
+    in ``[start, end)`` of one of ``segments``."""
+    times = np.asarray(times)
+    inside = np.zeros(len(times), dtype=bool)
+    for segment in segments:
+        first, stop = np.searchsorted(times, [segment.start, segment.end], side="left")
+        inside[first:stop] = True
+    return inside
 
 
 def _check_decisions(decisions: np.ndarray) -> np.ndarray:
@@ -145,17 +171,6 @@ def true_runs(decisions: np.ndarray) -> list[tuple[int, int]]:
 def _frame_edge(grid: FrameGrid, index: int) -> float:
     """Time in seconds where frame ``index - 1``'s interval ends and frame ``index``'s begins."""
     return (grid.offset + grid.hop * (index - 0.5)) / grid.sample_rate
-
-
-def _merge_close(edges: list[tuple[float, float]], min_gap: float) -> list[tuple[float, float]]:
-    """Join consecutive ``(start, end)`` intervals separated by less than ``min_gap`` seconds."""
-    merged: list[tuple[float, float]] = []
-    for start, end in edges:
-        if merged and start - merged[-1][1] < min_gap - _TOLERANCE:
-            merged[-1] = (merged[-1][0], end)
-        else:
-            merged.append((start, end))
-    return merged
 
 
 def _clipped(start: float, end: float, duration: float | None) -> Segment:

@@ -5,8 +5,8 @@ atomically, and one line on stdout: ``song.wav: 4 segments, 37.5 % singing``; wh
 is processed its segments are listed too. Files that fail are reported at the end (on stderr)
 and the exit status is then 1; the other files are still processed.
 
-Post-processing (threshold, median filter, ``--min-duration``, ``--min-gap``) defaults to the
-model file's record (:mod:`vocalfront.postprocessing`); every output records what made it
+Post-processing (threshold, peak threshold, median filter, ``--min-duration``, ``--min-gap``)
+defaults to the model file's record (:mod:`vocalfront.postprocessing`); every output records what made it
 (:mod:`vocalfront.provenance`). Heavy modules (torch) are imported in :func:`run`, so that
 ``--help`` and argument errors are instant.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,14 +45,18 @@ if TYPE_CHECKING:
     from ..detector_file import LoadedModel
 
 OPTIONS: dict[str, Rule] = {
-    "out": OutFolder(), "threshold": Number(0, 1), "min_duration": Number(0),
-    "min_gap": Number(0), "threads": Number(1, None, whole=True), "frame_step": OneOf(FRAME_STEPS),
+    "out": OutFolder(), "threshold": Number(0, 1), "peak_threshold": Number(0, 1),
+    "min_duration": Number(0), "min_gap": Number(0), "threads": Number(1, None, whole=True),
+    "frame_step": OneOf(FRAME_STEPS),
 }
 """Options checked before any work (:mod:`.options`)."""
 PLOT_SUFFIX = ".timeline.png"
 """File name ending of the ``--plot`` figure (``song.wav`` → ``song.timeline.png``)."""
 REFERENCE_SUFFIXES = (".lab", ".txt", ".csv")
 """Ground-truth label files looked for beside a song (or in ``--reference DIR``), in this order."""
+SETTING_OPTIONS = ("threshold", "peak_threshold", "min_duration", "min_gap")
+"""Options that override one of the model's decision settings (keywords of
+:func:`vocalfront.detect.detect`)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +84,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threshold", type=float, default=None, metavar="X",
                         help="decision threshold in [0, 1] on smoothed probabilities "
                         "(default: the model's)")
+    parser.add_argument("--peak-threshold", type=float, default=None, metavar="X",
+                        help="keep a run of frames above the threshold only if it rises above X "
+                        "somewhere (hysteresis; default: the model's; 0 keeps every run)")
     parser.add_argument("--min-duration", type=float, default=None, metavar="SECONDS",
                         help="drop singing segments shorter than this (default: the model's, "
                         "chosen on its validation data; 0.75 s for a model that stores none)")
@@ -116,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     check_reference(args.reference, len(files))
     progress = not args.no_progress and sys.stderr.isatty()
     job = DetectJob(load_model(args.model), args.out, formats, args.frames, args.plot,
-                    args.threshold, args.min_duration, args.min_gap, list_segments=len(files) == 1,
+                    list_segments=len(files) == 1,
+                    settings={name: getattr(args, name) for name in SETTING_OPTIONS},
                     reference=args.reference, progress=progress, report=args.report,
                     bf16=args.bf16, frame_step=args.frame_step)
     check_unique_outputs(files, lambda file: job.outputs(file)[0])
@@ -172,7 +181,8 @@ def check_reference(reference: Path | None, files: int) -> None:
 class DetectJob:
     """Detect singing in one file and write its outputs (the ``process`` of a batch).
 
-    ``threshold``, ``min_duration``, ``min_gap``: ``None`` takes the model's. ``reference``: a
+    ``settings``: decision settings by :func:`vocalfront.detect.detect`'s keyword
+    (:data:`SETTING_OPTIONS`); missing or ``None`` takes the model's. ``reference``: a
     ground-truth label file or folder for the plot (``None``: a label file beside the song, if
     it is not one of this job's outputs). ``report``: also write the HTML page
     (:mod:`vocalfront.report`). ``bf16``: the CNN in bfloat16; ``frame_step``: the CNN on every
@@ -180,13 +190,13 @@ class DetectJob:
     """
 
     def __init__(self, model: LoadedModel, out: Path | None, formats: tuple[str, ...],
-                 frames: bool, plot: bool, threshold: float | None, min_duration: float | None,
-                 min_gap: float | None, list_segments: bool, reference: Path | None = None,
+                 frames: bool, plot: bool, list_segments: bool,
+                 settings: Mapping[str, float | None] | None = None, reference: Path | None = None,
                  progress: bool = False, report: bool = False, bf16: bool = False,
                  frame_step: int = 1):
         self.model, self.out, self.formats = model, out, formats
-        self.frames, self.plot, self.threshold = frames, plot, threshold
-        self.min_duration, self.min_gap, self.list_segments = min_duration, min_gap, list_segments
+        self.frames, self.plot, self.list_segments = frames, plot, list_segments
+        self.settings = {name: value for name, value in (settings or {}).items() if value is not None}
         self.reference, self.progress, self.report = reference, progress, report
         self.bf16, self.frame_step = bf16, frame_step
 
@@ -226,8 +236,7 @@ class DetectJob:
 
         grid = self.model.detector.grid
         samples = load_audio(file, grid.sample_rate)
-        detection = detect(samples, grid.sample_rate, self.model, self.threshold,
-                           min_duration=self.min_duration, min_gap=self.min_gap,
+        detection = detect(samples, grid.sample_rate, self.model, **self.settings,
                            progress=self.progress, bf16=self.bf16, frame_step=self.frame_step)
         self.write(file, detection, samples)
         tqdm.write(describe(file, detection, self.list_segments))
@@ -267,7 +276,8 @@ class DetectJob:
                                  self.model.detector.grid, title=f"{file.name} (median-smoothed "
                                  "probability)", waveform=samples,
                                  reference=self.reference_segments(file, detection.duration),
-                                 subtitle="" if provenance is None else provenance.to_line())
+                                 subtitle="" if provenance is None else provenance.to_line(),
+                                 peak_threshold=None if provenance is None else provenance.peak_threshold)
         return figure_png(figure)
 
     def reference_file(self, file: Path) -> Path | None:

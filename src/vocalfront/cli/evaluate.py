@@ -78,6 +78,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..detect import load_model
     from ..evaluation import evaluate_files
+    from ..postprocessing import PostProcessing
     from ..provenance import make_provenance
     from ..scoring import open_dataset, pick_threshold, predict, resolve_split, select, validation_clips
 
@@ -97,8 +98,10 @@ def run(args: argparse.Namespace) -> int:
     if source == "valid" and valid is not None and valid[0] is dataset and split in ("valid", "all"):
         how += " - the evaluated clips include them, so the scores are optimistic"
     report = evaluate_files(tested.probabilities, tested.labels, threshold, tested.names, smooth)
-    provenance = make_provenance(model.source, model.postprocessing.override(
-        min(max(threshold, 0.0), 1.0), smooth))  # a validation choice can be a hair below 0
+    # The protocol scores smoothed frames at one threshold: no peak threshold, no segment limits.
+    # A validation choice can be a hair below 0.
+    provenance = make_provenance(model.source, PostProcessing(min(max(threshold, 0.0), 1.0), smooth,
+                                                              min_duration=0.0, min_gap=0.0))
     clips = f"{len(tested.names)} clip{'' if len(tested.names) == 1 else 's'}"
     print(f"{args.data} ({fmt}, split {split}): {clips}; threshold "
           f"{threshold:.4f} ({how}); median filter {smooth} frames")

@@ -33,7 +33,7 @@ import numpy as np
 
 from ..errors import LabelError
 from ..grid import DEFAULT_GRID, FrameGrid
-from ..segments import NOSING, SING, Segment
+from ..segments import NOSING, SING, Segment, frames_inside
 
 LabelFormat = Literal["auto", "text", "csv"]
 
@@ -162,13 +162,8 @@ def segments_to_frames(
     at a frame centre includes that frame, one ending exactly at a frame centre excludes it.
     """
     singing = {name.lower() for name in singing_labels}
-    times = grid.frame_times(num_frames)
-    targets = np.zeros(num_frames, dtype=np.float32)
-    for segment in segments:
-        if segment.label.lower() in singing:
-            first, stop = np.searchsorted(times, [segment.start, segment.end], side="left")
-            targets[first:stop] = 1.0
-    return targets
+    sung = [segment for segment in segments if segment.label.lower() in singing]
+    return frames_inside(sung, grid.frame_times(num_frames)).astype(np.float32)
 
 
 def read_mir1k_labels(path: str | Path, problems: list[LabelError] | None = None) -> np.ndarray:
