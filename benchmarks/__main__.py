@@ -114,8 +114,8 @@ def frame_step_rows(inf: dict) -> list[str]:
 def frame_steps_table(result: dict) -> str:
     """The packaged model on its example at each frame step: frame error, AUROC; against step 1
     the largest and mean probability change and the share of decisions changed."""
-    lines = [f"Packaged model (sha256 {result['model_sha256']}) at its threshold and median filter; "
-             "changes against frame step 1.", "",
+    lines = [f"Packaged model (sha256 {result['model_sha256']}) at all its decision settings (frame "
+             "error of its final segments); changes against frame step 1.", "",
              "| frame step | frame error | AUROC | largest / mean change of probability | "
              "frames decided differently |", "|---|---|---|---|---|"]
     lines += [f"| {step} | {100 * row['error']:.1f} % | {row['auroc']:.3f} | {row['max_abs_dp']:.2f} / "

@@ -11,6 +11,9 @@ of a run, or the best states of several fine-tunes from one start: a "model soup
 record says which updates were averaged and gives the average's own validation metrics
 (``valid``, at the run's median filter and its best threshold there).
 
+``--hysteresis`` also tries a lower threshold with a peak threshold (:mod:`vocalfront.calibration`,
+step 3), which training does not.
+
 The validation set is the run's (:func:`vocalfront.training.validation.heldout_set`, split
 ``valid``, seed ``train.seed``); the settings come from
 :func:`vocalfront.training.validation.calibrate_clips` (median filter, threshold, shortest gap
@@ -24,6 +27,7 @@ import json
 import sys
 from pathlib import Path
 
+from vocalfront.calibration import PEAK_THRESHOLDS
 from vocalfront.detector_file import load_detector_file, save_detector
 from vocalfront.errors import VocalfrontError
 from vocalfront.training import load_config, resolve_config, separate_overrides
@@ -38,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="calibrated copy to write")
     parser.add_argument("--average", type=Path, nargs="+", metavar="STATE",
                         help="training states (runs of the model's network) whose mean weights replace it")
+    parser.add_argument("--hysteresis", action="store_true",
+                        help="also try a lower threshold with a peak threshold (off in training: "
+                        "its validation gain did not carry over for the 0.11 model)")
     parser.add_argument("overrides", nargs="*", help="section.key=value settings")
     args = parser.parse_args(argv)
     if args.average:
@@ -60,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
     probabilities = predict_clips(detector.eval(), clips)  # once, for both records below
-    record = calibrate_clips(probabilities, clips, config.eval.median_filter, detector.grid)
+    record = calibrate_clips(probabilities, clips, config.eval.median_filter, detector.grid,
+                             PEAK_THRESHOLDS if args.hysteresis else ())
     if args.average:
         record["valid"] = score_clips(probabilities, clips, config.eval.median_filter,
                                       grid=detector.grid)

@@ -14,10 +14,11 @@ validation data by its training run), never at one chosen on the scored clips.
 
 Writes a Markdown table (and prints it): per model and source, frames, frame error at the
 threshold after median smoothing (the protocol's), the error of the final decisions (also after
-the model's shortest-gap and shortest-segment limits: what its label files say), AUROC,
-calibration error (``ece``, :func:`vocalfront.evaluation.calibration_error`: how far the
-probabilities are from the share of singing frames they claim), specificity and recall; rates
-in percent.
+the model's peak threshold and shortest-gap and shortest-segment limits: what its label files
+say), AUROC, calibration error (``ece``, :func:`vocalfront.evaluation.calibration_error`: how far
+the probabilities are from the share of singing frames they claim), and the specificity and
+recall of the final decisions; rates in percent. (Tables written before 2026-12-07's hysteresis
+gave specificity and recall at the threshold instead; the JSON has both.)
 
 ``--singers`` adds a row per MIR-1K singer (at the same threshold): a model can fail one voice
 while the pooled figure looks fine (the 0.9.0 model missed MIR-1K's lowest singer).
@@ -45,7 +46,7 @@ from vocalfront.training import load_config, resolve_config, separate_overrides
 from vocalfront.training.sampler import TrainingClip
 from vocalfront.training.validation import heldout_set, predict_clips, score_clips
 
-COLUMNS = ("frames", "error", "final_error", "auroc", "ece", "specificity", "recall")
+COLUMNS = ("frames", "error", "final_error", "auroc", "ece", "final_specificity", "final_recall")
 FRACTIONS = ("auroc", "ece")
 """Columns printed as fractions; the other rates are printed in percent."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from vocalfront.calibration import choose_postprocessing, final_decisions, final_error
+from vocalfront.calibration import PEAK_THRESHOLDS, choose_postprocessing, final_decisions, final_error
 from vocalfront.grid import DEFAULT_GRID as GRID
 from vocalfront.postprocessing import PostProcessing
 
@@ -61,9 +61,10 @@ def hovering_music_and_quiet_singing(seed: int, frames: int = 1400) -> tuple[np.
 def test_a_peak_threshold_is_chosen_when_music_hovers_below_the_voices_peaks():
     songs = [hovering_music_and_quiet_singing(seed) for seed in range(3)]
     probabilities, labels = [p for p, _ in songs], [label for _, label in songs]
-    chosen, tried = choose_postprocessing(probabilities, labels, GRID)
-    single, _ = choose_postprocessing(probabilities, labels, GRID, peak_thresholds=())
+    chosen, tried = choose_postprocessing(probabilities, labels, GRID, peak_thresholds=PEAK_THRESHOLDS)
+    single, untried = choose_postprocessing(probabilities, labels, GRID)   # the default: no hysteresis
     assert chosen.peak_threshold > chosen.threshold and single.peak_threshold == 0.0
+    assert {row["peak_threshold"] for row in untried} == {0.0}
     assert chosen.threshold < single.threshold
     assert final_error(probabilities, labels, chosen, GRID) < final_error(probabilities, labels, single, GRID)
     assert {row["peak_threshold"] for row in tried} > {0.0}
@@ -71,5 +72,5 @@ def test_a_peak_threshold_is_chosen_when_music_hovers_below_the_voices_peaks():
 
 def test_no_peak_threshold_is_chosen_when_it_does_not_help():
     labels = (np.arange(700) // 100 % 2).astype(np.float32)
-    chosen, tried = choose_postprocessing([labels.copy()], [labels], GRID)
+    chosen, tried = choose_postprocessing([labels.copy()], [labels], GRID, peak_thresholds=PEAK_THRESHOLDS)
     assert chosen.peak_threshold == 0.0 and any(row["peak_threshold"] > 0 for row in tried)

@@ -14,6 +14,7 @@ from test_training import TINY, make_tiny_mir1k
 
 from vocalfront.detect import load_model
 from vocalfront.detector_file import save_detector
+from vocalfront.errors import VocalfrontError
 from vocalfront.training import build_model, load_config
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -46,6 +47,18 @@ def test_calibrate_model_stores_the_settings_chosen_on_the_validation_set(calibr
     record = json.loads(result.stdout)
     assert 0.0 <= record["valid_final_error"] <= 1.0
     assert load_model(model).threshold == pytest.approx(record["threshold"])
+
+
+def test_calibrate_model_tries_hysteresis_only_when_asked(calibrated, tmp_path):
+    root, model, plain = calibrated
+    assert json.loads(plain.stdout)["peak_threshold"] == 0.0
+    result = run_script("calibrate_model.py", "--config", TINY, "--model", model, "--out",
+                        tmp_path / "hysteresis.pt", "--hysteresis", f"data.root={root}")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    stored = load_model(tmp_path / "hysteresis.pt").postprocessing
+    assert stored.peak_threshold == record["peak_threshold"] and record["valid_final_error"] <= (
+        json.loads(plain.stdout)["valid_final_error"] + 1e-9)
 
 
 def test_calibrate_model_names_each_skipped_validation_clip(calibrated):
@@ -137,3 +150,43 @@ def test_evaluate_heldout_gives_each_mir1k_singer_a_row_that_adds_up(calibrated,
     assert all(row["threshold"] == pytest.approx(metrics["threshold"]) for row in singers.values())
     for name, row in singers.items():
         assert f"| {name} | {row['frames']} | {100 * row['error']:.1f} |" in result.stdout
+
+
+def test_crossvalidate_calibration_scores_each_way_on_parts_it_did_not_choose_on(calibrated, tmp_path):
+    _, model, _ = calibrated
+    root = make_tiny_mir1k(tmp_path / "mir1k")              # two validation songs, both readable
+    table = tmp_path / "cv.md"
+    result = run_script("crossvalidate_calibration.py", "--config", TINY, "--model", model, "--out", table,
+                        f"data.root={root}")
+    assert result.returncode == 0, result.stderr
+    rows = [line.split(" | ") for line in table.read_text(encoding="utf-8").splitlines()
+            if line.startswith(("| one threshold |", "| hysteresis |"))]
+    assert [(row[0], row[1]) for row in rows] == [("| one threshold", part) for part in ("0", "1", "all")] + [
+        ("| hysteresis", part) for part in ("0", "1", "all")]
+    assert all(0.0 <= float(row[7]) <= 100.0 for row in rows)
+    assert rows[0][3] == "–"                                 # one threshold: no peak threshold
+
+
+def test_crossvalidation_deals_the_song_groups_of_each_source_in_turn():
+    import numpy as np
+
+    sys.path.insert(0, str(SCRIPTS))
+    from crossvalidate_calibration import fold_of
+
+    from vocalfront.training.sampler import TrainingClip
+
+    def clip(name: str, source: str) -> TrainingClip:
+        return TrainingClip(name, np.zeros((1, 10), np.float32), np.zeros(1, np.float32), source)
+
+    clips = [clip("abjones_1_01", "mir1k"), clip("abjones_1_02", "mir1k"), clip("amy_2_01", "mir1k"),
+             clip("instrumental-000", "instrumental"), clip("instrumental-001", "instrumental")]
+    assert fold_of(clips, 2) == [0, 0, 1, 0, 1]             # a song's clips stay together
+    with pytest.raises(VocalfrontError, match="4 song group\\(s\\): too few for --folds 5"):
+        fold_of(clips, 5)
+
+
+def test_crossvalidate_calibration_refuses_more_parts_than_song_groups(calibrated):
+    root, model, _ = calibrated
+    result = run_script("crossvalidate_calibration.py", "--config", TINY, "--model", model, "--folds", "3",
+                        f"data.root={root}")
+    assert result.returncode == 2 and "too few for --folds 3" in result.stderr.splitlines()[-1]

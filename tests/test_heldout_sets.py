@@ -166,8 +166,11 @@ def test_validate_with_final_settings_reports_the_error_of_the_label_files(corpu
                                final=PostProcessing(0.5, 3, min_duration, 0.0))
                       for min_duration in (0.0, 5.0))
     assert plain["final_error"] == pytest.approx(plain["error"])       # no limits: the same decisions
+    assert (plain["final_recall"], plain["final_specificity"]) == pytest.approx(
+        (plain["recall"], plain["specificity"]), nan_ok=True)
     music = limited["sources"][INSTRUMENTAL_SOURCE]
-    assert music["final_error"] == 0.0                    # 5 s segments never fit in 2 s clips
+    assert music["final_error"] == 0.0 and music["final_specificity"] == 1.0  # 5 s never fits in 2 s
+    assert limited["final_recall"] == 0.0
 
 
 def test_solo_voices_without_heldout_music_fail_before_any_audio_is_decoded(tmp_path, monkeypatch):

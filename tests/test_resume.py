@@ -62,7 +62,8 @@ def assert_same_training(run: Path, reference: Path) -> None:
     model, model_expected = (torch.load(path / "model.pt", weights_only=True) for path in (run, reference))
     for name, tensor in model_expected["state_dict"].items():
         assert torch.equal(model["state_dict"][name], tensor), name
-    settings = ("threshold", "median_filter", "min_duration", "min_gap", "valid_final_error", "update")
+    settings = ("threshold", "median_filter", "min_duration", "min_gap", "peak_threshold",
+                "valid_final_error", "update")
     assert ({key: model["extra"][key] for key in settings}
             == {key: model_expected["extra"][key] for key in settings})  # however it resumed
 

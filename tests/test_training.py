@@ -471,7 +471,8 @@ def test_tiny_run_writes_logs_checkpoints_and_a_loadable_model(tiny_data, tmp_pa
     assert best_extra["threshold"] == pytest.approx(best["valid"]["threshold"])
     assert best_extra["median_filter"] == 5 and extra["update"] == best["update"] == result.best_update
     # model.pt: the decision settings chosen on validation, no worse there than best.pt's own
-    assert set(extra) >= {"threshold", "median_filter", "min_duration", "min_gap", "valid_final_error"}
+    assert set(extra) >= {"threshold", "median_filter", "min_duration", "min_gap", "peak_threshold",
+                          "valid_final_error"}
     assert extra["valid_final_error"] <= best["valid"]["error"] + 1e-9
     assert detector.norm.mean.abs().sum() > 0 and (detector.norm.std != 1).any()  # fitted
     assert (run / "best.pt").is_file() and (run / "last.pt").is_file()

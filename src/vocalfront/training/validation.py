@@ -13,13 +13,13 @@ source.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import numpy as np
 from tqdm import tqdm
 
-from ..calibration import SMOOTHINGS, choose_postprocessing, final_error
+from ..calibration import SMOOTHINGS, choose_postprocessing, final_metrics
 from ..data.remix import InstrumentalPool, RemixConfig, at_level, remix
 from ..errors import VocalfrontError
 from ..evaluation import choose_threshold, evaluate_files, median_smooth
@@ -156,8 +156,9 @@ def validate(detector: Detector, clips: list[TrainingClip], median_filter: int,
              bf16: bool = False, frame_step: int = 1) -> dict[str, object]:
     """Pooled metrics, the ``threshold`` (``None``: the accuracy-maximising one, chosen on these
     clips), the number of ``frames`` and, under ``sources``, the metrics of each clip source at
-    that threshold; with ``final`` settings also ``final_error``, pooled and per source: the
-    frame error of the final decisions (:func:`vocalfront.calibration.final_decisions`).
+    that threshold; with ``final`` settings also ``final_error``, ``final_recall`` and
+    ``final_specificity``, pooled and per source: the frame error, recall and specificity of the
+    final decisions (:func:`vocalfront.calibration.final_decisions`).
 
     Whole-file probabilities (:func:`~vocalfront.inference.predict_waveform`, with ``bf16`` and
     ``frame_step`` as its ``bf16`` and ``step``) of each clip's mixture (its stems summed), scored
@@ -186,8 +187,9 @@ def score_clips(probabilities: list[np.ndarray], clips: list[TrainingClip], medi
         metrics[name] = {"frames": int(part.pooled["frames"]),
                          **{key: float(part.pooled[key]) for key in METRIC_KEYS}}
         if final is not None:
-            metrics[name]["final_error"] = final_error([probabilities[i] for i in mine],
-                                                       [labels[i] for i in mine], final, grid)
+            decided = final_metrics([probabilities[i] for i in mine], [labels[i] for i in mine], final, grid)
+            metrics[name].update({f"final_{key}": float(decided[key])
+                                  for key in ("error", "recall", "specificity")})
     pooled = metrics.pop("all")
     return {"threshold": threshold, **pooled, **({"sources": metrics} if len(metrics) > 1 else {})}
 
@@ -203,13 +205,16 @@ def predict_clips(detector: Detector, clips: list[TrainingClip], progress: bool 
 
 
 def calibrate_clips(probabilities: list[np.ndarray], clips: list[TrainingClip], median_filter: int,
-                    grid: FrameGrid = DEFAULT_GRID) -> dict[str, object]:
+                    grid: FrameGrid = DEFAULT_GRID,
+                    peak_thresholds: Sequence[float] = ()) -> dict[str, object]:
     """The decision settings chosen on validation ``clips`` from their probabilities
     ``(frames,)`` on ``grid`` (in the order of ``clips``;
     :func:`vocalfront.calibration.choose_postprocessing`, trying the run's own ``median_filter``
-    too) as model-record keys, with ``valid_final_error``: the pooled frame error of the final
-    decisions there (never above the error at the run's own settings)."""
+    too, and hysteresis with ``peak_thresholds`` when given) as model-record keys, with
+    ``valid_final_error``: the pooled frame error of the final decisions there (never above the
+    error at the run's own settings)."""
     labels = [clip.labels for clip in clips]
     settings, tried = choose_postprocessing(probabilities, labels, grid,
-                                            sorted({*SMOOTHINGS, median_filter}))
+                                            sorted({*SMOOTHINGS, median_filter}),
+                                            peak_thresholds=peak_thresholds)
     return {**settings.to_record(), "valid_final_error": min(row["error"] for row in tried)}
