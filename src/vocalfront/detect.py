@@ -12,9 +12,9 @@ one singing probability per frame of the common grid (70 frames per second, fram
 ``(315 b + 512) / 22050`` s; :func:`~vocalfront.inference.predict_waveform`); the probabilities are
 median-smoothed (56 frames = 0.8 s unless the model file says otherwise) and a frame is singing
 when its smoothed probability is strictly above the threshold (the model's validation threshold
-unless given) and its run of such frames rises above the peak threshold somewhere; runs of
-singing frames become :class:`~vocalfront.segments.Segment` objects, close ones merged and short
-ones dropped (:class:`~vocalfront.postprocessing.PostProcessing` owns these steps).
+unless given); runs of singing frames become :class:`~vocalfront.segments.Segment` objects, close
+ones merged, those that never rise above a peak threshold dropped when one is set, and short ones
+dropped (:class:`~vocalfront.postprocessing.PostProcessing` owns these steps).
 """
 
 from __future__ import annotations
