@@ -11,7 +11,7 @@ import sys
 import types
 from typing import Any
 
-__version__ = "0.11.0"
+__version__ = "0.12.0"
 """The package version (``pyproject.toml`` reads it from here); it moves whenever the packaged
 default model changes."""
 
