@@ -121,6 +121,8 @@ class PostProcessing:
         strictly above ``threshold``, gaps shorter than ``min_gap`` between them filled, in runs
         that rise strictly above ``peak_threshold`` somewhere (``min_duration`` not applied)."""
         joined = fill_short_gaps(np.asarray(smoothed) > self.threshold, grid, self.min_gap)
+        if self.peak_threshold <= self.threshold:  # every run rises above it: nothing to label
+            return joined
         return runs_peaking_above(joined, smoothed, self.peak_threshold)
 
     def apply(self, probabilities: np.ndarray, grid: FrameGrid = DEFAULT_GRID,

@@ -124,6 +124,8 @@ def fill_short_gaps(decisions: np.ndarray, grid: FrameGrid = DEFAULT_GRID,
     decisions = _check_decisions(decisions)
     _check_non_negative(min_gap=min_gap)
     filled = decisions.copy()
+    if min_gap <= _TOLERANCE:  # no gap of a frame or more is that short
+        return filled
     runs = true_runs(decisions)
     for (_, stop), (first, _) in itertools.pairwise(runs):
         if (first - stop) * grid.hop / grid.sample_rate < min_gap - _TOLERANCE:
