@@ -190,3 +190,11 @@ def test_crossvalidate_calibration_refuses_more_parts_than_song_groups(calibrate
     result = run_script("crossvalidate_calibration.py", "--config", TINY, "--model", model, "--folds", "3",
                         f"data.root={root}")
     assert result.returncode == 2 and "too few for --folds 3" in result.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("folds", ["1", "0", "-2"])
+def test_crossvalidate_calibration_refuses_fewer_than_two_folds_before_reading_anything(folds, tmp_path):
+    result = run_script("crossvalidate_calibration.py", "--config", tmp_path / "absent.toml",
+                        "--model", tmp_path / "absent.pt", "--folds", folds)
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: --folds {folds}: must be at least 2"

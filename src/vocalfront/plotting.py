@@ -20,6 +20,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 from .errors import VocalfrontError
 from .fileio import atomic_write
 from .grid import DEFAULT_GRID, FrameGrid
+from .postprocessing import peak_applies
 from .segments import Segment
 
 _SEGMENT_STYLE = {"facecolor": "tab:orange", "alpha": 0.3, "linewidth": 0, "zorder": 0}
@@ -175,7 +176,7 @@ def _plot_probabilities(
         linewidth=0.8,
         label=f"threshold {threshold:.3f}",
     )
-    if peak_threshold is not None and peak_threshold > threshold:
+    if peak_applies(threshold, peak_threshold):
         ax.axhline(peak_threshold, color="tab:red", linestyle=":", linewidth=0.8,
                    label=f"peak threshold {peak_threshold:.3f}")
     handles, _ = ax.get_legend_handles_labels()

@@ -121,7 +121,7 @@ class PostProcessing:
         strictly above ``threshold``, gaps shorter than ``min_gap`` between them filled, in runs
         that rise strictly above ``peak_threshold`` somewhere (``min_duration`` not applied)."""
         joined = fill_short_gaps(np.asarray(smoothed) > self.threshold, grid, self.min_gap)
-        if self.peak_threshold <= self.threshold:  # every run rises above it: nothing to label
+        if not peak_applies(self.threshold, self.peak_threshold):
             return joined
         return runs_peaking_above(joined, smoothed, self.peak_threshold)
 
@@ -134,6 +134,12 @@ class PostProcessing:
         segments = frames_to_segments(self.frame_decisions(smoothed, grid), grid, self.min_duration,
                                       duration=duration)  # gaps are filled already
         return smoothed, segments
+
+
+def peak_applies(threshold: float, peak_threshold: float | None) -> bool:
+    """Whether ``peak_threshold`` can drop a run of frames above ``threshold``: only when it lies
+    above it (every such run already rises above a lower one; ``None`` is no peak threshold)."""
+    return peak_threshold is not None and peak_threshold > threshold
 
 
 def runs_peaking_above(decisions: np.ndarray, values: np.ndarray, peak: float) -> np.ndarray:

@@ -73,11 +73,19 @@ class Provenance:
         0.75 s, min gap 0.2 s``, with ``, peak 0.850`` after the threshold when a peak threshold
         applies, and ``, CNN in bf16`` and ``, CNN every 3rd frame`` when it ran so."""
         model = self.model if self.model_sha256 is None else f"{self.model} (sha256 {self.model_sha256})"
-        peak = f", peak {self.peak_threshold:.3f}" if self.peak_threshold > self.threshold else ""
+        peak = f", peak {self.peak_threshold:.3f}" if self.peak_applies else ""
         how = "".join(f", {phrase}" for phrase in cnn_settings(self.bf16, self.frame_step))
         return (f"vocalfront {self.version}, model {model}, threshold {self.threshold:.3f}{peak}, "
                 f"median {self.smoothing} frames, min duration {self.min_duration:g} s, "
                 f"min gap {self.min_gap:g} s{how}")
+
+    @property
+    def peak_applies(self) -> bool:
+        """Whether the peak threshold could drop runs (see
+        :func:`vocalfront.postprocessing.peak_applies`)."""
+        from .postprocessing import peak_applies  # postprocessing -> segments -> this module
+
+        return peak_applies(self.threshold, self.peak_threshold)
 
     @property
     def cnn_frames(self) -> str:

@@ -135,8 +135,7 @@ def _provenance_table(provenance: Provenance | None) -> str:
         f"{provenance.model} (sha256 {provenance.model_sha256})"
     fields = [("vocalfront", provenance.version), ("model", model),
               ("threshold", f"{provenance.threshold:.3f}"),
-              ("peak threshold", f"{provenance.peak_threshold:.3f}"
-               if provenance.peak_threshold > provenance.threshold else "none"),
+              ("peak threshold", f"{provenance.peak_threshold:.3f}" if provenance.peak_applies else "none"),
               ("smoothing", f"median, {provenance.smoothing} frames"),
               ("min duration", f"{provenance.min_duration:g} s"),
               ("min gap", f"{provenance.min_gap:g} s"),
