@@ -7,7 +7,8 @@ forward + backward: every learnable variant against nnAudio's trainable mel and 
 in float32 and bf16; peak memory for a 1-hour file), ``frame_steps`` (what the frame steps change
 in the packaged model's decisions on its example: no timing, so it may be rerun on a busy
 machine when the model changes), ``training`` (labelled frames per second of one
-training update, dense vs excerpt and dense bf16, :mod:`benchmarks.training`), ``stages`` (where
+training update, dense vs excerpt and dense bf16; whole updates with the examples made in place
+or ahead, :mod:`benchmarks.training`), ``stages`` (where
 ``fb``'s time goes: each stage's share and ratio to torch.stft mel, :mod:`benchmarks.stages`).
 Times are medians of interleaved, warmed-up repeats; every ratio is between numbers of the same
 run.
@@ -157,7 +158,18 @@ def training_table(result: dict) -> str:
         f"| training, labelled frames/s: dense vs excerpt | {rates['dense']:.0f} vs "
         f"{rates['excerpt']:.0f} ({result['dense_over_excerpt']:.0f}×) |",
         f"| training, labelled frames/s: dense bf16 autocast (`train.bf16`) | "
-        f"{rates['dense bf16']:.0f} ({result['bf16_over_float32']:.2f}× float32) |"])
+        f"{rates['dense bf16']:.0f} ({result['bf16_over_float32']:.2f}× float32) |",
+        *prefetch_rows(result.get("prefetch"))])
+
+
+def prefetch_rows(result: dict | None) -> list[str]:
+    """The row of whole updates with the examples made in place and ahead (none before it was measured)."""
+    if result is None:
+        return []
+    seconds = result["seconds_per_update"]
+    return [f"| training, s per update of the default model with its example making: made in place vs "
+            f"ahead (`PrefetchingSampler`) | {seconds['in place']:.2f} vs {seconds['ahead']:.2f} "
+            f"({result['ahead_speedup']:.2f}×) |"]
 
 
 SECTIONS = {"extraction": ("Extraction", extraction_table),
@@ -233,6 +245,7 @@ def main() -> None:
         print(frame_steps_table(results["frame_steps"]), flush=True)
     if "training" in args.only:
         results["training"] = training.throughput(max(2, args.repeats // 2))
+        results["training"]["prefetch"] = training.prefetch_speedup(max(2, args.repeats // 2))
         results["training"].update(when=detector.timestamp(), machine=results["machine"])
         print(training_table(results["training"]), flush=True)
     write_text_atomic(args.json, json.dumps(results, indent=2))

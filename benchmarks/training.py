@@ -1,5 +1,6 @@
-"""Training throughput in labelled frames per second: excerpt mode vs dense mode, float32 and bf16
-(the ``training`` section of ``python -m benchmarks``; ``--only training`` runs it alone).
+"""Training throughput in labelled frames per second: excerpt mode vs dense mode, float32 and bf16,
+and whole updates with their examples made in place or ahead (the ``training`` section of
+``python -m benchmarks``; ``--only training`` runs it alone).
 
 Random audio, the default detector (mel front-end, Schlüter & Grill's CNN with batch
 normalisation, 115-frame context, 8 margin frames); a step is one Adam update (forward, backward,
@@ -7,24 +8,37 @@ step); example sampling is not included. Excerpt mode labels one frame per 115-f
 dense mode ``dense_frames`` frames per segment of ``115 + dense_frames - 1``; dense bf16 is
 dense mode with the forward pass under bfloat16 autocast (``train.bf16``). Steps of all
 modes are interleaved (:func:`benchmarks.timing.median_seconds`) so machine noise is shared.
+
+:func:`prefetch_speedup` times whole updates of the default detector (``configs/default.toml``:
+``fb``, dense bf16, 6 segments) with the examples made as the run makes them - its remixing,
+voice effects and augmentation, on synthetic voice and accompaniment stems, synthetic music and
+synthetic plate responses - once in place before each step and once by
+:class:`~vocalfront.training.prefetch.PrefetchingSampler` while the step before trains.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from vocalfront.data.remix import InstrumentalPool
+from vocalfront.grid import FrameGrid
 from vocalfront.training import (
     Batch,
     ExampleLayout,
     ModelConfig,
     TrainConfig,
+    TrainingClip,
     build_model,
+    load_config,
     make_optimizer,
     training_loss,
 )
+from vocalfront.training.prefetch import PrefetchingSampler
+from vocalfront.training.sampler import make_sampler
 
 from .timing import median_seconds
 
@@ -85,3 +99,66 @@ def throughput(repeats: int, batch: int = 32, dense_batch: int = 4, dense_frames
     return {"seconds_per_step": seconds, "labelled_frames_per_second": rates,
             "dense_over_excerpt": rates["dense"] / rates["excerpt"],
             "bf16_over_float32": rates["dense bf16"] / rates["dense"]}
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.toml"
+"""The packaged model's training configuration: what :func:`prefetch_speedup` trains like."""
+
+
+def synthetic_stems(grid: FrameGrid, clips: int = 8, seconds: float = 20.0,
+                    seed: int = 0) -> list[TrainingClip]:
+    """Clips of a vibrato tone with harmonics (the voice, sung every other second) over noise (the
+    accompaniment), labelled on ``grid``: what remixing and the voice effects work on."""
+    rng = np.random.default_rng(seed)
+    samples = round(seconds * grid.sample_rate)
+    t = np.arange(samples) / grid.sample_rate
+    result = []
+    for index in range(clips):
+        phase = 2 * np.pi * np.cumsum(rng.uniform(150, 400) * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t)))
+        phase /= grid.sample_rate
+        sung = (t.astype(int) % 2 == 1).astype(np.float32)
+        voice = sung * sum(np.sin(k * phase) / k for k in range(1, 6))
+        accompaniment = 0.3 * rng.standard_normal(samples)
+        frames = np.minimum(np.arange(grid.num_frames(samples)) * grid.hop, samples - 1)
+        result.append(TrainingClip(f"synthetic-{index}", np.stack([voice, accompaniment]).astype(np.float32),
+                                   sung[frames], "mir1k"))
+    return result
+
+
+def prefetch_speedup(repeats: int, updates: int = 8, batch_size: int | None = None) -> dict:
+    """Seconds per update of ``updates`` consecutive updates (examples made, then one Adam step)
+    with the examples made in place and made ahead, interleaved; and their ratio. ``batch_size``:
+    segments per update (default: the configuration's)."""
+    config = load_config(DEFAULT_CONFIG, ["data.source_weights={}"])
+    torch.manual_seed(0)
+    detector = build_model(config.model).train()
+    grid, rng = detector.grid, np.random.default_rng(1)
+    music = InstrumentalPool([0.3 * rng.standard_normal(60 * grid.sample_rate).astype(np.float32)
+                              for _ in range(4)], sample_rate=grid.sample_rate)
+    decay = np.exp(-np.arange(grid.sample_rate) / (0.3 * grid.sample_rate))
+    plates = [decay * rng.standard_normal(grid.sample_rate) for _ in range(3)]
+    clips = synthetic_stems(grid)
+    in_place = make_sampler(clips, detector, config, music, plates=plates)
+    ahead = PrefetchingSampler(make_sampler(clips, detector, config, music, plates=plates))
+    optimizer = make_optimizer(detector, config.train)
+    batch_size = batch_size or config.train.batch_size
+
+    def step(batch: Batch) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.train.bf16):
+            loss = training_loss(detector, batch, in_place.layout, config.train.targets, True)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def made_in_place() -> None:
+        for _ in range(updates):
+            step(in_place.sample(batch_size))
+
+    def made_ahead() -> None:
+        for update in range(updates):
+            step(ahead.sample(batch_size, draw_next=update + 1 < updates))
+
+    seconds = median_seconds({"in place": made_in_place, "ahead": made_ahead}, repeats)
+    ahead.close()
+    per_update = {name: value / updates for name, value in seconds.items()}
+    return {"seconds_per_update": per_update, "ahead_speedup": per_update["in place"] / per_update["ahead"]}

@@ -11,7 +11,7 @@ import torch
 from benchmarks.__main__ import cpu_flags, machine, markdown, previous_results
 from benchmarks.detector import macs_per_frame
 from benchmarks.stages import OTHER, stage_shares
-from benchmarks.training import throughput
+from benchmarks.training import prefetch_speedup, throughput
 from vocalfront.frontends import build_frontend
 from vocalfront.frontends.multirate import STAGES
 from vocalfront.model import SchlueterCNN
@@ -114,3 +114,14 @@ def test_training_throughput_is_a_section_of_its_own_measured_per_mode() -> None
     text = markdown({"machine": "m", "training": {"when": "now", "machine": "m", **result}})
     assert "**Training throughput (one Adam update)** (measured now on m)" in text
     assert f"| training, labelled frames/s: dense vs excerpt | {rates['dense']:.0f} vs " in text
+
+
+def test_updates_with_examples_made_ahead_are_timed_against_made_in_place() -> None:
+    result = prefetch_speedup(1, updates=2, batch_size=1)
+    seconds = result["seconds_per_update"]
+    assert set(seconds) == {"in place", "ahead"} and all(value > 0 for value in seconds.values())
+    assert result["ahead_speedup"] == pytest.approx(seconds["in place"] / seconds["ahead"])
+    section = {"when": "now", "machine": "m", **throughput(1, batch=2, dense_batch=1, dense_frames=8),
+               "prefetch": result}
+    text = markdown({"machine": "m", "training": section})
+    assert f"({result['ahead_speedup']:.2f}×) |" in text and "made in place vs ahead" in text

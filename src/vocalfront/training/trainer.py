@@ -6,7 +6,8 @@ checks) and runs a :class:`Trainer`, the loop that ties the jobs together:
 - the detector built from ``[model]`` (:func:`build_model`) before any audio is decoded, so a
   bad model configuration fails at once; its frame grid is the grid of everything else;
 - the corpora opened on that grid (:mod:`.sources`), training clips loaded and the example
-  sampler built (:mod:`.sampler`), the normalisation fitted (:mod:`.norm`);
+  sampler built (:mod:`.sampler`), each batch made in a background thread while the one before
+  it trains (:mod:`.prefetch`), the normalisation fitted (:mod:`.norm`);
 - the loss, Adam and the learning-rate schedule (:mod:`.objective`);
 - validation at each epoch's end (:mod:`.validation`) and the learnable front-end parameters
   it logs (:mod:`.parameters`); the final model's decision settings chosen on validation.
@@ -61,6 +62,7 @@ from .distributed import SINGLE, DistributedEnv
 from .norm import fit_norm
 from .objective import TrainingObjective, apply_lr_schedule, make_optimizer
 from .parameters import filterbank_parameters, frontend_report
+from .prefetch import PrefetchingSampler
 from .sampler import ExampleSampler, ShardedSampler, TrainingClip, make_sampler, training_clips
 from .sources import instrumental_pool, open_sources, opened_weights
 from .validation import calibrate_clips, check_heldout_music, heldout_clips, predict_clips, score_clips
@@ -144,7 +146,7 @@ class Trainer:
             self.valid_clips, valid_problems = heldout_clips(config.data, sources, "valid",
                                                              config.train.seed, grid, progress)
             self.problems += valid_problems
-        self.sampler = self._make_sampler()
+        self.sampler = PrefetchingSampler(self._make_sampler())
         self.optimizer = make_optimizer(self.detector, config.train, env.world_size)
         self.update, self.elapsed, self.epoch_loss = 0, 0.0, [0.0, 0]
         self.best: dict[str, Any] = {"error": math.inf, "update": 0}
@@ -208,10 +210,11 @@ class Trainer:
         """Streams for a process that joins a resumed run after ``update`` updates: new ones,
         distinct from all earlier ones; the shared position in ``global`` sampling."""
         self._seed_generators(update)
-        if isinstance(self.sampler, ShardedSampler):
+        if isinstance(self.sampler.sampler, ShardedSampler):
             self.sampler.load_state_dict(main_sampler)
         else:
-            self.sampler = self._make_sampler(restart=update)
+            self.sampler.close()
+            self.sampler = PrefetchingSampler(self._make_sampler(restart=update))
 
     def _make_sampler(self, restart: int | None = None) -> ExampleSampler | ShardedSampler:
         """This process's sampler over the training clips (:func:`make_sampler`; ``restart``: the
@@ -232,7 +235,7 @@ class Trainer:
     def run(self) -> TrainResult:
         """Train up to ``train.updates`` updates, then write ``model.pt``."""
         train_config = self.config.train
-        with self.logs or contextlib.nullcontext(), tqdm(
+        with self.logs or contextlib.nullcontext(), contextlib.closing(self.sampler), tqdm(
                 total=train_config.updates, initial=self.update, unit="update",
                 disable=not self.progress, dynamic_ncols=True) as bar:
             if self.logs is not None:
@@ -257,7 +260,8 @@ class Trainer:
         train_config = self.config.train
         self.detector.train()
         apply_lr_schedule(self.optimizer, train_config, self.update)
-        batch = self.sampler.sample(train_config.batch_size)
+        batch = self.sampler.sample(train_config.batch_size,
+                                    draw_next=self.update + 1 < train_config.updates)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=train_config.bf16):
             total, weight = self.objective(*(torch.from_numpy(part).to(self.device) for part in batch))
         loss, value = distributed.global_mean(total, weight, self.env)
