@@ -8,7 +8,8 @@ in float32 and bf16; peak memory for a 1-hour file), ``frame_steps`` (what the f
 in the packaged model's decisions on its example: no timing, so it may be rerun on a busy
 machine when the model changes), ``training`` (labelled frames per second of one
 training update, dense vs excerpt and dense bf16; whole updates with the examples made in place
-or ahead, :mod:`benchmarks.training`), ``stages`` (where
+or ahead; a batch of examples made by one thread or several, :mod:`benchmarks.training`),
+``stages`` (where
 ``fb``'s time goes: each stage's share and ratio to torch.stft mel, :mod:`benchmarks.stages`).
 Times are medians of interleaved, warmed-up repeats; every ratio is between numbers of the same
 run.
@@ -159,7 +160,17 @@ def training_table(result: dict) -> str:
         f"{rates['excerpt']:.0f} ({result['dense_over_excerpt']:.0f}×) |",
         f"| training, labelled frames/s: dense bf16 autocast (`train.bf16`) | "
         f"{rates['dense bf16']:.0f} ({result['bf16_over_float32']:.2f}× float32) |",
-        *prefetch_rows(result.get("prefetch"))])
+        *prefetch_rows(result.get("prefetch")), *worker_rows(result.get("workers"))])
+
+
+def worker_rows(result: dict | None) -> list[str]:
+    """The row of a batch of examples made by one thread and by several (none before it was measured)."""
+    if result is None:
+        return []
+    seconds, workers = result["seconds_per_batch"], result["workers"]
+    return [f"| training, s to make {result['batch_size']} examples (`train.sampling = \"global\"`): 1 vs "
+            f"{workers} threads (`train.example_workers`) | "
+            f"{seconds['1']:.2f} vs {seconds[str(workers)]:.2f} ({result['workers_speedup']:.2f}×) |"]
 
 
 def prefetch_rows(result: dict | None) -> list[str]:
@@ -246,6 +257,7 @@ def main() -> None:
     if "training" in args.only:
         results["training"] = training.throughput(max(2, args.repeats // 2))
         results["training"]["prefetch"] = training.prefetch_speedup(max(2, args.repeats // 2))
+        results["training"]["workers"] = training.worker_speedup(args.repeats)
         results["training"].update(when=detector.timestamp(), machine=results["machine"])
         print(training_table(results["training"]), flush=True)
     write_text_atomic(args.json, json.dumps(results, indent=2))

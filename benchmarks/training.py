@@ -14,11 +14,15 @@ modes are interleaved (:func:`benchmarks.timing.median_seconds`) so machine nois
 voice effects and augmentation, on synthetic voice and accompaniment stems, synthetic music and
 synthetic plate responses - once in place before each step and once by
 :class:`~vocalfront.training.prefetch.PrefetchingSampler` while the step before trains.
+:func:`worker_speedup` times the making of one batch of such examples (``global`` sampling) by
+one thread and by several (``train.example_workers``).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +30,14 @@ import torch
 
 from vocalfront.data.remix import InstrumentalPool
 from vocalfront.grid import FrameGrid
+from vocalfront.model import Detector
 from vocalfront.training import (
     Batch,
+    Config,
     ExampleLayout,
+    ExampleSampler,
     ModelConfig,
+    ShardedSampler,
     TrainConfig,
     TrainingClip,
     build_model,
@@ -102,7 +110,8 @@ def throughput(repeats: int, batch: int = 32, dense_batch: int = 4, dense_frames
 
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.toml"
-"""The packaged model's training configuration: what :func:`prefetch_speedup` trains like."""
+"""The packaged model's training configuration: what :func:`prefetch_speedup` and
+:func:`worker_speedup` make examples like."""
 
 
 def synthetic_stems(grid: FrameGrid, clips: int = 8, seconds: float = 20.0,
@@ -125,21 +134,42 @@ def synthetic_stems(grid: FrameGrid, clips: int = 8, seconds: float = 20.0,
     return result
 
 
+@dataclass(frozen=True)
+class ExampleMaking:
+    """What the default configuration makes its examples from, synthesised: its ``config``
+    (``overrides`` applied), a fresh default ``detector``, voice/accompaniment ``clips``, four
+    minutes of noise as the ``music`` pool and three synthetic plate responses (``plates``)."""
+
+    config: Config
+    detector: Detector
+    clips: list[TrainingClip]
+    music: InstrumentalPool
+    plates: list[np.ndarray]
+
+    @classmethod
+    def synthesise(cls, *overrides: str) -> ExampleMaking:
+        config = load_config(DEFAULT_CONFIG, ["data.source_weights={}", *overrides])
+        torch.manual_seed(0)
+        detector = build_model(config.model).train()
+        grid, rng = detector.grid, np.random.default_rng(1)
+        music = InstrumentalPool([0.3 * rng.standard_normal(60 * grid.sample_rate).astype(np.float32)
+                                  for _ in range(4)], sample_rate=grid.sample_rate)
+        decay = np.exp(-np.arange(grid.sample_rate) / (0.3 * grid.sample_rate))
+        plates = [decay * rng.standard_normal(grid.sample_rate) for _ in range(3)]
+        return cls(config, detector, synthetic_stems(grid), music, plates)
+
+    def sampler(self) -> ExampleSampler | ShardedSampler:
+        """The run's sampler (:func:`~vocalfront.training.sampler.make_sampler`) over these."""
+        return make_sampler(self.clips, self.detector, self.config, self.music, plates=self.plates)
+
+
 def prefetch_speedup(repeats: int, updates: int = 8, batch_size: int | None = None) -> dict:
     """Seconds per update of ``updates`` consecutive updates (examples made, then one Adam step)
     with the examples made in place and made ahead, interleaved; and their ratio. ``batch_size``:
     segments per update (default: the configuration's)."""
-    config = load_config(DEFAULT_CONFIG, ["data.source_weights={}"])
-    torch.manual_seed(0)
-    detector = build_model(config.model).train()
-    grid, rng = detector.grid, np.random.default_rng(1)
-    music = InstrumentalPool([0.3 * rng.standard_normal(60 * grid.sample_rate).astype(np.float32)
-                              for _ in range(4)], sample_rate=grid.sample_rate)
-    decay = np.exp(-np.arange(grid.sample_rate) / (0.3 * grid.sample_rate))
-    plates = [decay * rng.standard_normal(grid.sample_rate) for _ in range(3)]
-    clips = synthetic_stems(grid)
-    in_place = make_sampler(clips, detector, config, music, plates=plates)
-    ahead = PrefetchingSampler(make_sampler(clips, detector, config, music, plates=plates))
+    making = ExampleMaking.synthesise()
+    config, detector = making.config, making.detector
+    in_place, ahead = making.sampler(), PrefetchingSampler(making.sampler())
     optimizer = make_optimizer(detector, config.train)
     batch_size = batch_size or config.train.batch_size
 
@@ -162,3 +192,18 @@ def prefetch_speedup(repeats: int, updates: int = 8, batch_size: int | None = No
     ahead.close()
     per_update = {name: value / updates for name, value in seconds.items()}
     return {"seconds_per_update": per_update, "ahead_speedup": per_update["in place"] / per_update["ahead"]}
+
+
+def worker_speedup(repeats: int, workers: int | None = None, batch_size: int = 12) -> dict:
+    """Seconds to make a batch of ``batch_size`` examples (``global`` sampling) with one thread and
+    with ``workers`` threads (default: one per core, at least 2), interleaved; and their ratio."""
+    workers = workers or max(2, os.cpu_count() or 1)
+    samplers = {count: ExampleMaking.synthesise("train.sampling=global",
+                                                f"train.example_workers={count}").sampler()
+                for count in (1, workers)}
+    seconds = median_seconds({str(count): lambda sampler=sampler: sampler.sample(batch_size)
+                              for count, sampler in samplers.items()}, repeats)
+    for sampler in samplers.values():
+        sampler.close()
+    return {"workers": workers, "batch_size": batch_size, "seconds_per_batch": seconds,
+            "workers_speedup": seconds["1"] / seconds[str(workers)]}

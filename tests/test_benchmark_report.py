@@ -11,7 +11,7 @@ import torch
 from benchmarks.__main__ import cpu_flags, machine, markdown, previous_results
 from benchmarks.detector import macs_per_frame
 from benchmarks.stages import OTHER, stage_shares
-from benchmarks.training import prefetch_speedup, throughput
+from benchmarks.training import prefetch_speedup, throughput, worker_speedup
 from vocalfront.frontends import build_frontend
 from vocalfront.frontends.multirate import STAGES
 from vocalfront.model import SchlueterCNN
@@ -125,3 +125,15 @@ def test_updates_with_examples_made_ahead_are_timed_against_made_in_place() -> N
                "prefetch": result}
     text = markdown({"machine": "m", "training": section})
     assert f"({result['ahead_speedup']:.2f}×) |" in text and "made in place vs ahead" in text
+
+
+def test_a_batch_of_examples_is_timed_made_by_one_thread_and_by_several() -> None:
+    result = worker_speedup(1, workers=2, batch_size=2)
+    seconds = result["seconds_per_batch"]
+    assert set(seconds) == {"1", "2"} and all(value > 0 for value in seconds.values())
+    assert result["workers_speedup"] == pytest.approx(seconds["1"] / seconds["2"])
+    section = {"when": "now", "machine": "m", **throughput(1, batch=2, dense_batch=1, dense_frames=8),
+               "workers": result}
+    text = markdown({"machine": "m", "training": section})
+    assert "2 examples (`train.sampling = \"global\"`): 1 vs 2 threads" in text
+    assert f"({result['workers_speedup']:.2f}×) |" in text

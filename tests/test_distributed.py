@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -212,6 +213,23 @@ def test_process_seeds_are_the_single_process_seed_for_process_0_and_distinct_ot
 
 
 # ----------------------------------------------------------------------------- sampling
+def test_worker_threads_make_the_same_examples_as_one_thread():
+    clips = [ramp_clip(2.0, "a"), ramp_clip(0.6, "b")]
+    layout = ExampleLayout(context=25, labelled=3, margin=2)
+    augment = AugmentConfig(speed_range=(0.8, 1.2))
+    one, three = (ShardedSampler(clips, GRID, layout, (5, 3), augment_config=augment, workers=workers)
+                  for workers in (1, 3))
+    makers: set[str] = set()
+    draw = three.draw
+    three.draw = lambda rng: (makers.add(threading.current_thread().name), draw(rng))[1]
+    for size in (5, 2):
+        for mine, theirs in zip(three.sample(size), one.sample(size), strict=True):
+            np.testing.assert_array_equal(mine, theirs)
+    assert three.state_dict() == one.state_dict() == {"examples_drawn": 7}
+    assert makers and all(name.startswith("vocalfront-example") for name in makers)
+    three.close()
+
+
 def test_sharded_samplers_together_make_the_single_process_global_batches():
     clips = [ramp_clip(2.0, "a"), ramp_clip(0.6, "b")]
     layout = ExampleLayout(context=25, labelled=3, margin=2)

@@ -171,3 +171,14 @@ def test_a_killed_training_process_resumes_to_the_same_weights(tiny_data, refere
     process.stderr.close()
     train(tiny_config(tiny_data, *UPDATES), tmp_path, progress=False)
     assert_same_training(tmp_path, reference)
+
+
+def test_example_worker_threads_train_as_one_and_may_change_on_resume(tiny_data, tmp_path):
+    one_thread, threads = tmp_path / "one", tmp_path / "threads"
+    train(tiny_config(tiny_data, *UPDATES, "train.sampling=global"), one_thread, progress=False)
+    with pytest.raises(Interrupted):
+        train(tiny_config(tiny_data, *UPDATES, "train.sampling=global", "train.example_workers=3"),
+              threads, progress=False, callback=stop_at(7))
+    train(tiny_config(tiny_data, *UPDATES, "train.sampling=global", "train.example_workers=2"), threads,
+          progress=False)
+    assert_same_training(threads, one_thread)

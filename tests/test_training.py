@@ -129,6 +129,8 @@ def test_config_round_trips_through_a_plain_dictionary():
     ("train.updates=many", "config key 'train.updates' must be int"),
     ("train.mode=fast", "config key 'train.mode' must be one of 'excerpt', 'dense'"),
     ("train.batch_size=0", "[train] batch_size must be from 1 to 4096, got 0"),
+    ("train.example_workers=0", "[train] example_workers must be from 1 to 256, got 0"),
+    ("train.example_workers=4", 'example_workers = 4 needs sampling = "global"'),
     ("data.augment.eq_max_db=-1", "[data.augment] augmentation eq_max_db"),
     ("train.targets=[0.9, 0.1]", "[train] targets must be (low, high)"),
     ('data.instrumental_train=["games", "held"]', "instrumental_train and instrumental_valid share ['held']"),

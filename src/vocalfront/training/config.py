@@ -200,6 +200,10 @@ class TrainConfig:
             ``(seed, example index)`` and process ``r`` of ``W`` makes examples ``r, r + W, ...``
             of each global batch of ``batch_size * W`` examples, so the examples do not depend
             on ``W`` (a different stream from ``rank`` mode, also for one process).
+        example_workers: threads that make a process's examples of a batch side by side
+            (``global`` sampling only: each example has its own generator, so the batches are
+            the same for any number; the work - pitch shifting, convolution, resampling -
+            runs outside Python's GIL). 1: one at a time. May change when a run is resumed.
         scale_lr: multiply ``lr`` by the number of processes (linear scaling for the global
             batch of ``batch_size`` times that number); default: the same ``lr`` for any number.
         lr_schedule: ``constant``, or ``cosine``: linear warm-up over ``warmup_updates``, then
@@ -230,6 +234,7 @@ class TrainConfig:
     num_threads: int = 0
     device: str = "cpu"
     sampling: Literal["rank", "global"] = "rank"
+    example_workers: int = 1
     scale_lr: bool = False
     lr_schedule: Literal["constant", "cosine"] = "constant"
     warmup_updates: int = 0
@@ -246,6 +251,10 @@ class TrainConfig:
         _between("frontend_lr_multiplier", self.frontend_lr_multiplier, 0.0, 1e6)
         _between("margin_frames", self.margin_frames, 0, 10_000)
         _between("num_threads", self.num_threads, 0, 4096)
+        _between("example_workers", self.example_workers, 1, 256)
+        _require(self.example_workers == 1 or self.sampling == "global",
+                 f"example_workers = {self.example_workers} needs sampling = \"global\" (every example "
+                 "its own generator); with \"rank\" sampling examples are made one after another")
         _between("warmup_updates", self.warmup_updates, 0, 100_000_000)
         _between("keep_states_every", self.keep_states_every, 0, 100_000_000)
         _require(self.keep_states_every % self.checkpoint_every == 0,

@@ -79,9 +79,10 @@ class PrefetchingSampler:
         self.sampler.load_state_dict(state)
 
     def close(self) -> None:
-        """Drop the batch made ahead and stop the background thread."""
+        """Drop the batch made ahead, stop the background thread and close the sampler."""
         self._drop_ahead()
         self._worker.shutdown()
+        self.sampler.close()
 
     def _drop_ahead(self) -> None:
         ahead, self._ahead = self._ahead, None

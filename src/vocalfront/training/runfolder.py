@@ -55,7 +55,7 @@ folder, and by an experiment bringing the run up to date."""
 RUN_FILES = (CONFIG_FILE, METRICS_LOG, METRICS_TABLE, BEST_DETECTOR, LAST_DETECTOR, FINAL_MODEL)
 """Files of a run besides the state files (removed when a run starts over)."""
 RESUME_FREE_KEYS = frozenset({"data.cache_dir", "train.device", "train.num_threads", "train.updates",
-                              "train.keep_states_every", "train.bf16"})
+                              "train.keep_states_every", "train.bf16", "train.example_workers"})
 """Settings that may change when a run is resumed (they do not change what was trained so far;
 a different thread count, device or precision only breaks bitwise equality with an
 uninterrupted run)."""

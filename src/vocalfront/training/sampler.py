@@ -35,6 +35,7 @@ import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -208,6 +209,10 @@ class _ExampleMaker:
         """Samples per example."""
         return self.grid.num_samples(self.layout.frames)
 
+    def close(self) -> None:
+        """Release what the sampler holds while it makes examples (nothing, unless it has
+        worker threads)."""
+
     def draw(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One example made with ``rng``: audio ``(num_samples,)``, labels and inside flags
         ``(layout.frames,)``."""
@@ -318,26 +323,40 @@ class ShardedSampler(_ExampleMaker):
     process ``rank`` makes every ``world_size``-th of them, starting at ``n + rank``. So the
     processes together train on exactly the examples one process would with the global batch
     size, and the position (``examples_drawn``, counted over all processes) is the same in
-    every process. Other arguments as :class:`_ExampleMaker`.
+    every process. ``workers`` > 1 threads make the examples of a batch side by side (the same
+    examples: each has its own generator; :meth:`close` stops them). Other arguments as
+    :class:`_ExampleMaker`.
     """
 
     def __init__(self, clips: Sequence[TrainingClip], grid: FrameGrid, layout: ExampleLayout,
                  key: Sequence[int], rank: int = 0, world_size: int = 1,
                  remix_config: RemixConfig | None = None, pool: InstrumentalPool | None = None,
-                 augment_config: AugmentConfig | None = None, **options: Any):
+                 augment_config: AugmentConfig | None = None, workers: int = 1, **options: Any):
         if not 0 <= rank < world_size:
             raise VocalfrontError(f"rank {rank} is not in [0, {world_size})")
         super().__init__(clips, grid, layout, remix_config, pool, augment_config, **options)
         self.key, self.rank, self.world_size = tuple(int(part) for part in key), rank, world_size
         self.examples_drawn = 0
+        self._workers = (ThreadPoolExecutor(workers, thread_name_prefix="vocalfront-example")
+                         if workers > 1 else None)
 
     def sample(self, batch_size: int) -> Batch:
         """This process's ``batch_size`` examples of the next global batch, stacked."""
         first = self.examples_drawn + self.rank
         indices = range(first, first + batch_size * self.world_size, self.world_size)
-        batch = _stack([self.draw(np.random.default_rng((*self.key, index))) for index in indices])
+        mapping = map if self._workers is None else self._workers.map
+        batch = _stack(list(mapping(self.example_at, indices)))
         self.examples_drawn += batch_size * self.world_size
         return batch
+
+    def example_at(self, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Example ``index`` of the run (see :meth:`draw`), made with its own generator."""
+        return self.draw(np.random.default_rng((*self.key, index)))
+
+    def close(self) -> None:
+        """Stop the worker threads, if any."""
+        if self._workers is not None:
+            self._workers.shutdown()
 
     def state_dict(self) -> dict[str, Any]:
         """Position: the number of examples drawn by all processes together."""
@@ -371,7 +390,8 @@ def make_sampler(clips: list[TrainingClip], detector: Detector, config: Config,
                "source_weights": (data.source_weights if source_weights is None else source_weights) or None}
     if train_config.sampling == "global":
         return ShardedSampler(clips, detector.grid, layout, (train_config.seed, GLOBAL_SAMPLER_STREAM),
-                              env.rank, env.world_size, remix_config, pool, augment_config, **options)
+                              env.rank, env.world_size, remix_config, pool, augment_config,
+                              workers=train_config.example_workers, **options)
     key = [train_config.seed, SAMPLER_STREAM] + ([env.rank] if env.rank else [])
     key += [] if restart is None else [restart]
     return ExampleSampler(clips, detector.grid, layout, np.random.default_rng(key), remix_config,
