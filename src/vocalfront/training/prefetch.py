@@ -4,10 +4,10 @@ Making a batch (cutting, voice processing, remixing, augmenting: numpy, scipy, s
 pedalboard, which release the GIL while they work) is a large share of each update of the
 default detector on a CPU, and most of it on an accelerator. :class:`PrefetchingSampler` makes
 batch ``n + 1`` in a background thread while batch ``n`` trains (``python -m benchmarks --only
-training`` times updates both ways). It hands out exactly the
-batches of the sampler it wraps, in the same order, so training is the same bit for bit with or
-without it, and its position is that of the first batch not yet handed out: a run resumed from
-a checkpoint draws that batch again.
+training`` times updates both ways). It hands out exactly the batches of the sampler it wraps,
+in the same order, so training is the same bit for bit with or without it, and its position is
+that of the first batch not yet handed out: a run resumed from a checkpoint draws that batch
+again.
 """
 
 from __future__ import annotations
