@@ -121,16 +121,16 @@ def synthetic_stems(grid: FrameGrid, clips: int = 8, seconds: float = 20.0,
     rng = np.random.default_rng(seed)
     samples = round(seconds * grid.sample_rate)
     t = np.arange(samples) / grid.sample_rate
+    sung = (t.astype(int) % 2 == 1).astype(np.float32)
+    labels = sung[np.minimum(np.arange(grid.num_frames(samples)) * grid.hop, samples - 1)]
+    vibrato = 1 + 0.01 * np.sin(2 * np.pi * 5.5 * t)
     result = []
     for index in range(clips):
-        phase = 2 * np.pi * np.cumsum(rng.uniform(150, 400) * (1 + 0.01 * np.sin(2 * np.pi * 5.5 * t)))
-        phase /= grid.sample_rate
-        sung = (t.astype(int) % 2 == 1).astype(np.float32)
+        phase = 2 * np.pi * np.cumsum(rng.uniform(150, 400) * vibrato) / grid.sample_rate
         voice = sung * sum(np.sin(k * phase) / k for k in range(1, 6))
         accompaniment = 0.3 * rng.standard_normal(samples)
-        frames = np.minimum(np.arange(grid.num_frames(samples)) * grid.hop, samples - 1)
         result.append(TrainingClip(f"synthetic-{index}", np.stack([voice, accompaniment]).astype(np.float32),
-                                   sung[frames], "mir1k"))
+                                   labels, "mir1k"))
     return result
 
 

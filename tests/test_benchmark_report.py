@@ -116,14 +116,19 @@ def test_training_throughput_is_a_section_of_its_own_measured_per_mode() -> None
     assert f"| training, labelled frames/s: dense vs excerpt | {rates['dense']:.0f} vs " in text
 
 
+def training_section_text(**measured: dict) -> str:
+    """The report of a tiny training section with the given extra measurements in it."""
+    section = {"when": "now", "machine": "m", **throughput(1, batch=2, dense_batch=1, dense_frames=8),
+               **measured}
+    return markdown({"machine": "m", "training": section})
+
+
 def test_updates_with_examples_made_ahead_are_timed_against_made_in_place() -> None:
     result = prefetch_speedup(1, updates=2, batch_size=1)
     seconds = result["seconds_per_update"]
     assert set(seconds) == {"in place", "ahead"} and all(value > 0 for value in seconds.values())
     assert result["ahead_speedup"] == pytest.approx(seconds["in place"] / seconds["ahead"])
-    section = {"when": "now", "machine": "m", **throughput(1, batch=2, dense_batch=1, dense_frames=8),
-               "prefetch": result}
-    text = markdown({"machine": "m", "training": section})
+    text = training_section_text(prefetch=result)
     assert f"({result['ahead_speedup']:.2f}×) |" in text and "made in place vs ahead" in text
 
 
@@ -132,8 +137,6 @@ def test_a_batch_of_examples_is_timed_made_by_one_thread_and_by_several() -> Non
     seconds = result["seconds_per_batch"]
     assert set(seconds) == {"1", "2"} and all(value > 0 for value in seconds.values())
     assert result["workers_speedup"] == pytest.approx(seconds["1"] / seconds["2"])
-    section = {"when": "now", "machine": "m", **throughput(1, batch=2, dense_batch=1, dense_frames=8),
-               "workers": result}
-    text = markdown({"machine": "m", "training": section})
+    text = training_section_text(workers=result)
     assert "2 examples (`train.sampling = \"global\"`): 1 vs 2 threads" in text
     assert f"({result['workers_speedup']:.2f}×) |" in text
