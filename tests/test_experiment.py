@@ -279,6 +279,21 @@ def test_experiment_file_problems_are_one_line_errors(arguments, message):
         load_experiment(PAPER, **arguments)
 
 
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"\xff\xfe", "invalid TOML"), (b"x = \n", "invalid TOML"), (b"\0" * (2 << 20), "larger than 1024 KiB"),
+])
+def test_an_unreadable_experiment_file_is_a_one_line_error_naming_it(tmp_path, content, problem):
+    path = tmp_path / "bad.toml"
+    path.write_bytes(content)
+    with pytest.raises(VocalfrontError, match=f"bad.toml: {problem}"):
+        load_experiment(path)
+
+
+def test_an_experiment_file_that_is_a_device_is_refused_without_reading_it():
+    with pytest.raises(VocalfrontError, match="/dev/zero: not a regular file"):
+        load_experiment("/dev/zero")
+
+
 def test_zero_workers_is_a_one_line_error(tmp_path, capsys):
     status = main(["experiment", "--config", str(PAPER), "--out", str(tmp_path), "--workers", "0"])
     assert status != 0

@@ -42,7 +42,6 @@ import fnmatch
 import math
 import multiprocessing
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -60,7 +59,7 @@ from ..frontends import available_frontends
 from ..grid import DEFAULT_GRID, FrameGrid
 from ..scoring import READERS, open_dataset, predict, resolve_split, select
 from ..training import Config, config_from_dict, resolve_config, runfolder, train
-from ..training.config import apply_override
+from ..training.config import apply_override, read_toml
 from ..training.validation import METRIC_KEYS
 from .controls import Arm, control_movement, parse_arm, perturbed_options
 from .testset import evaluate_test
@@ -170,7 +169,7 @@ def load_experiment(path: str | Path, profile: str | None = None, overrides: Seq
 
     Every run's configuration is checked here, so mistakes surface before any training.
     """
-    raw = _read_toml(Path(path))
+    raw = read_toml(Path(path))
     _check_keys(raw, _TOP_KEYS, path, "the top level")
     spec = _table(raw, "experiment", path)
     _check_keys(spec, _EXPERIMENT_KEYS, path, "[experiment]")
@@ -203,16 +202,6 @@ def load_experiment(path: str | Path, profile: str | None = None, overrides: Seq
     for frontend in experiment.frontends:
         experiment.training_config(frontend, 0)
     return experiment
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except OSError as error:
-        raise VocalfrontError(f"{path}: cannot read experiment file ({error.strerror or error})") from None
-    except tomllib.TOMLDecodeError as error:
-        raise VocalfrontError(f"{path}: invalid TOML ({error})") from None
 
 
 def _check_keys(table: Mapping[str, Any], known: Sequence[str], path: str | Path, where: str) -> None:

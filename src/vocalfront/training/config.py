@@ -308,7 +308,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
     """Read a TOML file (``None``: all defaults) and apply ``section.key=value`` overrides."""
     raw: dict[str, Any] = {}
     if path is not None:
-        raw = _read_toml(Path(path))
+        raw = read_toml(Path(path))
     for item in overrides:
         apply_override(raw, item)
     try:
@@ -321,9 +321,10 @@ MAX_CONFIG_BYTES = 1 << 20
 """Largest configuration file read (1 MiB; real ones are a few kB)."""
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    """A configuration file's tables; a missing, special, oversized or invalid file is a one-line
-    :class:`VocalfrontError` raised before more than :data:`MAX_CONFIG_BYTES` are read."""
+def read_toml(path: Path) -> dict[str, Any]:
+    """A configuration file's tables (training or experiment); a missing, special, oversized or
+    invalid file is a one-line :class:`VocalfrontError` raised before more than
+    :data:`MAX_CONFIG_BYTES` are read."""
     try:
         if not path.is_file():
             raise VocalfrontError(f"{path}: not a regular file (a configuration is a TOML file)")
