@@ -103,6 +103,13 @@ def outputs(out: Path) -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in out.iterdir() if not TEMPORARY.match(path.name)}
 
 
+def default_interrupt_handling() -> None:
+    """Run in the child before ``exec``: SIGINT back to its default, so that Python turns it into
+    ``KeyboardInterrupt``. A suite started in the background (``cmd &`` in a script, ``nohup``)
+    inherits SIGINT ignored, and an ignored signal stays ignored across ``exec``."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def interrupt_after(command: list[str], out: Path, cache: Path, complete: int,
                     sig: signal.Signals) -> subprocess.CompletedProcess:
     """Run ``vocalfront`` with ``command`` in a child process (audio cache in ``cache``), checking
@@ -110,7 +117,8 @@ def interrupt_after(command: list[str], out: Path, cache: Path, complete: int,
     their outputs."""
     process = subprocess.Popen([sys.executable, "-m", "vocalfront", *command],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, CACHE_ENV: str(cache), "PYTHONWARNINGS": "ignore"})
+                               env={**os.environ, CACHE_ENV: str(cache), "PYTHONWARNINGS": "ignore"},
+                               preexec_fn=default_interrupt_handling)
     deadline, seen, finished_at = time.monotonic() + 120, {}, []
     while len(finished_at) < complete and process.poll() is None:
         assert time.monotonic() < deadline, "no progress"
