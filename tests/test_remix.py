@@ -135,6 +135,17 @@ def test_modes_follow_their_weights_and_repeat_for_a_seed(stems):
     assert shares[RemixMode.VOICE] == pytest.approx(0.25, abs=0.07)
 
 
+def test_a_mode_and_gain_drawn_beforehand_make_the_example_remix_would_draw(stems):
+    config = RemixConfig(own=0.4, external=0.0, voice=0.2, accompaniment=0.4)
+    for seed in range(6):
+        drawn_here = remix(*stems, np.random.default_rng(seed), config)
+        rng = np.random.default_rng(seed)
+        drawn_before = remix(*stems, rng, config, drawn=config.draw(rng))
+        assert (drawn_before.mode, drawn_before.gain_db) == (drawn_here.mode, drawn_here.gain_db)
+        assert np.array_equal(drawn_before.audio, drawn_here.audio)
+        assert drawn_here.labels.any() == drawn_here.mode.keeps_voice
+
+
 def test_mismatched_stems_are_rejected(stems):
     voice, accompaniment, labels = stems
     with pytest.raises(AudioError, match="accompaniment"):

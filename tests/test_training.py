@@ -307,6 +307,26 @@ def test_solo_voices_are_remixed_over_music_and_processed_like_produced_vocals()
         ExampleSampler([ramp_clip()], GRID, ExampleLayout(25), np.random.default_rng(0), over_music, pool)
 
 
+def test_a_voice_the_remix_mode_mutes_is_not_processed(monkeypatch):
+    from vocalfront.data.production import VoiceEffectsConfig
+    from vocalfront.training import sampler as sampler_module
+
+    times = np.arange(2 * GRID.sample_rate) / GRID.sample_rate
+    voice = (0.3 * np.sin(2 * np.pi * 440 * times)).astype(np.float32)[None, :]
+    solo = TrainingClip("solo", voice, np.ones(GRID.num_frames(voice.shape[1]), np.float32), "ssvd", True)
+    pool = InstrumentalPool([np.random.default_rng(0).standard_normal(GRID.sample_rate)])
+    processed = []
+    process_voice = sampler_module.process_voice
+    monkeypatch.setattr(sampler_module, "process_voice",
+                        lambda *args, **kwargs: processed.append(1) or process_voice(*args, **kwargs))
+    mixes = RemixConfig(own=0.0, external=1.0, voice=0.0, accompaniment=0.0, instrumental=1.0)
+    effects = VoiceEffectsConfig(compress_probability=1.0)
+    batch = ExampleSampler([solo], GRID, ExampleLayout(25), np.random.default_rng(3), mixes, pool,
+                           solo_remix=mixes, voice_effects=effects).sample(40)
+    with_voice = int(batch.labels.any(axis=1).sum())
+    assert 0 < with_voice < 40 and len(processed) == with_voice
+
+
 def forbid_decoding(monkeypatch, when: str) -> None:
     """Make decoding any audio file fail the test (``when``: what should have failed first)."""
     def decode(*args, **kwargs):

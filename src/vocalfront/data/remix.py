@@ -75,6 +75,11 @@ class RemixMode(StrEnum):
     ACCOMPANIMENT = "accompaniment"
     INSTRUMENTAL = "instrumental"
 
+    @property
+    def keeps_voice(self) -> bool:
+        """Whether the voice stem is heard in an example of this mode."""
+        return self not in (RemixMode.ACCOMPANIMENT, RemixMode.INSTRUMENTAL)
+
 
 @dataclass(frozen=True)
 class RemixConfig:
@@ -119,6 +124,13 @@ class RemixConfig:
     def weights(self) -> np.ndarray:
         """Weights of the modes in ``RemixMode`` order, shape ``(5,)``."""
         return np.array([getattr(self, mode.value) for mode in RemixMode], dtype=float)
+
+    def draw(self, rng: np.random.Generator) -> tuple[RemixMode, float]:
+        """A mode, by the weights, and a voice-to-music gain in dB, uniform in ``gain_db_range``
+        (in this order from ``rng``: what :func:`remix` draws first)."""
+        weights = self.weights()
+        mode = list(RemixMode)[rng.choice(len(weights), p=weights / weights.sum())]
+        return mode, float(rng.uniform(*self.gain_db_range))
 
 
 @dataclass(frozen=True, eq=False)
@@ -324,13 +336,16 @@ def remix(
     config: RemixConfig | None = None,
     pool: InstrumentalPool | None = None,
     grid: FrameGrid = DEFAULT_GRID,
+    drawn: tuple[RemixMode, float] | None = None,
 ) -> Remix:
     """Draw a mode and gain and mix a new training example (see the module docstring).
 
     ``voice`` and ``accompaniment`` are ``(samples,)`` at ``grid.sample_rate`` Hz, ``labels``
     ``(grid.num_frames(samples),)``. The external music is scaled to the RMS of
-    ``accompaniment`` (of ``voice`` if the accompaniment is silent) before the gain.
-    Deterministic given the state of ``rng``.
+    ``accompaniment`` (of ``voice`` if the accompaniment is silent) before the gain. ``drawn``:
+    the mode and gain, already drawn by :meth:`RemixConfig.draw` (so that a caller can skip
+    work on a voice the mode mutes); otherwise drawn here. Deterministic given the state of
+    ``rng``.
     """
     config = config or RemixConfig()
     voice, labels = check_audio_and_labels(voice, labels, grid)
@@ -342,14 +357,12 @@ def remix(
     if config.needs_music and pool is None:
         raise VocalfrontError("remix modes 'external'/'instrumental' have weight > 0 but no "
                               "InstrumentalPool")
-    weights = config.weights()
-    mode = list(RemixMode)[rng.choice(len(weights), p=weights / weights.sum())]
-    gain_db = float(rng.uniform(*config.gain_db_range))
+    mode, gain_db = config.draw(rng) if drawn is None else drawn
     music = accompaniment
     if mode in (RemixMode.EXTERNAL, RemixMode.INSTRUMENTAL):
         level = rms(accompaniment)
         music = pool.excerpt(rng, len(voice)) * np.float32(level if level > 0 else rms(voice) or 0.1)
-    muted = mode in (RemixMode.ACCOMPANIMENT, RemixMode.INSTRUMENTAL)
+    muted = not mode.keeps_voice
     voice_weight = 0.0 if muted else 10.0 ** (gain_db / 40.0)
     music_weight = 0.0 if mode is RemixMode.VOICE else 10.0 ** (-gain_db / 40.0)
     audio = np.float32(voice_weight) * voice + np.float32(music_weight) * music

@@ -15,10 +15,11 @@ those frames are marked as outside the clip (:attr:`Batch.inside` is False), and
 sets their normalised features to 0 - the per-band training mean, the padding whole-file
 inference uses (:func:`vocalfront.model.pad_context`) - and excludes their labels from the loss.
 
-With augmentation, a longer piece is cut (enough for the fastest speed change), its voice stem
-processed like a produced vocal (``voice_effects``,
-:func:`vocalfront.data.production.process_voice`), remixed (solo voices with ``solo_remix``,
-over an all-zero accompaniment), augmented (:func:`vocalfront.data.augment.augment`, which
+With augmentation, a longer piece is cut (enough for the fastest speed change), its remix mode
+drawn, its voice stem processed like a produced vocal unless that mode mutes it
+(``voice_effects``, :func:`vocalfront.data.production.process_voice`: a third of the examples
+hold no voice, and the pitch shift is most of an example's cost), remixed (solo voices with
+``solo_remix``, over an all-zero accompaniment), augmented (:func:`vocalfront.data.augment.augment`, which
 re-maps the labels) and its middle ``layout.frames`` frames kept. Labels of frames outside the
 clip travel through the augmentation as the code -1, so the outside region is exact after a
 speed change too. All randomness of an example comes from one :class:`numpy.random.Generator`:
@@ -245,11 +246,12 @@ class _ExampleMaker:
         else:
             if clip.solo:
                 stems = np.concatenate([stems, np.zeros_like(stems)])
-            if self.voice_effects is not None:
+            config = self.solo_remix if clip.solo else self.remix_config
+            drawn = config.draw(rng)
+            if self.voice_effects is not None and drawn[0].keeps_voice:
                 stems[0] = process_voice(stems[0], rng, self.voice_effects, self.plates,
                                          self.grid.sample_rate)
-            config = self.solo_remix if clip.solo else self.remix_config
-            mixed = remix(stems[0], stems[1], labels, rng, config, self.pool, self.grid)
+            mixed = remix(stems[0], stems[1], labels, rng, config, self.pool, self.grid, drawn)
             audio, labels = mixed.audio, mixed.labels
             audio[: max(lo - begin, 0)] = 0.0  # silence outside the clip, whatever the remix added
             audio[max(hi - begin, 0) :] = 0.0
