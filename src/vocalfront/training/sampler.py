@@ -19,10 +19,11 @@ With augmentation, a longer piece is cut (enough for the fastest speed change), 
 drawn, its voice stem processed like a produced vocal unless that mode mutes it
 (``voice_effects``, :func:`vocalfront.data.production.process_voice`: a third of the examples
 hold no voice, and the pitch shift is most of an example's cost), remixed (solo voices with
-``solo_remix``, over an all-zero accompaniment), augmented (:func:`vocalfront.data.augment.augment`, which
-re-maps the labels) and its middle ``layout.frames`` frames kept. Labels of frames outside the
-clip travel through the augmentation as the code -1, so the outside region is exact after a
-speed change too. All randomness of an example comes from one :class:`numpy.random.Generator`:
+``solo_remix``, over an all-zero accompaniment), augmented
+(:func:`vocalfront.data.augment.augment`, which re-maps the labels) and its middle
+``layout.frames`` frames kept. Labels of frames outside the clip travel through the
+augmentation as the code -1, so the outside region is exact after a speed change too. All
+randomness of an example comes from one :class:`numpy.random.Generator`:
 :class:`ExampleSampler` makes every example with the same generator, whose state is its
 position; :class:`ShardedSampler` (training on several processes with
 ``train.sampling = "global"``) gives every example of the run a generator of its own, seeded
