@@ -15,6 +15,7 @@ from test_training import TINY, make_tiny_mir1k
 from vocalfront.detect import load_model
 from vocalfront.detector_file import save_detector
 from vocalfront.errors import VocalfrontError
+from vocalfront.segments import Segment, format_json
 from vocalfront.training import build_model, load_config
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -198,3 +199,33 @@ def test_crossvalidate_calibration_refuses_fewer_than_two_folds_before_reading_a
                         "--model", tmp_path / "absent.pt", "--folds", folds)
     assert result.returncode == 2
     assert result.stderr.strip() == f"error: --folds {folds}: must be at least 2"
+
+
+def write_detect_output(path: Path, duration: float, sung: list[tuple[float, float]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(format_json([Segment(start, end) for start, end in sung], duration,
+                                source=path.with_suffix(".ogg")))
+
+
+def test_singing_fraction_pools_each_folder_and_ranks_the_files(tmp_path):
+    write_detect_output(tmp_path / "guitars" / "a.json", 100.0, [(0.0, 10.0), (50.0, 60.0)])
+    write_detect_output(tmp_path / "guitars" / "b.json", 100.0, [])
+    write_detect_output(tmp_path / "midi" / "c.json", 50.0, [(0.0, 25.0)])
+    result = run_script("singing_fraction.py", tmp_path / "guitars", tmp_path / "midi", "--top", "2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[2:4] == ["| midi | 0.8 | 50.0 % |", "| guitars | 3.3 | 10.0 % |"]
+    assert lines[-2:] == ["| midi/c.ogg | 25.0 | 50 % |", "| guitars/a.ogg | 20.0 | 20 % |"]
+
+
+def test_singing_fraction_skips_json_that_is_no_detect_output_and_names_a_missing_folder(tmp_path):
+    write_detect_output(tmp_path / "music" / "a.json", 10.0, [(0.0, 5.0)])
+    (tmp_path / "music" / "metrics.json").write_text('{"loss": 1.0}')
+    (tmp_path / "music" / "broken.json").write_bytes(b"\xff{")
+    result = run_script("singing_fraction.py", tmp_path / "music")
+    assert result.returncode == 0 and "| music | 0.2 | 50.0 % |" in result.stdout
+    skipped = result.stderr.splitlines()
+    assert len(skipped) == 2 and all(line.startswith("skipped ") and "not a detect JSON output" in line
+                                     for line in skipped)
+    missing = run_script("singing_fraction.py", tmp_path / "nowhere")
+    assert missing.returncode == 2 and missing.stderr.strip().endswith("nowhere: no such folder")
