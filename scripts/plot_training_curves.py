@@ -23,6 +23,8 @@ from vocalfront.training.runfolder import read_metrics
 
 
 def plot(run_dir: Path, out: Path) -> None:
+    if not run_dir.is_dir():
+        raise VocalfrontError(f"{run_dir}: no such run folder")
     entries = read_metrics(run_dir)
     updates = np.array([(e["update"], e["loss"], e["lr"]) for e in entries if e.get("event") == "update"])
     validations = [e for e in entries if e.get("event") == "validation"]

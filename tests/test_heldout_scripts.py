@@ -229,3 +229,22 @@ def test_singing_fraction_skips_json_that_is_no_detect_output_and_names_a_missin
                                      for line in skipped)
     missing = run_script("singing_fraction.py", tmp_path / "nowhere")
     assert missing.returncode == 2 and missing.stderr.strip().endswith("nowhere: no such folder")
+
+
+def test_plot_training_curves_draws_a_run_and_names_a_missing_or_empty_one(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    entries = [{"event": "update", "update": u, "loss": 1.0 / u, "lr": 1e-3} for u in range(1, 9)]
+    entries.append({"event": "validation", "update": 8, "valid": {"error": 0.2, "auroc": 0.9,
+                                                                 "sources": {"mir1k": {"error": 0.3}}}})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+    drawn = run_script("plot_training_curves.py", run, tmp_path / "curves.png")
+    assert drawn.returncode == 0, drawn.stderr
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    missing = run_script("plot_training_curves.py", tmp_path / "nowhere", tmp_path / "x.png")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == f"error: {tmp_path / 'nowhere'}: no such run folder"
+    (run / "metrics.jsonl").write_text("")
+    empty = run_script("plot_training_curves.py", run, tmp_path / "y.png")
+    assert empty.returncode == 2 and "no updates or validations" in empty.stderr
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
