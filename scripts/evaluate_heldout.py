@@ -23,6 +23,11 @@ gave specificity and recall at the threshold instead; the JSON has both.)
 ``--singers`` adds a row per MIR-1K singer (at the same threshold): a model can fail one voice
 while the pooled figure looks fine (the 0.9.0 model missed MIR-1K's lowest singer).
 
+``--boundaries`` adds a table of where the final decisions err, per model and source: false
+alarms and misses by distance to the nearest label change
+(:func:`vocalfront.evaluation.errors_by_boundary_distance`): segment edges a little early or late
+against passages missed or called singing whole.
+
 ``--split train`` scores a sample of the training clips (``--per-source`` of each source),
 built the same way from the training music and without augmentation: a model that errs there
 as often as on held-out clips underfits (capacity or regularisation limit it, not data).
@@ -36,15 +41,17 @@ import math
 import sys
 from pathlib import Path
 
+from vocalfront.calibration import final_decisions
 from vocalfront.data.readers import Mir1kDataset
 from vocalfront.detect import load_model
 from vocalfront.detector_file import LoadedModel
 from vocalfront.errors import VocalfrontError
+from vocalfront.evaluation import errors_by_boundary_distance
 from vocalfront.grid import FRAME_STEPS
 from vocalfront.provenance import cnn_settings
 from vocalfront.training import load_config, resolve_config, separate_overrides
 from vocalfront.training.sampler import TrainingClip
-from vocalfront.training.validation import heldout_set, predict_clips, score_clips
+from vocalfront.training.validation import heldout_set, predict_clips, score_clips, source_groups
 
 COLUMNS = ("frames", "error", "final_error", "auroc", "ece", "final_specificity", "final_recall")
 FRACTIONS = ("auroc", "ece")
@@ -63,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frame-step", type=int, choices=FRAME_STEPS, default=1,
                         help="the CNN on every Nth frame, interpolated between (detect --frame-step)")
     parser.add_argument("--singers", action="store_true", help="also a row per MIR-1K singer")
+    parser.add_argument("--boundaries", action="store_true",
+                        help="also the final decisions' errors by distance to the nearest label change")
     parser.add_argument("--out", type=Path, default=None, help="write the table here (Markdown)")
     parser.add_argument("--json", type=Path, default=None, help="write all metrics here (JSON)")
     parser.add_argument("overrides", nargs="*", help="section.key=value settings")
@@ -86,9 +95,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
-    results = {name: scores(model, clips, args.bf16, args.frame_step, args.singers)
+    results = {name: scores(model, clips, args.bf16, args.frame_step, args.singers, args.boundaries)
                for name, model in models.items()}
     table = markdown(results, args.split, seed, "; ".join(cnn_settings(args.bf16, args.frame_step)))
+    if args.boundaries:
+        table += "\n\n" + boundary_markdown(results)
     print(table)
     if args.out:
         args.out.write_text(table + "\n", encoding="utf-8")
@@ -98,9 +109,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def scores(model: LoadedModel, clips: list[TrainingClip], bf16: bool, frame_step: int,
-           singers: bool) -> dict[str, object]:
+           singers: bool, boundaries: bool = False) -> dict[str, object]:
     """:func:`~vocalfront.training.validation.validate`'s metrics of ``model`` at its stored
-    settings, with ``singers``: also ``singers``, the metrics of each MIR-1K singer's clips."""
+    settings, with ``singers``: also ``singers``, the metrics of each MIR-1K singer's clips; with
+    ``boundaries``: also ``boundaries``, source (``all`` first) -> the rows of
+    :func:`~vocalfront.evaluation.errors_by_boundary_distance` for its final decisions."""
     probabilities = predict_clips(model.detector.eval(), clips, bf16=bf16, frame_step=frame_step)
 
     def score(chosen: list[int]) -> dict[str, object]:
@@ -115,7 +128,30 @@ def scores(model: LoadedModel, clips: list[TrainingClip], bf16: bool, frame_step
                 by_singer.setdefault(Mir1kDataset.singer_and_song(clip.name)[0], []).append(index)
         metrics["singers"] = {f"mir1k {singer}": score(chosen)
                               for singer, chosen in sorted(by_singer.items())}
+    if boundaries:
+        grid = model.detector.grid
+        decided = [final_decisions(p, model.postprocessing, grid) for p in probabilities]
+        metrics["boundaries"] = {
+            source: errors_by_boundary_distance([decided[i] for i in chosen],
+                                                [clips[i].labels for i in chosen], grid.frame_rate)
+            for source, chosen in source_groups(clips).items()}
     return metrics
+
+
+def boundary_markdown(results: dict[str, dict]) -> str:
+    """The ``boundaries`` rows of each model and source, rates in percent."""
+    lines = ["Final decisions' errors by distance to the nearest label change (s).", "",
+             "| model | source | distance | non-singing frames | false alarms | singing frames | missed "
+             "| share of the errors |", "|---|---|---|---|---|---|---|---|"]
+    labels = distinct_labels(list(results))
+    for name, metrics in results.items():
+        for source, rows in metrics["boundaries"].items():
+            for row in rows:
+                span = f"{row['from']:g}+" if math.isinf(row["to"]) else f"{row['from']:g}-{row['to']:g}"
+                lines.append(f"| {labels[name]} | {source} | {span} | {row['negatives']} | "
+                             f"{_cell('rate', row['false_alarm_rate'])} | {row['positives']} | "
+                             f"{_cell('rate', row['miss_rate'])} | {_cell('rate', row['error_share'])} |")
+    return "\n".join(lines)
 
 
 def markdown(results: dict[str, dict], split: str, seed: int, inference: str = "") -> str:

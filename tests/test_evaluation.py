@@ -11,8 +11,10 @@ from sklearn.metrics import accuracy_score, precision_recall_fscore_support, roc
 from vocalfront.errors import VocalfrontError
 from vocalfront.evaluation import (
     auroc,
+    boundary_distance,
     calibration_error,
     choose_threshold,
+    errors_by_boundary_distance,
     evaluate_files,
     frame_metrics,
     median_smooth,
@@ -174,3 +176,35 @@ def test_evaluate_files_names_the_file_whose_lengths_disagree():
     with pytest.raises(VocalfrontError, match="song2: 5 predictions but 4 labels"):
         evaluate_files([np.zeros(3), np.zeros(5)], [np.zeros(3), np.zeros(4)], 0.5,
                        names=["song1", "song2"])
+
+
+def test_boundary_distance_counts_frames_to_the_nearest_label_change():
+    labels = np.array([0, 0, 0, 1, 1, 0, 0, 0, 0, 0])
+    assert boundary_distance(labels).tolist() == [2.5, 1.5, 0.5, 0.5, 0.5, 0.5, 1.5, 2.5, 3.5, 4.5]
+    assert np.isinf(boundary_distance(np.ones(5))).all()
+
+
+def test_errors_by_boundary_distance_tells_late_onsets_from_missed_passages():
+    frame_rate = 10.0  # frames per second: a band of 0.1 s is one frame
+    labels = np.r_[np.zeros(20), np.ones(20), np.zeros(20)]
+    late = labels.copy()
+    late[20:22] = 0  # the segment found 0.2 s late: both misses within 0.2 s of the onset
+    silent = np.zeros(30)  # labels never change: music alone, two frames called singing
+    called = silent.copy()
+    called[[3, 17]] = 1
+    rows = errors_by_boundary_distance([late, called], [labels, silent], frame_rate, edges=(0.1, 0.2, 0.4))
+    assert [(row["from"], row["to"]) for row in rows] == [(0.0, 0.1), (0.1, 0.2), (0.2, 0.4), (0.4, np.inf)]
+    assert [row["positives"] for row in rows] == [2, 2, 4, 12]
+    assert [row["negatives"] for row in rows] == [2, 2, 4, 32 + 30]
+    assert [row["miss_rate"] for row in rows] == [0.5, 0.5, 0.0, 0.0]
+    assert rows[3]["false_alarm_rate"] == pytest.approx(2 / 62)
+    assert [row["error_share"] for row in rows] == [0.25, 0.25, 0.0, 0.5]
+
+
+def test_errors_by_boundary_distance_refuses_mismatched_inputs_and_edges():
+    with pytest.raises(VocalfrontError, match="2 prediction arrays but 1 label arrays"):
+        errors_by_boundary_distance([np.zeros(3), np.zeros(3)], [np.zeros(3)], 70.0)
+    with pytest.raises(VocalfrontError, match="4 predictions but 3 labels"):
+        errors_by_boundary_distance([np.zeros(4)], [np.zeros(3)], 70.0)
+    with pytest.raises(VocalfrontError, match="edges must increase"):
+        errors_by_boundary_distance([np.zeros(3)], [np.zeros(3)], 70.0, edges=(0.4, 0.2))

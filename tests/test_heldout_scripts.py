@@ -80,6 +80,18 @@ def test_evaluate_heldout_scores_a_model_at_its_stored_threshold(calibrated, tmp
     assert any(line.startswith("skipped: ") and BROKEN in line for line in result.stderr.splitlines())
 
 
+def test_evaluate_heldout_tells_where_the_final_decisions_err(calibrated, tmp_path):
+    root, model, _ = calibrated
+    result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "valid", "--models", model,
+                        "--boundaries", "--json", tmp_path / "all.json", f"data.root={root}")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads((tmp_path / "all.json").read_text())[str(model)]["boundaries"]["all"]
+    frames = json.loads((tmp_path / "all.json").read_text())[str(model)]["frames"]
+    assert sum(row["negatives"] + row["positives"] for row in rows) == frames
+    assert sum(row["error_share"] for row in rows) == pytest.approx(1.0)
+    assert "| model.pt | all | 0-0.1 |" in result.stdout and "| model.pt | all | 0.8+ |" in result.stdout
+
+
 def test_evaluate_heldout_tells_models_of_the_same_file_name_apart(calibrated, tmp_path):
     root, model, _ = calibrated
     for run in ("ft13", "ft14"):

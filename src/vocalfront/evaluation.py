@@ -150,6 +150,63 @@ def auroc(probabilities: np.ndarray, labels: np.ndarray) -> float:
     return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+BOUNDARY_EDGES = (0.1, 0.2, 0.4, 0.8)
+"""Seconds: the distance bands of :func:`errors_by_boundary_distance` (0-0.1, 0.1-0.2, 0.2-0.4,
+0.4-0.8 s and beyond)."""
+
+
+def boundary_distance(labels: np.ndarray) -> np.ndarray:
+    """Frames from each frame of 0/1 ``labels`` ``(frames,)`` to the nearest change of label,
+    float ``(frames,)``: a change lies between two frames, so the frames on either side of it are
+    0.5 from it; ``inf`` everywhere when the labels never change."""
+    truth = _binary_labels(labels)
+    changes = np.flatnonzero(truth[1:] != truth[:-1]) + 0.5
+    frames = np.arange(truth.size, dtype=float)
+    if not changes.size:
+        return np.full(truth.size, np.inf)
+    after = np.minimum(np.searchsorted(changes, frames), changes.size - 1)
+    before = np.maximum(after - 1, 0)
+    return np.minimum(np.abs(frames - changes[after]), np.abs(frames - changes[before]))
+
+
+def errors_by_boundary_distance(predictions: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                                frame_rate: float, edges: Sequence[float] = BOUNDARY_EDGES
+                                ) -> list[dict[str, float]]:
+    """Where the errors of boolean frame ``predictions`` against 0/1 ``labels`` (one
+    ``(frames,)`` pair per file) lie: one row per band of distance to the nearest label change
+    (``edges`` in seconds, ``frame_rate`` frames per second; the last band is open), pooled over
+    the files. A file whose labels never change lies wholly in the last band.
+
+    Row keys: ``from``, ``to`` (seconds; ``to`` is ``inf`` for the last band), ``negatives`` and
+    ``positives`` (frames without and with singing), ``false_alarm_rate`` = fp / negatives,
+    ``miss_rate`` = fn / positives (NaN for an empty class) and ``error_share``, the band's share of
+    all wrong frames. Frame errors in the first bands are about where a segment starts or ends,
+    those in the last about whole passages.
+    """
+    if len(predictions) != len(labels):
+        raise VocalfrontError(f"{len(predictions)} prediction arrays but {len(labels)} label arrays")
+    bounds = np.array([0.0, *edges, np.inf])
+    if np.any(np.diff(bounds) <= 0):
+        raise VocalfrontError(f"boundary distance edges must increase from above 0, got {tuple(edges)}")
+    counts = np.zeros((4, len(bounds) - 1), dtype=np.int64)  # negatives, false alarms, positives, misses
+    for predicted, truth in zip(predictions, labels, strict=True):
+        predicted, truth = np.asarray(predicted, dtype=bool), _binary_labels(truth)
+        if predicted.shape != truth.shape:
+            raise VocalfrontError(f"{predicted.size} predictions but {truth.size} labels")
+        seconds = boundary_distance(truth) / frame_rate
+        band = np.minimum(np.searchsorted(bounds, seconds, side="right") - 1, len(bounds) - 2)
+        for row, chosen in enumerate((~truth, predicted & ~truth, truth, ~predicted & truth)):
+            counts[row] += np.bincount(band[chosen], minlength=len(bounds) - 1)
+    negatives, false_alarms, positives, misses = counts.tolist()
+    wrong = sum(false_alarms) + sum(misses)
+    return [{"from": float(bounds[k]), "to": float(bounds[k + 1]),
+             "negatives": negatives[k], "positives": positives[k],
+             "false_alarm_rate": _ratio(false_alarms[k], negatives[k]),
+             "miss_rate": _ratio(misses[k], positives[k]),
+             "error_share": _ratio(false_alarms[k] + misses[k], wrong)}
+            for k in range(len(bounds) - 1)]
+
+
 CALIBRATION_BINS = 10
 """Equal-width probability bins of :func:`calibration_error`."""
 

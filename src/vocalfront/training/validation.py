@@ -177,11 +177,8 @@ def score_clips(probabilities: list[np.ndarray], clips: list[TrainingClip], medi
     labels = [clip.labels for clip in clips]
     if threshold is None:
         threshold = choose_threshold([median_smooth(p, median_filter) for p in probabilities], labels)
-    groups = {"all": list(range(len(clips)))}
-    for source in sorted({clip.source for clip in clips}):
-        groups[source or "clips"] = [i for i, clip in enumerate(clips) if clip.source == source]
     metrics: dict[str, dict[str, float]] = {}
-    for name, mine in groups.items():
+    for name, mine in source_groups(clips).items():
         part = evaluate_files([probabilities[i] for i in mine], [labels[i] for i in mine], threshold,
                               [clips[i].name for i in mine], median_filter)
         metrics[name] = {"frames": int(part.pooled["frames"]),
@@ -192,6 +189,15 @@ def score_clips(probabilities: list[np.ndarray], clips: list[TrainingClip], medi
                                   for key in ("error", "recall", "specificity")})
     pooled = metrics.pop("all")
     return {"threshold": threshold, **pooled, **({"sources": metrics} if len(metrics) > 1 else {})}
+
+
+def source_groups(clips: Sequence[TrainingClip]) -> dict[str, list[int]]:
+    """Indices of ``clips`` by source: ``all`` first, then each source in sorted order (a clip
+    without a source under ``clips``)."""
+    groups = {"all": list(range(len(clips)))}
+    for source in sorted({clip.source for clip in clips}):
+        groups[source or "clips"] = [i for i, clip in enumerate(clips) if clip.source == source]
+    return groups
 
 
 def predict_clips(detector: Detector, clips: list[TrainingClip], progress: bool = False,
