@@ -140,14 +140,14 @@ def scores(model: LoadedModel, clips: list[TrainingClip], bf16: bool, frame_step
 
 def boundary_markdown(results: dict[str, dict]) -> str:
     """The ``boundaries`` rows of each model and source, rates in percent."""
-    lines = ["Final decisions' errors by distance to the nearest label change (s).", "",
+    lines = ["Final decisions' errors by distance (s) to the nearest label change; rates in percent.", "",
              "| model | source | distance | non-singing frames | false alarms | singing frames | missed "
              "| share of the errors |", "|---|---|---|---|---|---|---|---|"]
     labels = distinct_labels(list(results))
     for name, metrics in results.items():
         for source, rows in metrics["boundaries"].items():
             for row in rows:
-                span = f"{row['from']:g}+" if math.isinf(row["to"]) else f"{row['from']:g}-{row['to']:g}"
+                span = f"{row['from']:g}+" if row["to"] is None else f"{row['from']:g}-{row['to']:g}"
                 lines.append(f"| {labels[name]} | {source} | {span} | {row['negatives']} | "
                              f"{_cell('rate', row['false_alarm_rate'])} | {row['positives']} | "
                              f"{_cell('rate', row['miss_rate'])} | {_cell('rate', row['error_share'])} |")

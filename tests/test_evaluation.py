@@ -193,7 +193,7 @@ def test_errors_by_boundary_distance_tells_late_onsets_from_missed_passages():
     called = silent.copy()
     called[[3, 17]] = 1
     rows = errors_by_boundary_distance([late, called], [labels, silent], frame_rate, edges=(0.1, 0.2, 0.4))
-    assert [(row["from"], row["to"]) for row in rows] == [(0.0, 0.1), (0.1, 0.2), (0.2, 0.4), (0.4, np.inf)]
+    assert [(row["from"], row["to"]) for row in rows] == [(0.0, 0.1), (0.1, 0.2), (0.2, 0.4), (0.4, None)]
     assert [row["positives"] for row in rows] == [2, 2, 4, 12]
     assert [row["negatives"] for row in rows] == [2, 2, 4, 32 + 30]
     assert [row["miss_rate"] for row in rows] == [0.5, 0.5, 0.0, 0.0]

@@ -85,8 +85,9 @@ def test_evaluate_heldout_tells_where_the_final_decisions_err(calibrated, tmp_pa
     result = run_script("evaluate_heldout.py", "--config", TINY, "--split", "valid", "--models", model,
                         "--boundaries", "--json", tmp_path / "all.json", f"data.root={root}")
     assert result.returncode == 0, result.stderr
-    rows = json.loads((tmp_path / "all.json").read_text())[str(model)]["boundaries"]["all"]
-    frames = json.loads((tmp_path / "all.json").read_text())[str(model)]["frames"]
+    scored = json.loads((tmp_path / "all.json").read_text())[str(model)]
+    rows, frames = scored["boundaries"]["all"], scored["frames"]
+    assert rows[-1]["to"] is None  # the open band: no Infinity in the JSON
     assert sum(row["negatives"] + row["positives"] for row in rows) == frames
     assert sum(row["error_share"] for row in rows) == pytest.approx(1.0)
     assert "| model.pt | all | 0-0.1 |" in result.stdout and "| model.pt | all | 0.8+ |" in result.stdout

@@ -171,13 +171,14 @@ def boundary_distance(labels: np.ndarray) -> np.ndarray:
 
 def errors_by_boundary_distance(predictions: Sequence[np.ndarray], labels: Sequence[np.ndarray],
                                 frame_rate: float, edges: Sequence[float] = BOUNDARY_EDGES
-                                ) -> list[dict[str, float]]:
+                                ) -> list[dict[str, float | None]]:
     """Where the errors of boolean frame ``predictions`` against 0/1 ``labels`` (one
     ``(frames,)`` pair per file) lie: one row per band of distance to the nearest label change
     (``edges`` in seconds, ``frame_rate`` frames per second; the last band is open), pooled over
     the files. A file whose labels never change lies wholly in the last band.
 
-    Row keys: ``from``, ``to`` (seconds; ``to`` is ``inf`` for the last band), ``negatives`` and
+    Row keys: ``from``, ``to`` (seconds; ``to`` is ``None`` for the last band, so that the rows
+    stay valid JSON), ``negatives`` and
     ``positives`` (frames without and with singing), ``false_alarm_rate`` = fp / negatives,
     ``miss_rate`` = fn / positives (NaN for an empty class) and ``error_share``, the band's share of
     all wrong frames. Frame errors in the first bands are about where a segment starts or ends,
@@ -199,7 +200,7 @@ def errors_by_boundary_distance(predictions: Sequence[np.ndarray], labels: Seque
             counts[row] += np.bincount(band[chosen], minlength=len(bounds) - 1)
     negatives, false_alarms, positives, misses = counts.tolist()
     wrong = sum(false_alarms) + sum(misses)
-    return [{"from": float(bounds[k]), "to": float(bounds[k + 1]),
+    return [{"from": float(bounds[k]), "to": None if np.isinf(bounds[k + 1]) else float(bounds[k + 1]),
              "negatives": negatives[k], "positives": positives[k],
              "false_alarm_rate": _ratio(false_alarms[k], negatives[k]),
              "miss_rate": _ratio(misses[k], positives[k]),
