@@ -46,7 +46,7 @@ from vocalfront.data.readers import Mir1kDataset
 from vocalfront.detect import load_model
 from vocalfront.detector_file import LoadedModel
 from vocalfront.errors import VocalfrontError
-from vocalfront.evaluation import errors_by_boundary_distance
+from vocalfront.evaluation import BOUNDARY_COLUMNS, boundary_cells, errors_by_boundary_distance
 from vocalfront.grid import FRAME_STEPS
 from vocalfront.provenance import cnn_settings
 from vocalfront.training import load_config, resolve_config, separate_overrides
@@ -139,18 +139,15 @@ def scores(model: LoadedModel, clips: list[TrainingClip], bf16: bool, frame_step
 
 
 def boundary_markdown(results: dict[str, dict]) -> str:
-    """The ``boundaries`` rows of each model and source, rates in percent."""
+    """The ``boundaries`` rows of each model and source."""
     lines = ["Final decisions' errors by distance (s) to the nearest label change; rates in percent.", "",
-             "| model | source | distance | non-singing frames | false alarms | singing frames | missed "
-             "| share of the errors |", "|---|---|---|---|---|---|---|---|"]
+             "| model | source | " + " | ".join(BOUNDARY_COLUMNS) + " |",
+             "|---|---|" + "---|" * len(BOUNDARY_COLUMNS)]
     labels = distinct_labels(list(results))
     for name, metrics in results.items():
         for source, rows in metrics["boundaries"].items():
-            for row in rows:
-                span = f"{row['from']:g}+" if row["to"] is None else f"{row['from']:g}-{row['to']:g}"
-                lines.append(f"| {labels[name]} | {source} | {span} | {row['negatives']} | "
-                             f"{_cell('rate', row['false_alarm_rate'])} | {row['positives']} | "
-                             f"{_cell('rate', row['miss_rate'])} | {_cell('rate', row['error_share'])} |")
+            lines += [f"| {labels[name]} | {source} | " + " | ".join(boundary_cells(row)) + " |"
+                      for row in rows]
     return "\n".join(lines)
 
 

@@ -253,6 +253,19 @@ def test_a_threshold_of_zero_calls_every_frame_singing(mir1k, model_file, tmp_pa
     assert pooled["error"] == pytest.approx(1 - labels.mean())
 
 
+def test_evaluate_tells_where_the_errors_lie_around_the_label_changes(mir1k, model_file, tmp_path,
+                                                                      capsys):
+    assert evaluate("--model", model_file, "--data", mir1k, "--threshold-from", "0", "--split", "all",
+                    "--boundaries", "--out", tmp_path) == 0
+    assert "| distance (s) | non-singing frames | false alarms % |" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    rows, pooled = metrics["boundaries"], metrics["pooled"]
+    assert sum(row["negatives"] for row in rows) == pooled["tn"] + pooled["fp"]
+    assert sum(row["positives"] for row in rows) == pooled["tp"] + pooled["fn"]
+    # threshold 0 calls every frame singing: every unsung frame is a false alarm, none is missed
+    assert all(row["false_alarm_rate"] in (1.0, None) and row["miss_rate"] in (0.0, None) for row in rows)
+
+
 def test_evaluating_the_validation_singers_warns_that_scores_are_optimistic(mir1k, model_file, capsys):
     assert evaluate("--model", model_file, "--data", mir1k, "--split", "valid") == 0
     assert "scores are optimistic" in capsys.readouterr().out

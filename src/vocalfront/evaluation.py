@@ -10,6 +10,7 @@ file where nothing was predicted positive) are NaN, never a silent 0.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -206,6 +207,22 @@ def errors_by_boundary_distance(predictions: Sequence[np.ndarray], labels: Seque
              "miss_rate": _ratio(misses[k], positives[k]),
              "error_share": _ratio(false_alarms[k] + misses[k], wrong)}
             for k in range(len(bounds) - 1)]
+
+
+BOUNDARY_COLUMNS = ("distance (s)", "non-singing frames", "false alarms %", "singing frames", "missed %",
+                    "share of the errors %")
+"""Column names of :func:`boundary_cells`."""
+
+
+def boundary_cells(row: dict[str, float | None]) -> list[str]:
+    """One row of :func:`errors_by_boundary_distance` as table cells (:data:`BOUNDARY_COLUMNS`):
+    the band (``0.1-0.2``, ``0.8+``), frame counts, rates in percent (``–`` where undefined)."""
+    def percent(value: float | None) -> str:
+        return "–" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+
+    band = f"{row['from']:g}+" if row["to"] is None else f"{row['from']:g}-{row['to']:g}"
+    return [band, str(row["negatives"]), percent(row["false_alarm_rate"]), str(row["positives"]),
+            percent(row["miss_rate"]), percent(row["error_share"])]
 
 
 CALIBRATION_BINS = 10

@@ -69,6 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="write metrics.json and per_file.csv here")
     parser.add_argument("--per-file", action="store_true", help="also print the per-file table")
+    parser.add_argument("--boundaries", action="store_true",
+                        help="also print where the errors lie: false alarms and misses by distance to "
+                        "the nearest label change (segment edges against whole passages)")
     parser.add_argument("--cache", type=Path, default=None, metavar="DIR",
                         help=f"cache decoded audio here (default: ${CACHE_ENV}, else no cache)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..detect import load_model
-    from ..evaluation import evaluate_files
+    from ..evaluation import errors_by_boundary_distance, evaluate_files, median_smooth
     from ..postprocessing import PostProcessing
     from ..provenance import make_provenance
     from ..scoring import open_dataset, pick_threshold, predict, resolve_split, select, validation_clips
@@ -108,10 +111,15 @@ def run(args: argparse.Namespace) -> int:
     print(markdown_table([("pooled", report.pooled)], "set"))
     if args.per_file:
         print("\n" + markdown_table([(row["name"], row) for row in report.files], "file"))
+    info: dict[str, Any] = {"model": model.source, "data": str(args.data), "format": fmt, "split": split,
+                            "threshold_from": how, "failed": tested.failed}
+    if args.boundaries:
+        decisions = [median_smooth(p, smooth) > threshold for p in tested.probabilities]
+        rows = errors_by_boundary_distance(decisions, tested.labels, model.detector.grid.frame_rate)
+        info["boundaries"] = [{key: json_safe(value) for key, value in row.items()} for row in rows]
+        print("\n" + boundary_table(info["boundaries"]))
     if args.out is not None:
-        write_results(args.out, report, {"model": model.source, "data": str(args.data), "format": fmt,
-                                         "split": split, "threshold_from": how,
-                                         "failed": tested.failed}, provenance)
+        write_results(args.out, report, info, provenance)
     for line in tested.failed:
         print(f"skipped {line}", file=sys.stderr)
     return 1 if tested.failed else 0
@@ -164,6 +172,14 @@ def markdown_table(rows: list[tuple[str, dict[str, Any]]], first: str) -> str:
         cells = [name, str(metrics["frames"]), *(_cell(key, metrics[key]) for key in METRICS)]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def boundary_table(rows: list[dict[str, Any]]) -> str:
+    """A markdown table of :func:`~vocalfront.evaluation.errors_by_boundary_distance` rows."""
+    from ..evaluation import BOUNDARY_COLUMNS, boundary_cells
+
+    lines = ["| " + " | ".join(BOUNDARY_COLUMNS) + " |", "|" + "---|" * len(BOUNDARY_COLUMNS)]
+    return "\n".join(lines + ["| " + " | ".join(boundary_cells(row)) + " |" for row in rows])
 
 
 def write_results(out: Path, report: EvaluationReport, info: dict[str, Any],
