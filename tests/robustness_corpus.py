@@ -204,6 +204,8 @@ def _special_cases() -> list[Case]:
              Outcome.RESULT, reference=lambda: reference_signal(rate=96000), rate=96000),
         Case("header-rate-1hz.wav", _bytes(lambda: wav_header(1, data_bytes=8000) + bytes(8000)),
              Outcome.ERROR, "sample rate 1 Hz is below"),
+        Case("header-rate-2ghz.wav", _bytes(lambda: wav_header(2_000_000_000, data_bytes=8000) + bytes(8000)),
+             Outcome.ERROR, "sample rate 2000000000 Hz is above 768000 Hz"),
         Case("header-rate-0hz.wav", _bytes(lambda: wav_header(0, data_bytes=8000) + bytes(8000)),
              Outcome.ERROR, NOT_READABLE),
         Case("header-zero-channels.wav",

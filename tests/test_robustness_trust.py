@@ -309,8 +309,9 @@ def test_detect_takes_half_precision_tensors(dtype, detector, trust_case):
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    ({"sample_rate": 1}, "sample_rate must be a whole number of Hz from 1000, got 1"),
+    ({"sample_rate": 1}, "sample_rate must be a whole number of Hz from 1000 to 768000, got 1"),
     ({"sample_rate": 999.0}, "from 1000"),
+    ({"sample_rate": 10**9}, "from 1000 to 768000, got 1000000000"),
     ({"smooth": 10**9}, f"smoothing must be a whole number of frames from 0 to {MAX_SMOOTHING}"),
     ({"smooth": -1}, "smoothing must be a whole number of frames"),
     ({"threshold": float("nan")}, "threshold must be a number from 0 to 1"),

@@ -49,6 +49,9 @@ RESAMPLE_QUALITY = "VHQ"
 MIN_FILE_RATE = 1000
 """Lowest sample rate (Hz) accepted in a file or for an array: a damaged header claiming 1 Hz
 would otherwise turn a few kilobytes into gigabytes of resampled audio."""
+MAX_FILE_RATE = 768_000
+"""Highest sample rate (Hz) accepted in a file or for an array (the highest rate audio is
+recorded at); a header claiming more is damaged, and resampling would leave a few samples."""
 BLOCK_FRAMES = 1 << 16
 """Frames decoded at a time (1.5 s at 44.1 kHz)."""
 _CACHE_VERSION = 1  # bump when decoding or resampling changes, so old entries are not reused
@@ -104,7 +107,7 @@ def load_channels(
 
     ``cache_dir`` defaults to ``$VOCALFRONT_CACHE`` (no cache if unset). Raises
     :class:`~vocalfront.errors.AudioError` for a missing, empty, unreadable or non-audio file, a
-    rate below :data:`MIN_FILE_RATE` and NaN/Inf samples.
+    rate below :data:`MIN_FILE_RATE` or above :data:`MAX_FILE_RATE` and NaN/Inf samples.
     """
     path = Path(path)
     _check_request(path, sample_rate)
@@ -191,6 +194,9 @@ def _decode(path: Path, sample_rate: int, reduce: Reduce | None = None) -> np.nd
     with _opener(path)(path) as (file_rate, frames, blocks):
         if file_rate < MIN_FILE_RATE:
             raise AudioError(path, f"sample rate {file_rate} Hz is below {MIN_FILE_RATE} Hz "
+                                   "(damaged header?)")
+        if file_rate > MAX_FILE_RATE:
+            raise AudioError(path, f"sample rate {file_rate} Hz is above {MAX_FILE_RATE} Hz "
                                    "(damaged header?)")
         output = _Stream(file_rate, sample_rate, frames)
         try:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio import MIN_FILE_RATE, load_audio, resample
+from .audio import MAX_FILE_RATE, MIN_FILE_RATE, load_audio, resample
 from .detector_file import LoadedModel, load_detector_file
 from .errors import AudioError, VocalfrontError
 from .inference import predict_waveform
@@ -141,8 +141,8 @@ def detect(
     segments (default: the model's, see :mod:`vocalfront.postprocessing`). ``peak_threshold``: keep
     only runs of frames above ``threshold`` whose smoothed probability rises above it somewhere, 0
     to 1 (default: the model's; at or below ``threshold``: every run). Numbers may be Python
-    or numpy scalars; arrays need a ``sample_rate`` of at least
-    :data:`~vocalfront.audio.MIN_FILE_RATE` Hz. ``progress``: show a progress bar for long
+    or numpy scalars; arrays need a ``sample_rate`` from :data:`~vocalfront.audio.MIN_FILE_RATE`
+    to :data:`~vocalfront.audio.MAX_FILE_RATE` Hz. ``progress``: show a progress bar for long
     signals. ``bf16``: run the CNN under bfloat16 autocast, faster on CPUs with bf16 instructions,
     probabilities within :data:`~vocalfront.inference.BF16_TOLERANCE` of float32's (recorded in
     the provenance). ``frame_step``: 1 (every frame), 3 or 9: run the CNN on every 3rd or 9th frame
@@ -179,9 +179,10 @@ def _mono_samples(audio: AudioInput, sample_rate: float | None,
         raise AudioError(None, f"expected a file path, numpy array or tensor, got {type(audio).__name__}")
     if sample_rate is None:
         raise AudioError(None, "sample_rate (Hz) is required when passing an array")
-    if not is_number(sample_rate) or sample_rate < MIN_FILE_RATE or sample_rate != int(sample_rate):
-        raise AudioError(None, f"sample_rate must be a whole number of Hz from {MIN_FILE_RATE}, "
-                               f"got {sample_rate!r}")
+    if (not is_number(sample_rate) or not MIN_FILE_RATE <= sample_rate <= MAX_FILE_RATE
+            or sample_rate != int(sample_rate)):
+        raise AudioError(None, f"sample_rate must be a whole number of Hz from {MIN_FILE_RATE} to "
+                               f"{MAX_FILE_RATE}, got {sample_rate!r}")
     mono = _mix_down(audio)
     if sample_rate == target_rate:
         return mono, None  # no copy: long signals stay affordable
