@@ -270,6 +270,13 @@ class EvaluationReport:
                 "pooled": self.pooled, "files": self.files}
 
 
+def protocol_decisions(probabilities: np.ndarray, threshold: float,
+                       smoothing: int = SMOOTHING_FRAMES) -> np.ndarray:
+    """Boolean ``(frames,)``: the protocol's decision for each frame of one file's probabilities
+    ``(frames,)``, singing where the median-smoothed probability is strictly above ``threshold``."""
+    return median_smooth(probabilities, smoothing) > threshold
+
+
 def evaluate_files(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.ndarray],
                    threshold: float, names: Sequence[str] | None = None,
                    smoothing: int = SMOOTHING_FRAMES) -> EvaluationReport:
@@ -283,7 +290,7 @@ def evaluate_files(probs_list: Sequence[np.ndarray], labels_list: Sequence[np.nd
     if len(names) != len(probs_list):
         raise VocalfrontError(f"{len(names)} names for {len(probs_list)} files")
     raw, truth = _pooled(probs_list, labels_list, names)
-    decided = np.concatenate([median_smooth(p, smoothing) > threshold for p in probs_list])
+    decided = np.concatenate([protocol_decisions(p, threshold, smoothing) for p in probs_list])
     bounds = np.cumsum([0, *(len(p) for p in probs_list)])
     files = [{"name": name, **frame_metrics(decided[start:stop], truth[start:stop]),
               "auroc": auroc(raw[start:stop], truth[start:stop]),

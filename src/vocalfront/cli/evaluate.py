@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..detect import load_model
-    from ..evaluation import errors_by_boundary_distance, evaluate_files, median_smooth
+    from ..evaluation import errors_by_boundary_distance, evaluate_files, protocol_decisions
     from ..postprocessing import PostProcessing
     from ..provenance import make_provenance
     from ..scoring import open_dataset, pick_threshold, predict, resolve_split, select, validation_clips
@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     info: dict[str, Any] = {"model": model.source, "data": str(args.data), "format": fmt, "split": split,
                             "threshold_from": how, "failed": tested.failed}
     if args.boundaries:
-        decisions = [median_smooth(p, smooth) > threshold for p in tested.probabilities]
+        decisions = [protocol_decisions(p, threshold, smooth) for p in tested.probabilities]
         rows = errors_by_boundary_distance(decisions, tested.labels, model.detector.grid.frame_rate)
         info["boundaries"] = [{key: json_safe(value) for key, value in row.items()} for row in rows]
         print("\n" + boundary_table(info["boundaries"]))
