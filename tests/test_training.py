@@ -317,8 +317,12 @@ def test_a_voice_the_remix_mode_mutes_is_not_processed(monkeypatch):
     pool = InstrumentalPool([np.random.default_rng(0).standard_normal(GRID.sample_rate)])
     processed = []
     process_voice = sampler_module.process_voice
-    monkeypatch.setattr(sampler_module, "process_voice",
-                        lambda *args, **kwargs: processed.append(1) or process_voice(*args, **kwargs))
+
+    def counted(*args, **kwargs):
+        processed.append(1)
+        return process_voice(*args, **kwargs)
+
+    monkeypatch.setattr(sampler_module, "process_voice", counted)
     mixes = RemixConfig(own=0.0, external=1.0, voice=0.0, accompaniment=0.0, instrumental=1.0)
     effects = VoiceEffectsConfig(compress_probability=1.0)
     batch = ExampleSampler([solo], GRID, ExampleLayout(25), np.random.default_rng(3), mixes, pool,
