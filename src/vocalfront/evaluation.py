@@ -179,11 +179,10 @@ def errors_by_boundary_distance(predictions: Sequence[np.ndarray], labels: Seque
     the files. A file whose labels never change lies wholly in the last band.
 
     Row keys: ``from``, ``to`` (seconds; ``to`` is ``None`` for the last band, so that the rows
-    stay valid JSON), ``negatives`` and
-    ``positives`` (frames without and with singing), ``false_alarm_rate`` = fp / negatives,
-    ``miss_rate`` = fn / positives (NaN for an empty class) and ``error_share``, the band's share of
-    all wrong frames. Frame errors in the first bands are about where a segment starts or ends,
-    those in the last about whole passages.
+    stay valid JSON), ``negatives`` and ``positives`` (frames without and with singing),
+    ``false_alarm_rate`` = fp / negatives, ``miss_rate`` = fn / positives (NaN for an empty class)
+    and ``error_share``, the band's share of all wrong frames. Frame errors in the first bands are
+    about where a segment starts or ends, those in the last about whole passages.
     """
     if len(predictions) != len(labels):
         raise VocalfrontError(f"{len(predictions)} prediction arrays but {len(labels)} label arrays")
